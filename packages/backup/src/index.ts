@@ -1,0 +1,10 @@
+export {
+  type BackupManifest,
+  backupFileName,
+  dumpKeyFor,
+  formatBackupTimestamp,
+  MANIFEST_FORMAT_VERSION,
+  MANIFEST_SUFFIX,
+  manifestKeyFor,
+  type RestoreVerification,
+} from './manifest.js';

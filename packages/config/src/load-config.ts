@@ -1,0 +1,319 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { DATABASE_NAME_PATTERN, envSchema, targetsFileSchema, type WardenEnv } from './schema.js';
+
+export interface BackupTarget {
+  /** Unique name; keys in storage live under `<name>/`. */
+  name: string;
+  environment: string;
+  /** Connection URL, password included: a secret, never logged. */
+  databaseUrl: string;
+  /** Database name taken from the URL; the `{database}` of the backup file name. */
+  database: string;
+  schedule: string;
+  timezone: string;
+  retentionDays: number;
+  keepLast: number;
+  enabled: boolean;
+}
+
+export type StorageConfig =
+  | { kind: 'local'; dir: string }
+  | {
+      kind: 's3';
+      bucket: string;
+      region: string;
+      accessKeyId: string | undefined;
+      secretAccessKey: string | undefined;
+      endpoint: string | undefined;
+      forcePathStyle: boolean;
+      prefix: string;
+      serverSideEncryption: 'AES256' | 'aws:kms' | undefined;
+      kmsKeyId: string | undefined;
+      /** Only send/validate checksums when the operation requires them (STACK.md trap 2). */
+      checksumWhenRequired: boolean;
+    };
+
+export interface RedisConfig {
+  url: string;
+  sentinels: { host: string; port: number }[] | undefined;
+  sentinelName: string | undefined;
+  clusterNodes: { host: string; port: number }[] | undefined;
+  queuePrefix: string;
+}
+
+export interface WardenConfig {
+  serviceName: string;
+  logLevel: WardenEnv['LOG_LEVEL'];
+  release: string;
+  targets: BackupTarget[];
+  backup: {
+    enabled: boolean;
+    spoolDir: string;
+    minFreeBytes: number;
+    compression: 'gzip' | 'zstd';
+    gzipLevel: number;
+    rowCounts: boolean;
+    timeoutMs: number;
+    pgDumpPath: string;
+    psqlPath: string;
+    uploadRetryAttempts: number;
+    uploadRetryDelayMs: number;
+    encryptionKey: string | undefined;
+  };
+  restoreVerify: { enabled: boolean; schedule: string };
+  storage: StorageConfig;
+  redis: RedisConfig;
+  http: { port: number; host: string; adminApiToken: string | undefined; bullBoardReadOnly: boolean };
+  worker: { metricsPort: number; concurrency: number };
+  slack: { webhookUrl: string | undefined; channel: string | undefined; botName: string };
+  alerts: {
+    throttleSeconds: number;
+    queueLengthThreshold: number;
+    diskWarningPercent: number;
+    diskCriticalPercent: number;
+    probeIntervalSeconds: number;
+  };
+  sentry: { dsn: string | undefined; environment: string; tracesSampleRate: number };
+  metrics: { enabled: boolean; prefix: string };
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'WARDEN_CONFIG_INVALID';
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+  }
+}
+
+export interface LoadConfigOptions {
+  /** Where relative paths (BACKUP_DIR, WARDEN_CONFIG, …) are resolved from. @defaultValue process.cwd() */
+  cwd?: string;
+  /** Version used when APP_VERSION is not set (usually package.json's). */
+  defaultRelease?: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+function formatIssues(issues: z.core.$ZodIssue[], prefix = ''): string[] {
+  return issues.map((issue) => {
+    const where = [prefix.trim(), ...issue.path.map(String)].filter(Boolean).join('.');
+    return `${where || 'config'}: ${issue.message}`;
+  });
+}
+
+function parseHostList(value: string | undefined, variable: string, problems: string[]) {
+  if (value === undefined) return undefined;
+  return value.split(',').map((entry) => {
+    const [host, port] = entry.trim().split(':');
+    const portNumber = Number(port ?? '');
+    if (!host || !Number.isInteger(portNumber) || portNumber <= 0 || portNumber > 65535) {
+      problems.push(`${variable}: "${entry.trim()}" is not host:port`);
+    }
+    return { host: host ?? '', port: portNumber };
+  });
+}
+
+/** Replaces `${NAME}` in a targets file with the environment's value, so passwords can stay out of the file. */
+function interpolateEnv(text: string, env: Env, problems: string[], file: string): string {
+  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_match, name: string) => {
+    const value = env[name];
+    if (value === undefined) {
+      problems.push(`WARDEN_CONFIG (${file}): references \${${name}} which is not set`);
+      return '';
+    }
+    return value;
+  });
+}
+
+function databaseNameOf(url: string): string {
+  try {
+    return decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Parses variable by variable so one bad value does not hide the others: a failing variable is
+ * reported and replaced by its default, and the cross-variable checks still run.
+ */
+function parseEachVariable(env: Env, problems: string[]): WardenEnv {
+  const values: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(envSchema.shape)) {
+    const result = (schema as z.ZodType).safeParse(env[name]);
+    if (result.success) {
+      values[name] = result.data;
+    } else {
+      problems.push(...formatIssues(result.error.issues, name));
+      const fallback = (schema as z.ZodType).safeParse(undefined);
+      values[name] = fallback.success ? fallback.data : undefined;
+    }
+  }
+  return values as WardenEnv;
+}
+
+/**
+ * Parses the environment into a typed configuration. Pure apart from reading the targets file:
+ * every problem is collected and reported at once in a {@link ConfigError}.
+ */
+export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenConfig {
+  const cwd = options.cwd ?? process.cwd();
+  const problems: string[] = [];
+  const e = parseEachVariable(env, problems);
+
+  const targets: BackupTarget[] = [];
+  if (e.WARDEN_CONFIG !== undefined) {
+    const file = path.resolve(cwd, e.WARDEN_CONFIG);
+    let raw: unknown;
+    try {
+      const text = interpolateEnv(readFileSync(file, 'utf8'), env, problems, e.WARDEN_CONFIG);
+      raw = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    } catch (error) {
+      const reason =
+        (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : 'cannot be parsed';
+      problems.push(`WARDEN_CONFIG: ${e.WARDEN_CONFIG} ${reason}`);
+    }
+    if (raw !== undefined) {
+      const file = targetsFileSchema.safeParse(raw);
+      if (!file.success) {
+        problems.push(...formatIssues(file.error.issues, 'WARDEN_CONFIG '));
+      } else {
+        for (const entry of file.data.targets) {
+          targets.push({
+            name: entry.name,
+            environment: entry.environment ?? e.BACKUP_ENVIRONMENT,
+            databaseUrl: entry.url,
+            database: databaseNameOf(entry.url),
+            schedule: entry.schedule ?? e.BACKUP_SCHEDULE,
+            timezone: entry.timezone ?? e.BACKUP_TIMEZONE,
+            retentionDays: entry.retentionDays ?? e.BACKUP_RETENTION_DAYS,
+            keepLast: entry.keepLast ?? e.BACKUP_KEEP_LAST,
+            enabled: entry.enabled ?? true,
+          });
+        }
+      }
+    }
+  } else {
+    const database = databaseNameOf(e.DATABASE_URL);
+    targets.push({
+      name: database,
+      environment: e.BACKUP_ENVIRONMENT,
+      databaseUrl: e.DATABASE_URL,
+      database,
+      schedule: e.BACKUP_SCHEDULE,
+      timezone: e.BACKUP_TIMEZONE,
+      retentionDays: e.BACKUP_RETENTION_DAYS,
+      keepLast: e.BACKUP_KEEP_LAST,
+      enabled: true,
+    });
+  }
+
+  const seen = new Set<string>();
+  for (const target of targets) {
+    const source = e.WARDEN_CONFIG !== undefined ? `WARDEN_CONFIG target "${target.name}"` : 'DATABASE_URL';
+    if (!DATABASE_NAME_PATTERN.test(target.database)) {
+      problems.push(`${source}: the URL must name a database (letters, digits, "_", "-", "$")`);
+    }
+    if (seen.has(target.name)) problems.push(`${source}: duplicate target name`);
+    seen.add(target.name);
+  }
+
+  let storage: StorageConfig;
+  if (e.BACKUP_S3_BUCKET !== undefined) {
+    if (e.AWS_REGION === undefined) problems.push('AWS_REGION: required when BACKUP_S3_BUCKET is set');
+    if ((e.AWS_ACCESS_KEY_ID === undefined) !== (e.AWS_SECRET_ACCESS_KEY === undefined)) {
+      problems.push('AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY: set both or neither');
+    }
+    if (e.S3_SSE_KMS_KEY_ID !== undefined && e.S3_SSE !== 'aws:kms') {
+      problems.push('S3_SSE_KMS_KEY_ID: only valid with S3_SSE=aws:kms');
+    }
+    const customEndpoint = e.S3_ENDPOINT !== undefined;
+    storage = {
+      kind: 's3',
+      bucket: e.BACKUP_S3_BUCKET,
+      region: e.AWS_REGION ?? '',
+      accessKeyId: e.AWS_ACCESS_KEY_ID,
+      secretAccessKey: e.AWS_SECRET_ACCESS_KEY,
+      endpoint: e.S3_ENDPOINT,
+      forcePathStyle: e.S3_FORCE_PATH_STYLE ?? customEndpoint,
+      prefix: e.S3_PREFIX === '' || e.S3_PREFIX.endsWith('/') ? e.S3_PREFIX : `${e.S3_PREFIX}/`,
+      serverSideEncryption: e.S3_SSE === '' ? undefined : e.S3_SSE,
+      kmsKeyId: e.S3_SSE_KMS_KEY_ID,
+      checksumWhenRequired: e.S3_CHECKSUM_WHEN_REQUIRED ?? customEndpoint,
+    };
+  } else {
+    storage = { kind: 'local', dir: path.resolve(cwd, e.BACKUP_DIR) };
+  }
+
+  if (e.DISK_WARNING_PERCENT >= e.DISK_CRITICAL_PERCENT) {
+    problems.push('DISK_WARNING_PERCENT: must be lower than DISK_CRITICAL_PERCENT');
+  }
+  if (e.REDIS_SENTINELS !== undefined && e.REDIS_SENTINEL_NAME === undefined) {
+    problems.push('REDIS_SENTINEL_NAME: required when REDIS_SENTINELS is set');
+  }
+  const sentinels = parseHostList(e.REDIS_SENTINELS, 'REDIS_SENTINELS', problems);
+  const clusterNodes = parseHostList(e.REDIS_CLUSTER_NODES, 'REDIS_CLUSTER_NODES', problems);
+  if (sentinels && clusterNodes) problems.push('REDIS_SENTINELS / REDIS_CLUSTER_NODES: choose one');
+  if (clusterNodes && !/\{.+\}/.test(e.QUEUE_PREFIX)) {
+    problems.push('QUEUE_PREFIX: must contain a hash tag such as "{warden}" when REDIS_CLUSTER_NODES is set');
+  }
+  if (e.BACKUP_ENCRYPTION_KEY !== undefined && !/^[0-9a-fA-F]{64}$/.test(e.BACKUP_ENCRYPTION_KEY)) {
+    problems.push('BACKUP_ENCRYPTION_KEY: must be 64 hex characters (32 bytes)');
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    serviceName: e.SERVICE_NAME,
+    logLevel: e.LOG_LEVEL,
+    release: e.APP_VERSION ?? options.defaultRelease ?? '0.0.0',
+    targets,
+    backup: {
+      enabled: e.BACKUP_ENABLED,
+      spoolDir: path.resolve(cwd, e.BACKUP_SPOOL_DIR),
+      minFreeBytes: e.BACKUP_MIN_FREE_MB * 1024 * 1024,
+      compression: e.BACKUP_COMPRESSION,
+      gzipLevel: e.BACKUP_GZIP_LEVEL,
+      rowCounts: e.BACKUP_ROW_COUNTS,
+      timeoutMs: e.BACKUP_TIMEOUT_MINUTES * 60_000,
+      pgDumpPath: e.PG_DUMP_PATH,
+      psqlPath: e.PSQL_PATH,
+      uploadRetryAttempts: e.UPLOAD_RETRY_ATTEMPTS,
+      uploadRetryDelayMs: e.UPLOAD_RETRY_DELAY_MS,
+      encryptionKey: e.BACKUP_ENCRYPTION_KEY,
+    },
+    restoreVerify: { enabled: e.RESTORE_VERIFY_ENABLED, schedule: e.RESTORE_VERIFY_SCHEDULE },
+    storage,
+    redis: {
+      url: e.REDIS_URL,
+      sentinels,
+      sentinelName: e.REDIS_SENTINEL_NAME,
+      clusterNodes,
+      queuePrefix: e.QUEUE_PREFIX,
+    },
+    http: {
+      port: e.PORT,
+      host: e.HOST,
+      adminApiToken: e.ADMIN_API_TOKEN,
+      bullBoardReadOnly: e.BULL_BOARD_READ_ONLY,
+    },
+    worker: { metricsPort: e.WORKER_METRICS_PORT, concurrency: e.WORKER_CONCURRENCY },
+    slack: { webhookUrl: e.SLACK_WEBHOOK_URL, channel: e.SLACK_DEFAULT_CHANNEL, botName: e.SLACK_BOT_NAME },
+    alerts: {
+      throttleSeconds: e.ALERT_THROTTLE_SECONDS,
+      queueLengthThreshold: e.QUEUE_LENGTH_THRESHOLD,
+      diskWarningPercent: e.DISK_WARNING_PERCENT,
+      diskCriticalPercent: e.DISK_CRITICAL_PERCENT,
+      probeIntervalSeconds: e.PROBE_INTERVAL_SECONDS,
+    },
+    sentry: {
+      dsn: e.SENTRY_DSN,
+      environment: e.SENTRY_ENVIRONMENT ?? e.BACKUP_ENVIRONMENT,
+      tracesSampleRate: e.SENTRY_TRACES_SAMPLE_RATE,
+    },
+    metrics: { enabled: e.ENABLE_PROMETHEUS, prefix: e.PROMETHEUS_PREFIX },
+  };
+}

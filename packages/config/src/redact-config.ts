@@ -1,0 +1,70 @@
+import type { WardenConfig } from './load-config.js';
+
+export const REDACTED = '[redacted]';
+
+/** A database URL with its password replaced, fit for logs and error messages. */
+export function redactUrl(value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.password) url.password = REDACTED;
+    return url.toString();
+  } catch {
+    return REDACTED;
+  }
+}
+
+/**
+ * Every secret the configuration holds, for scrubbing free text (error messages from SDKs and
+ * subprocesses) and for tests that scan output for leaks.
+ */
+export function collectSecrets(config: WardenConfig): string[] {
+  const secrets: (string | undefined)[] = [
+    config.http.adminApiToken,
+    config.slack.webhookUrl,
+    config.sentry.dsn,
+    config.backup.encryptionKey,
+  ];
+  if (config.storage.kind === 's3') secrets.push(config.storage.secretAccessKey);
+  for (const target of config.targets) {
+    try {
+      const password = new URL(target.databaseUrl).password;
+      if (password) secrets.push(password, decodeURIComponent(password));
+    } catch {
+      // An unparsable URL was already refused by loadConfig.
+    }
+  }
+  try {
+    const redisPassword = new URL(config.redis.url).password;
+    if (redisPassword) secrets.push(redisPassword);
+  } catch {
+    // Refused by loadConfig.
+  }
+  return [
+    ...new Set(secrets.filter((secret): secret is string => secret !== undefined && secret.length >= 4)),
+  ];
+}
+
+/** The configuration with every secret replaced, for `--print-config` and start-up logs. */
+export function redactConfig(config: WardenConfig): WardenConfig {
+  const hide = (value: string | undefined) => (value === undefined ? undefined : REDACTED);
+  return {
+    ...config,
+    targets: config.targets.map((target) => ({ ...target, databaseUrl: redactUrl(target.databaseUrl) })),
+    storage:
+      config.storage.kind === 's3'
+        ? { ...config.storage, secretAccessKey: hide(config.storage.secretAccessKey) }
+        : config.storage,
+    redis: { ...config.redis, url: redactUrl(config.redis.url) },
+    http: { ...config.http, adminApiToken: hide(config.http.adminApiToken) },
+    slack: { ...config.slack, webhookUrl: hide(config.slack.webhookUrl) },
+    sentry: { ...config.sentry, dsn: hide(config.sentry.dsn) },
+    backup: { ...config.backup, encryptionKey: hide(config.backup.encryptionKey) },
+  };
+}
+
+/** Replaces every occurrence of a known secret in free text. */
+export function scrubSecrets(text: string, secrets: readonly string[]): string {
+  let scrubbed = text;
+  for (const secret of secrets) scrubbed = scrubbed.split(secret).join(REDACTED);
+  return scrubbed;
+}

@@ -1,0 +1,1 @@
+export { type HealthReport, type HealthStatus, type ProbeResult, worstStatus } from './types.js';

@@ -1,0 +1,108 @@
+import { z } from 'zod';
+
+/**
+ * Queue and job names, and the payload of every job, defined once for producer and worker alike.
+ * Importing this module starts nothing.
+ */
+export const QUEUE_NAMES = {
+  backups: 'backups',
+  restores: 'restores',
+  probes: 'probes',
+} as const;
+export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
+export const ALL_QUEUE_NAMES: readonly QueueName[] = Object.values(QUEUE_NAMES);
+
+export const JOB_NAMES = {
+  backupCreate: 'backup.create',
+  restoreRun: 'restore.run',
+  restoreVerify: 'restore.verify',
+  probesRun: 'probes.run',
+} as const;
+
+/** Scheduler ids are derived from the target so that an upsert replaces, never duplicates. */
+export const schedulerIds = {
+  backup: (target: string) => `backup:${target}`,
+  restoreVerify: (target: string) => `restore-verify:${target}`,
+  probes: 'probes',
+} as const;
+
+const TARGET_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+const BACKUP_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,250}$/;
+
+export const jobTrigger = z.enum(['schedule', 'api', 'cli', 'verify']);
+export type JobTrigger = z.infer<typeof jobTrigger>;
+
+/**
+ * What a producer sends. The worker adds `upload` to the job's data when the dump is spooled and
+ * the upload has to wait for a retry (SPEC B5), so a retry never dumps again.
+ */
+export const backupJobSchema = z
+  .object({
+    target: z.string().regex(TARGET_NAME, 'must be a valid target name'),
+    reason: z.string().max(200).optional(),
+    trigger: jobTrigger.default('api'),
+    upload: z
+      .object({
+        /** Absolute path of the verified dump in the spool directory of the host that made it. */
+        spoolPath: z.string(),
+        /** Host that holds the spool file; another host cannot retry this upload. */
+        host: z.string(),
+        /** Upload attempts made so far. */
+        attempts: z.number().int().min(0),
+        lastError: z.string().optional(),
+        /** The manifest of the verified dump, as written by the backup package. */
+        manifest: z.record(z.string(), z.unknown()),
+      })
+      .optional(),
+  })
+  .strict();
+export type BackupJobData = z.input<typeof backupJobSchema>;
+export type BackupJobPayload = z.output<typeof backupJobSchema>;
+
+export const backupFileName = z
+  .string()
+  .regex(BACKUP_FILE_NAME, 'must be a plain file name (letters, digits, ".", "_", "-"; no "/" or "..")')
+  .refine((value) => !value.includes('..'), { error: 'must not contain ".."' });
+
+export const restoreJobSchema = z
+  .object({
+    target: z.string().regex(TARGET_NAME, 'must be a valid target name'),
+    /** A backup file name, or "latest" for the newest good backup of the target. */
+    file: z.union([z.literal('latest'), backupFileName]),
+    /** Database to restore into; default a new `<database>_restore_<timestamp>`. */
+    database: z
+      .string()
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9_$-]{0,62}$/, 'must be a valid database name')
+      .optional(),
+    overwrite: z.boolean().default(false),
+    dryRun: z.boolean().default(false),
+    trigger: jobTrigger.default('api'),
+  })
+  .strict();
+export type RestoreJobData = z.input<typeof restoreJobSchema>;
+export type RestoreJobPayload = z.output<typeof restoreJobSchema>;
+
+export const restoreVerifyJobSchema = z
+  .object({
+    target: z.string().regex(TARGET_NAME, 'must be a valid target name'),
+    trigger: jobTrigger.default('schedule'),
+  })
+  .strict();
+export type RestoreVerifyJobData = z.input<typeof restoreVerifyJobSchema>;
+
+export const probesJobSchema = z.object({}).strict();
+export type ProbesJobData = z.input<typeof probesJobSchema>;
+
+/** The B6 result a backup job returns and the CLI prints. */
+export interface BackupJobResult {
+  status: 'success';
+  filename: string;
+  size_mb: number;
+  target: string;
+  environment: string;
+  bytes: number;
+  sha256: string;
+  duration_ms: number;
+  location: string;
+  [extra: string]: unknown;
+}

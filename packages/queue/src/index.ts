@@ -1,0 +1,22 @@
+export { createRedisConnection, type RedisConnection, type RedisConnectionOptions } from './connection.js';
+export {
+  ALL_QUEUE_NAMES,
+  type BackupJobData,
+  type BackupJobPayload,
+  type BackupJobResult,
+  backupFileName,
+  backupJobSchema,
+  JOB_NAMES,
+  type JobTrigger,
+  jobTrigger,
+  type ProbesJobData,
+  probesJobSchema,
+  QUEUE_NAMES,
+  type QueueName,
+  type RestoreJobData,
+  type RestoreJobPayload,
+  type RestoreVerifyJobData,
+  restoreJobSchema,
+  restoreVerifyJobSchema,
+  schedulerIds,
+} from './definitions.js';

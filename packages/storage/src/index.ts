@@ -1,0 +1,7 @@
+export {
+  assertSafeKey,
+  type BackupStorage,
+  type PutOptions,
+  StorageError,
+  type StoredObject,
+} from './storage.js';

@@ -1,1 +1,79 @@
-export {};
+import { hostname } from 'node:os';
+import { startMetricsServer } from '@warden/metrics';
+import { createWorkerHeartbeat } from '@warden/probes';
+import { ALL_QUEUE_NAMES } from '@warden/queue';
+import { createWorkerRuntime } from './runtime.js';
+import { createWorkerServices, loadConfigOrExit } from './services.js';
+
+const config = loadConfigOrExit(process.env);
+const services = createWorkerServices(config, { service: `${config.serviceName}-worker` });
+const { logger } = services;
+
+process.on('unhandledRejection', (reason) => {
+  logger.error({ err: reason }, 'unhandled rejection');
+  services.errorReporter.captureException(reason, { kind: 'unhandledRejection' });
+});
+process.on('uncaughtException', (error) => {
+  logger.fatal({ err: error }, 'uncaught exception; exiting');
+  services.errorReporter.captureException(error, { kind: 'uncaughtException' });
+  void services.errorReporter.flush(2_000).finally(() => process.exit(1));
+});
+
+const runtime = createWorkerRuntime({
+  config,
+  logger,
+  storage: services.storage,
+  events: services.events,
+  createConnection: services.createConnection,
+  errorReporter: services.errorReporter,
+});
+const heartbeatRedis = services.createConnection('warden-worker:heartbeat');
+heartbeatRedis.on('error', (error: Error) =>
+  logger.warn({ err: error }, 'redis connection error (heartbeat)'),
+);
+const heartbeat = createWorkerHeartbeat({
+  redis: heartbeatRedis,
+  queuePrefix: config.redis.queuePrefix,
+  queues: [...ALL_QUEUE_NAMES],
+  workerId: `${hostname()}:${process.pid}`,
+});
+
+let shuttingDown = false;
+async function shutdown(signal: string) {
+  if (shuttingDown) {
+    logger.warn({ signal }, 'second signal; exiting now');
+    process.exit(1);
+  }
+  shuttingDown = true;
+  logger.info({ signal }, 'shutting down');
+  const hardDeadline = setTimeout(() => {
+    logger.error('shutdown took too long; exiting');
+    process.exit(1);
+  }, 40_000);
+  hardDeadline.unref();
+  try {
+    await heartbeat.stop();
+    await runtime.close();
+    await metricsServer?.close();
+    await heartbeatRedis.quit().catch(() => heartbeatRedis.disconnect());
+    await services.close();
+    process.exit(0);
+  } catch (error) {
+    logger.error({ err: error }, 'error during shutdown');
+    process.exit(1);
+  }
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
+
+await runtime.start();
+heartbeat.start();
+const metricsServer = services.metrics
+  ? await startMetricsServer({
+      registry: services.metrics.registry,
+      port: config.worker.metricsPort,
+      host: config.http.host,
+      logger,
+    })
+  : undefined;
+if (metricsServer) logger.info({ port: metricsServer.port }, 'worker metrics listening');

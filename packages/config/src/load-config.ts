@@ -143,7 +143,9 @@ function databaseNameOf(url: string): string {
 function parseEachVariable(env: Env, problems: string[]): WardenEnv {
   const values: Record<string, unknown> = {};
   for (const [name, schema] of Object.entries(envSchema.shape)) {
-    const result = (schema as z.ZodType).safeParse(env[name]);
+    // An empty value (`FOO=` in an env file) means "not set", as in the shipped .env.example.
+    const raw = env[name] === '' ? undefined : env[name];
+    const result = (schema as z.ZodType).safeParse(raw);
     if (result.success) {
       values[name] = result.data;
     } else {

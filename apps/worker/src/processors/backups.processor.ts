@@ -1,0 +1,223 @@
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import {
+  applyRetention,
+  BackupError,
+  type BackupManifest,
+  type BackupTargetSpec,
+  createSpooledBackup,
+  toBackupResult,
+  uploadSpooledBackup,
+} from '@warden/backup';
+import type { Logger } from '@warden/logging';
+import { type BackupJobPayload, type BackupJobResult, backupJobSchema, QUEUE_NAMES } from '@warden/queue';
+import type { BackupStorage } from '@warden/storage';
+import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq';
+import type { BackupEvents } from '../backup-events.js';
+import type { TargetLock } from '../target-lock.js';
+
+export interface BackupPipelineSettings {
+  spoolDir: string;
+  minFreeBytes: number;
+  compression: 'gzip' | 'zstd';
+  gzipLevel: number;
+  rowCounts: boolean;
+  timeoutMs: number;
+  pgDumpPath: string;
+  uploadRetryAttempts: number;
+  uploadRetryDelayMs: number;
+}
+
+export interface BackupProcessorDeps {
+  targets: readonly BackupTargetSpec[];
+  settings: BackupPipelineSettings;
+  storage: BackupStorage;
+  logger: Logger;
+  events: BackupEvents;
+  /** A lock per target so that two backups of one target never run at once. */
+  lockFor: (target: string) => TargetLock;
+  /** Wait before trying again when another backup of the target holds the lock. @defaultValue 30000 */
+  lockedRetryDelayMs?: number;
+  host?: string;
+}
+
+type UploadState = NonNullable<BackupJobPayload['upload']>;
+
+/**
+ * Runs a backup as one BullMQ job in two steps. Step one dumps, compresses and verifies into the
+ * spool; step two uploads. A failed upload moves the same job to `delayed` (a BullMQ delay, so it
+ * survives a worker restart) with the spooled file recorded in its data, so a retry never dumps again.
+ */
+export function createBackupProcessor(deps: BackupProcessorDeps) {
+  const host = deps.host ?? hostname();
+
+  return async function processBackup(
+    job: Job,
+    token?: string,
+    signal?: AbortSignal,
+  ): Promise<BackupJobResult> {
+    const parsed = backupJobSchema.safeParse(job.data);
+    if (!parsed.success) {
+      throw new UnrecoverableError(
+        `invalid backup job data: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
+    }
+    const data = parsed.data;
+    const target = deps.targets.find((candidate) => candidate.name === data.target);
+    if (!target) {
+      throw new UnrecoverableError(
+        `unknown target "${data.target}"; configured targets: ${deps.targets.map((t) => t.name).join(', ')}`,
+      );
+    }
+    const log = deps.logger.child({ jobId: job.id, target: target.name, queue: QUEUE_NAMES.backups });
+
+    const lock = deps.lockFor(target.name);
+    if (!(await lock.acquire())) {
+      log.info('another backup of this target is running; trying again later');
+      await job.moveToDelayed(Date.now() + (deps.lockedRetryDelayMs ?? 30_000), token);
+      throw new DelayedError();
+    }
+
+    try {
+      let upload = data.upload;
+      if (!upload) {
+        const spooled = await runDumpStep(job, target, log, signal).catch(async (error: unknown) => {
+          if (signal?.aborted) {
+            // Shutting down: hand the job back so another worker starts it afresh.
+            log.warn('backup interrupted by shutdown; handing the job back');
+            await job.moveToWait(token);
+            throw new WaitingError();
+          }
+          await deps.events.backupFailed(target, error, { jobId: job.id, attempt: job.attemptsMade + 1 });
+          throw permanentAsUnrecoverable(error);
+        });
+        upload = { spoolPath: spooled.spoolPath, host, attempts: 0, manifest: { ...spooled.manifest } };
+        await job.updateData({ ...data, upload });
+      }
+      const manifest = await runUploadStep(job, token, target, upload, log);
+      await job.updateProgress({ phase: 'retention', percent: 98 });
+      try {
+        await applyRetention({ storage: deps.storage, logger: log }, target, {
+          retentionDays: target.retentionDays,
+          keepLast: target.keepLast,
+        });
+      } catch (error) {
+        // Retention trouble must not turn a stored, verified backup into a failure.
+        log.warn({ err: error }, 'retention failed');
+      }
+      await job.updateProgress({ phase: 'done', percent: 100 });
+      await deps.events.backupSucceeded(target, manifest, { jobId: job.id });
+      return toBackupResult(manifest);
+    } finally {
+      await lock
+        .release()
+        .catch((error: unknown) => log.warn({ err: error }, 'could not release target lock'));
+    }
+  };
+
+  async function runDumpStep(
+    job: Job,
+    target: BackupTargetSpec,
+    log: Logger,
+    signal: AbortSignal | undefined,
+  ) {
+    let lastReported = 0;
+    return createSpooledBackup(
+      { logger: log },
+      {
+        target,
+        ...deps.settings,
+        trigger: backupJobSchema.shape.trigger.parse(job.data.trigger),
+        jobId: job.id,
+        signal,
+        onProgress: (progress) => {
+          // Writing progress to Redis on every chunk would flood it; a few updates a second suffice.
+          const now = Date.now();
+          if (now - lastReported < 500 && progress.percent < 100) return;
+          lastReported = now;
+          // Scale dump+verify to 0-80 % and leave the rest to the upload.
+          job
+            .updateProgress({
+              phase: progress.phase,
+              percent: Math.round(progress.percent * 0.8),
+              bytes: progress.bytes,
+            })
+            .catch(() => undefined);
+        },
+      },
+    );
+  }
+
+  async function runUploadStep(
+    job: Job,
+    token: string | undefined,
+    target: BackupTargetSpec,
+    upload: UploadState,
+    log: Logger,
+  ): Promise<BackupManifest> {
+    if (upload.host !== host) {
+      throw new UnrecoverableError(
+        `the verified dump is spooled on host ${upload.host} at ${upload.spoolPath}; this worker (${host}) cannot upload it`,
+      );
+    }
+    if (!existsSync(upload.spoolPath)) {
+      throw new UnrecoverableError(`the spooled dump ${upload.spoolPath} is gone; nothing to upload`);
+    }
+    const manifest = upload.manifest as unknown as BackupManifest;
+    await job.updateProgress({ phase: 'upload', percent: 80, attempt: upload.attempts + 1 });
+    try {
+      return await uploadSpooledBackup(
+        { storage: deps.storage, logger: log },
+        { spoolPath: upload.spoolPath, manifest },
+        {
+          onProgress: (bytesSent) => {
+            const percent = 80 + Math.floor((bytesSent / Math.max(1, manifest.bytes)) * 17);
+            job.updateProgress({ phase: 'upload', percent, bytes: bytesSent }).catch(() => undefined);
+          },
+        },
+      );
+    } catch (error) {
+      const failedAttempts = upload.attempts + 1;
+      const message = error instanceof Error ? error.message : String(error);
+      const retriesLeft = deps.settings.uploadRetryAttempts - upload.attempts;
+      const final = retriesLeft <= 0;
+      await deps.events.uploadFailed(target, error, {
+        jobId: job.id,
+        attempt: failedAttempts,
+        maxAttempts: deps.settings.uploadRetryAttempts + 1,
+        final,
+        spoolPath: upload.spoolPath,
+      });
+      if (final) {
+        throw new UnrecoverableError(
+          `upload failed after ${failedAttempts} attempts; the verified backup is kept at ${upload.spoolPath}: ${message}`,
+        );
+      }
+      const retryAt = Date.now() + deps.settings.uploadRetryDelayMs;
+      log.warn(
+        { err: error, attempt: failedAttempts, retryAt: new Date(retryAt).toISOString() },
+        'upload failed; retrying later without dumping again',
+      );
+      await job.updateData({
+        ...job.data,
+        upload: { ...upload, attempts: failedAttempts, lastError: message.slice(0, 500) },
+      });
+      await job.updateProgress({ phase: 'upload-wait', percent: 80, attempt: failedAttempts, retryAt });
+      await job.moveToDelayed(retryAt, token);
+      throw new DelayedError();
+    }
+  }
+}
+
+/** Permanent failures (version mismatch, bad target) should not be retried by BullMQ. */
+function permanentAsUnrecoverable(error: unknown): unknown {
+  if (error instanceof BackupError && error.permanent) {
+    const unrecoverable = new UnrecoverableError(`${error.code}: ${error.message}`);
+    return unrecoverable;
+  }
+  if (error instanceof BackupError) {
+    const wrapped = new Error(`${error.code}: ${error.message}`, { cause: error });
+    return wrapped;
+  }
+  return error;
+}

@@ -1,0 +1,138 @@
+import { hostname } from 'node:os';
+import type { WardenConfig } from '@warden/config';
+import type { Logger } from '@warden/logging';
+import { QUEUE_NAMES, type RedisConnection } from '@warden/queue';
+import type { BackupStorage } from '@warden/storage';
+import { type Job, Worker } from 'bullmq';
+import type { BackupEvents } from './backup-events.js';
+import { createBackupProcessor } from './processors/backups.processor.js';
+import { createRestoreProcessor } from './processors/restores.processor.js';
+import { createTargetLock } from './target-lock.js';
+
+export interface JobFailureReporter {
+  captureJobFailure(
+    error: unknown,
+    context: { queue: string; jobId?: string; target?: string; attempt?: number },
+  ): void;
+}
+
+export interface WorkerRuntimeDeps {
+  config: WardenConfig;
+  logger: Logger;
+  storage: BackupStorage;
+  events: BackupEvents;
+  /** A fresh Redis client with worker settings (`maxRetriesPerRequest: null`). */
+  createConnection: (name: string) => RedisConnection;
+  errorReporter?: JobFailureReporter;
+  /** How long `close()` lets running jobs finish before handing them back. @defaultValue 25000 */
+  shutdownGraceMs?: number;
+}
+
+export interface WorkerRuntime {
+  start(): Promise<void>;
+  /** Stops taking jobs, lets running ones finish within the grace period, hands back the rest. */
+  close(): Promise<void>;
+}
+
+export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
+  const { config, logger } = deps;
+  const connections: RedisConnection[] = [];
+  const workers: Worker[] = [];
+  const host = hostname();
+
+  function connection(name: string): RedisConnection {
+    const client = deps.createConnection(`warden-worker:${name}`);
+    client.on('error', (error: Error) =>
+      logger.warn({ err: error, connection: name }, 'redis connection error'),
+    );
+    connections.push(client);
+    return client;
+  }
+
+  function watch(worker: Worker) {
+    worker.on('error', (error) => logger.error({ err: error, queue: worker.name }, 'worker error'));
+    worker.on('failed', (job: Job | undefined, error: Error) => {
+      logger.error(
+        { err: error, queue: worker.name, jobId: job?.id, target: job?.data?.target },
+        'job failed',
+      );
+      deps.errorReporter?.captureJobFailure(error, {
+        queue: worker.name,
+        jobId: job?.id,
+        target: job?.data?.target,
+        attempt: job?.attemptsMade,
+      });
+    });
+    worker.on('stalled', (jobId) =>
+      logger.warn({ queue: worker.name, jobId }, 'job stalled; it will be retried'),
+    );
+    workers.push(worker);
+  }
+
+  return {
+    async start() {
+      const lockRedis = connection('locks');
+      const common = {
+        prefix: config.redis.queuePrefix,
+        autorun: true,
+        // The dump runs in child processes, so the event loop stays free to renew the job lock.
+        lockDuration: 60_000,
+        stalledInterval: 30_000,
+        maxStalledCount: 2,
+        removeOnComplete: { age: 30 * 24 * 3600, count: 1000 },
+        removeOnFail: { age: 90 * 24 * 3600, count: 5000 },
+      };
+      const backupProcessor = createBackupProcessor({
+        targets: config.targets,
+        settings: { ...config.backup },
+        storage: deps.storage,
+        logger,
+        events: deps.events,
+        host,
+        lockFor: (target) =>
+          createTargetLock({
+            redis: lockRedis,
+            key: `${config.redis.queuePrefix}:lock:backup:${target}`,
+            onRenewError: (error) => logger.warn({ err: error, target }, 'could not renew target lock'),
+          }),
+      });
+      watch(
+        new Worker(QUEUE_NAMES.backups, backupProcessor, {
+          ...common,
+          connection: connection(QUEUE_NAMES.backups),
+          concurrency: config.worker.concurrency,
+          name: `${host}:${process.pid}`,
+        }),
+      );
+      watch(
+        new Worker(QUEUE_NAMES.restores, createRestoreProcessor(), {
+          ...common,
+          connection: connection(QUEUE_NAMES.restores),
+          concurrency: 1,
+          name: `${host}:${process.pid}`,
+        }),
+      );
+      await Promise.all(workers.map((worker) => worker.waitUntilReady()));
+      logger.info(
+        { queues: workers.map((worker) => worker.name), concurrency: config.worker.concurrency, host },
+        'worker started',
+      );
+    },
+
+    async close() {
+      const graceMs = deps.shutdownGraceMs ?? 25_000;
+      const graceful = Promise.all(workers.map((worker) => worker.close()));
+      const timedOut = await Promise.race([
+        graceful.then(() => false),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(true), graceMs).unref()),
+      ]);
+      if (timedOut) {
+        logger.warn({ graceMs }, 'jobs still running after the grace period; handing them back');
+        for (const worker of workers) worker.cancelAllJobs('worker shutting down');
+        await Promise.race([graceful, new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
+        await Promise.all(workers.map((worker) => worker.close(true).catch(() => undefined)));
+      }
+      await Promise.all(connections.map((client) => client.quit().catch(() => client.disconnect())));
+    },
+  };
+}

@@ -1,0 +1,111 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { ConfigError, collectSecrets, loadConfig, type WardenConfig } from '@warden/config';
+import { createLogger, type Logger } from '@warden/logging';
+import { createMetrics, type WardenMetrics } from '@warden/metrics';
+import { createSentryReporter, createSlackNotifier, type ErrorReporter, type Notifier } from '@warden/notify';
+import { createRedisConnection, type RedisConnection } from '@warden/queue';
+import { type BackupStorage, createStorage } from '@warden/storage';
+import type { DestinationStream } from 'pino';
+import { type BackupEvents, createBackupEvents } from './backup-events.js';
+
+function packageVersion(): string {
+  try {
+    const file = new URL('../../../package.json', import.meta.url);
+    return (JSON.parse(readFileSync(file, 'utf8')) as { version?: string }).version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/** Loads the configuration, or prints every problem and exits with status 2. Only for `main`s. */
+export function loadConfigOrExit(env: NodeJS.ProcessEnv): WardenConfig {
+  try {
+    return loadConfig(env, { defaultRelease: packageVersion() });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`Warden cannot start. ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
+export interface WorkerServices {
+  logger: Logger;
+  storage: BackupStorage;
+  metrics: WardenMetrics | undefined;
+  notifier: Notifier;
+  errorReporter: ErrorReporter;
+  events: BackupEvents;
+  createConnection: (name: string) => RedisConnection;
+  close(): Promise<void>;
+}
+
+export interface CreateServicesOptions {
+  service: string;
+  /** Where logs go; the CLI keeps stdout for its JSON result. */
+  logDestination?: DestinationStream;
+}
+
+/** Builds the clients a worker or CLI process needs from the configuration; `close()` closes them all. */
+export function createWorkerServices(config: WardenConfig, options: CreateServicesOptions): WorkerServices {
+  const secrets = collectSecrets(config);
+  const logger = createLogger({
+    service: options.service,
+    level: config.logLevel,
+    secrets,
+    destination: options.logDestination,
+  });
+  const createConnection = (name: string) =>
+    createRedisConnection({ ...config.redis, role: 'worker', connectionName: name });
+  const notifyRedis = createConnection(`${options.service}:notify`);
+  notifyRedis.on('error', (error: Error) =>
+    logger.warn({ err: error }, 'redis connection error (notifications)'),
+  );
+  const storage = createStorage(config.storage);
+  const metrics = config.metrics.enabled
+    ? createMetrics({
+        prefix: config.metrics.prefix,
+        collectDefaultMetrics: true,
+        defaultLabels: { service: options.service },
+      })
+    : undefined;
+  const notifier = createSlackNotifier({
+    webhookUrl: config.slack.webhookUrl,
+    channel: config.slack.channel,
+    botName: config.slack.botName,
+    redis: notifyRedis,
+    keyPrefix: `${config.redis.queuePrefix}:alerts`,
+    throttleSeconds: config.alerts.throttleSeconds,
+    logger,
+    metrics,
+    secrets,
+  });
+  const errorReporter = createSentryReporter({
+    dsn: config.sentry.dsn,
+    environment: config.sentry.environment,
+    release: config.release,
+    tracesSampleRate: config.sentry.tracesSampleRate,
+    serverName: hostname(),
+    secrets,
+    logger,
+  });
+  const events = createBackupEvents({ logger, notifier, metrics });
+
+  return {
+    logger,
+    storage,
+    metrics,
+    notifier,
+    errorReporter,
+    events,
+    createConnection,
+    async close() {
+      await notifier.close().catch(() => undefined);
+      await errorReporter.close(2_000).catch(() => undefined);
+      await storage.close().catch(() => undefined);
+      await notifyRedis.quit().catch(() => notifyRedis.disconnect());
+    },
+  };
+}

@@ -1,0 +1,152 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './load-config.js';
+import { collectSecrets, redactConfig, scrubSecrets } from './redact-config.js';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('gives working defaults with a single local target named after the database', () => {
+    const config = loadConfig({}, { cwd: '/srv/warden' });
+    expect(config.targets).toHaveLength(1);
+    expect(config.targets[0]).toMatchObject({
+      name: 'postgres',
+      database: 'postgres',
+      environment: 'development',
+      schedule: '0 3 * * *',
+      timezone: 'UTC',
+      retentionDays: 30,
+    });
+    expect(config.storage).toEqual({ kind: 'local', dir: '/srv/warden/backups' });
+    expect(config.backup.uploadRetryAttempts).toBe(3);
+    expect(config.backup.uploadRetryDelayMs).toBe(300_000);
+    expect(config.redis.queuePrefix).toBe('warden');
+    expect(config.http).toMatchObject({ port: 3000, host: '127.0.0.1' });
+    expect(config.alerts).toMatchObject({ throttleSeconds: 600, queueLengthThreshold: 100 });
+  });
+
+  it('parses "false" as false', () => {
+    expect(loadConfig({ BACKUP_ENABLED: 'false' }).backup.enabled).toBe(false);
+    expect(loadConfig({ BACKUP_ENABLED: 'true' }).backup.enabled).toBe(true);
+  });
+
+  it('reports every problem at once', () => {
+    const problems = problemsOf({
+      DATABASE_URL: 'not a url',
+      BACKUP_S3_BUCKET: 'backups',
+      PORT: 'eighty',
+      BACKUP_TIMEZONE: 'Mars/Olympus',
+      BACKUP_SCHEDULE: 'nightly',
+    });
+    expect(problems.some((p) => p.startsWith('DATABASE_URL:'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('AWS_REGION: required'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('PORT:'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('BACKUP_TIMEZONE:'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('BACKUP_SCHEDULE:'))).toBe(true);
+  });
+
+  it('configures S3 with path style and relaxed checksums for a custom endpoint', () => {
+    const config = loadConfig({
+      BACKUP_S3_BUCKET: 'b',
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'secret-key-value',
+      S3_ENDPOINT: 'http://127.0.0.1:9000',
+      S3_PREFIX: 'warden',
+    });
+    expect(config.storage).toMatchObject({
+      kind: 's3',
+      forcePathStyle: true,
+      checksumWhenRequired: true,
+      prefix: 'warden/',
+    });
+  });
+
+  it('reads several targets from a YAML file with ${VAR} interpolation', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'warden-config-'));
+    const file = path.join(dir, 'targets.yml');
+    writeFileSync(
+      file,
+      [
+        'targets:',
+        '  - name: app',
+        '    environment: production',
+        '    url: postgres://app:${APP_DB_PASSWORD}@db:5432/app',
+        '    schedule: "30 2 * * *"',
+        '    retentionDays: 7',
+        '  - name: app2',
+        '    url: postgres://postgres@db:5432/app2',
+      ].join('\n'),
+    );
+    const config = loadConfig({ WARDEN_CONFIG: file, APP_DB_PASSWORD: 's3cr3t!' });
+    expect(config.targets.map((t) => t.name)).toEqual(['app', 'app2']);
+    expect(config.targets[0]).toMatchObject({
+      environment: 'production',
+      schedule: '30 2 * * *',
+      retentionDays: 7,
+    });
+    expect(config.targets[1]).toMatchObject({
+      environment: 'development',
+      schedule: '0 3 * * *',
+      retentionDays: 30,
+    });
+    expect(collectSecrets(config)).toContain('s3cr3t!');
+  });
+
+  it('refuses a targets file with duplicates, bad names and unknown keys', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'warden-config-'));
+    const file = path.join(dir, 'targets.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        targets: [
+          { name: 'a', url: 'postgres://h/a' },
+          { name: 'a', url: 'postgres://h/b' },
+          { name: '../evil', url: 'postgres://h/c' },
+          { name: 'c', url: 'postgres://h/c', color: 'red' },
+        ],
+      }),
+    );
+    const problems = problemsOf({ WARDEN_CONFIG: file });
+    expect(problems.join('\n')).toMatch(/targets\.2\.name/);
+    expect(problems.join('\n')).toMatch(/color/);
+    expect(problems.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('names a missing targets file', () => {
+    expect(problemsOf({ WARDEN_CONFIG: '/nonexistent/targets.yml' })).toEqual([
+      'WARDEN_CONFIG: /nonexistent/targets.yml file not found',
+    ]);
+  });
+
+  it('redacts every secret when printed', () => {
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://app:hunter2-password@db:5432/app',
+      BACKUP_S3_BUCKET: 'b',
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'very-secret-key',
+      ADMIN_API_TOKEN: 'token-token-token-token',
+      SLACK_WEBHOOK_URL: 'https://hooks.example.test/services/T000/B000/XXXX',
+      SENTRY_DSN: 'https://public@sentry.example.test/1',
+    });
+    const printed = JSON.stringify(redactConfig(config));
+    for (const secret of collectSecrets(config)) expect(printed).not.toContain(secret);
+    expect(collectSecrets(config)).toEqual(
+      expect.arrayContaining(['hunter2-password', 'very-secret-key', 'token-token-token-token']),
+    );
+    expect(scrubSecrets('connect failed for hunter2-password', collectSecrets(config))).toBe(
+      'connect failed for [redacted]',
+    );
+  });
+});

@@ -6,8 +6,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const tsx = `${root}node_modules/.bin/tsx`;
-if (!existsSync(tsx)) {
+if (!existsSync(`${root}node_modules/tsx`)) {
   console.error('Dependencies are missing: run `npm install` first.');
   process.exit(1);
 }
@@ -17,7 +16,7 @@ const children = [
   ['worker', 'apps/worker/src/main.ts'],
 ].map(([name, entry]) => {
   // Own process groups, so a terminal's Ctrl-C reaches the children once (through stopAll), not twice.
-  const child = spawn(tsx, [entry], { cwd: root, stdio: 'inherit', env: process.env, detached: true });
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: root, stdio: 'inherit', env: process.env, detached: true });
   child.on('exit', (code, signal) => onExit(name, code, signal));
   return child;
 });

@@ -1,1 +1,179 @@
-export {};
+import { readFileSync } from 'node:fs';
+import { listBackups } from '@warden/backup';
+import { collectSecrets, ConfigError, loadConfig, type WardenConfig } from '@warden/config';
+import { createLogger, type Logger } from '@warden/logging';
+import { createMetrics } from '@warden/metrics';
+import { createHealthChecker } from '@warden/probes';
+import { ALL_QUEUE_NAMES, createRedisConnection, QUEUE_NAMES } from '@warden/queue';
+import { type BackupStorage, createLocalStorage, createS3Storage } from '@warden/storage';
+import { Queue } from 'bullmq';
+import { buildApp } from './app.js';
+import type { WardenQueues } from './deps.js';
+import { StartupError } from './errors.js';
+import { assertSafeBinding } from './plugins/auth.js';
+import { syncSchedulers } from './schedules.js';
+
+/** Each shutdown step gets this long; the sum stays under a typical 30 s orchestrator kill timeout. */
+const STEP_DEADLINE_MS = 8_000;
+
+function packageVersion(): string | undefined {
+  try {
+    const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    return typeof manifest.version === 'string' ? manifest.version : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function loadConfigOrExit(): WardenConfig {
+  try {
+    const defaultRelease = packageVersion();
+    const config = loadConfig(process.env, defaultRelease === undefined ? {} : { defaultRelease });
+    assertSafeBinding(config.http.host, config.http.adminApiToken);
+    return config;
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`warden-api: ${error.message}\n`);
+      process.exit(2);
+    }
+    if (error instanceof StartupError) {
+      process.stderr.write(`warden-api: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
+function createStorage(config: WardenConfig): BackupStorage {
+  const storage = config.storage;
+  if (storage.kind === 'local') return createLocalStorage({ dir: storage.dir });
+  return createS3Storage({
+    bucket: storage.bucket,
+    region: storage.region,
+    accessKeyId: storage.accessKeyId,
+    secretAccessKey: storage.secretAccessKey,
+    endpoint: storage.endpoint,
+    forcePathStyle: storage.forcePathStyle,
+    prefix: storage.prefix,
+    serverSideEncryption: storage.serverSideEncryption,
+    kmsKeyId: storage.kmsKeyId,
+    checksumWhenRequired: storage.checksumWhenRequired,
+  });
+}
+
+/** Runs one close step, but never for longer than its deadline; failures are logged, not thrown. */
+async function closeStep(logger: Logger, name: string, close: () => Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), STEP_DEADLINE_MS);
+  });
+  try {
+    const outcome = await Promise.race([close().then(() => 'closed' as const), deadline]);
+    if (outcome === 'timeout') logger.warn({ step: name, deadlineMs: STEP_DEADLINE_MS }, 'close step timed out');
+  } catch (error) {
+    logger.warn({ err: error, step: name }, 'close step failed');
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const config = loadConfigOrExit();
+const logger = createLogger({
+  service: `${config.serviceName}-api`,
+  level: config.logLevel,
+  secrets: collectSecrets(config),
+});
+
+process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
+
+// One fail-fast producer connection shared by the queues and the health probes: an HTTP request
+// must get an error when Redis is away, not hang.
+const redis = createRedisConnection({
+  url: config.redis.url,
+  sentinels: config.redis.sentinels,
+  sentinelName: config.redis.sentinelName,
+  clusterNodes: config.redis.clusterNodes,
+  role: 'producer',
+  connectionName: `${config.serviceName}-api`,
+});
+redis.on('error', (error: Error) => logger.warn({ err: error }, 'redis connection error'));
+
+function createQueue(name: string): Queue {
+  const queue = new Queue(name, { connection: redis, prefix: config.redis.queuePrefix });
+  queue.on('error', (error) => logger.error({ err: error, queue: name }, 'queue error'));
+  return queue;
+}
+const queues: WardenQueues = {
+  backups: createQueue(QUEUE_NAMES.backups),
+  restores: createQueue(QUEUE_NAMES.restores),
+  probes: createQueue(QUEUE_NAMES.probes),
+};
+const storage = createStorage(config);
+const metrics = config.metrics.enabled
+  ? createMetrics({ prefix: config.metrics.prefix, defaultLabels: { service: 'api' } })
+  : undefined;
+const healthChecker = createHealthChecker({
+  databases: config.targets.map((target) => ({ name: target.name, url: target.databaseUrl })),
+  redis,
+  queuePrefix: config.redis.queuePrefix,
+  queues: ALL_QUEUE_NAMES,
+  spoolDir: config.backup.spoolDir,
+  diskPaths: config.storage.kind === 'local' ? [config.storage.dir] : [],
+  thresholds: {
+    diskWarningPercent: config.alerts.diskWarningPercent,
+    diskCriticalPercent: config.alerts.diskCriticalPercent,
+    queueLengthThreshold: config.alerts.queueLengthThreshold,
+  },
+  backups: config.backup.enabled
+    ? {
+        targets: config.targets.filter((target) => target.enabled),
+        listLatest: async (target) => (await listBackups(storage, { target, limit: 1 }))[0],
+      }
+    : undefined,
+});
+
+const app = await buildApp({
+  config,
+  logger,
+  queues,
+  storage,
+  catalog: { listBackups: (options) => listBackups(storage, options) },
+  health: healthChecker,
+  metrics,
+});
+
+let shuttingDown = false;
+async function shutdown(signal: string): Promise<void> {
+  if (shuttingDown) {
+    logger.warn({ signal }, 'second signal; exiting now');
+    process.exit(1);
+  }
+  shuttingDown = true;
+  logger.info({ signal }, 'shutting down');
+  // Reverse start order: stop taking requests (in-flight ones finish; new ones get 503), then the
+  // clients the requests used.
+  await closeStep(logger, 'http', () => app.close());
+  await closeStep(logger, 'health', () => healthChecker.close());
+  await closeStep(logger, 'queues', () => Promise.all(Object.values(queues).map((queue) => queue.close())));
+  await closeStep(logger, 'storage', () => storage.close());
+  await closeStep(logger, 'redis', () => redis.quit().catch(() => redis.disconnect()));
+  logger.info('shut down');
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
+
+try {
+  await syncSchedulers({ queues, config, logger });
+  const address = await app.listen({ host: config.http.host, port: config.http.port });
+  logger.info(
+    { address, adminAuth: config.http.adminApiToken ? 'token' : 'loopback-only', targets: config.targets.length },
+    'api listening',
+  );
+} catch (error) {
+  logger.fatal({ err: error }, 'api failed to start');
+  await closeStep(logger, 'http', () => app.close());
+  await closeStep(logger, 'queues', () => Promise.all(Object.values(queues).map((queue) => queue.close())));
+  redis.disconnect();
+  process.exit(1);
+}

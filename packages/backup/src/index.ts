@@ -1,4 +1,30 @@
 export {
+  type BackupResult,
+  type ListBackupsOptions,
+  listBackups,
+  parseManifest,
+  parseManifestBytes,
+  readManifest,
+  toBackupResult,
+  writeManifest,
+} from './catalog.js';
+export { type Compression, compressionContentType, detectPigz } from './compression.js';
+export {
+  type ConnectionParams,
+  connectionSecrets,
+  libpqEnv,
+  parseDatabaseUrl,
+  scrubSecrets,
+} from './connection.js';
+export {
+  type BackupProgress,
+  type CreateSpooledBackupOptions,
+  createSpooledBackup,
+  type SpooledBackup,
+  spoolFileName,
+} from './dump.js';
+export { BackupError, type BackupErrorCode, type BackupErrorOptions, isBackupError } from './errors.js';
+export {
   type BackupManifest,
   backupFileName,
   dumpKeyFor,
@@ -7,4 +33,25 @@ export {
   MANIFEST_SUFFIX,
   manifestKeyFor,
   type RestoreVerification,
+  sizeMb,
 } from './manifest.js';
+export {
+  checkPgDump,
+  majorFromVersionNum,
+  type PreflightOptions,
+  type PreflightResult,
+  parsePgDumpVersion,
+  runPreflight,
+} from './preflight.js';
+export {
+  type ApplyRetentionOptions,
+  applyRetention,
+  planRetention,
+  type RetentionOutcome,
+  type RetentionPlan,
+} from './retention.js';
+export { type RunBackupDeps, type RunBackupOptions, runBackup } from './run-backup.js';
+export { DUMP_COMPLETE_MARKER, hasCompletionTrailer } from './tail-buffer.js';
+export type { BackupTargetSpec, RetentionPolicy } from './target.js';
+export { type UploadSpooledBackupOptions, uploadSpooledBackup } from './upload.js';
+export { type VerifyBackupOptions, type VerifyBackupResult, verifyBackupFile } from './verify.js';

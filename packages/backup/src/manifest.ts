@@ -76,3 +76,8 @@ export function backupFileName(
   const extension = compression === 'zstd' ? 'sql.zst' : 'sql.gz';
   return `${database}_${environment}_${formatBackupTimestamp(at)}.${extension}`;
 }
+
+/** Megabytes (MiB) rounded to two decimals, the `size_mb` of SPEC B6. */
+export function sizeMb(bytes: number): number {
+  return Math.round((bytes / (1024 * 1024)) * 100) / 100;
+}

@@ -1,1 +1,23 @@
-export {};
+export {
+  type BackupAlertTarget,
+  type BackupFailureInfo,
+  type BackupSuccessInfo,
+  backupAlerts,
+  type IntegrityFailureInfo,
+  type RestoreResultInfo,
+  type UploadFailureInfo,
+  type VerificationFailedInfo,
+} from './backup-alerts.js';
+export { type ConditionTracker, type ConditionTrackerOptions, createConditionTracker } from './condition-tracker.js';
+export { createSecretScrubber, REDACTED, scrubDeep } from './secret-scrubber.js';
+export {
+  createSentryReporter,
+  type ErrorReporter,
+  installProcessErrorHandlers,
+  type ProcessErrorHandlerOptions,
+  type SentryReporterOptions,
+} from './sentry-reporter.js';
+export { buildSlackMessage, LEVEL_STYLE, type SlackMessageOptions } from './slack-message.js';
+export { createSlackNotifier, type SlackNotifierOptions } from './slack-notifier.js';
+export { type AlertThrottle, type AlertThrottleOptions, createAlertThrottle } from './throttle.js';
+export type { Alert, AlertLevel, NotificationCounter, Notifier, NotifyLogger, NotifyOutcome } from './types.js';

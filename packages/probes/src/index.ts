@@ -1,1 +1,43 @@
+export {
+  type BackupFreshness,
+  type BackupScheduleTarget,
+  evaluateBackupFreshness,
+  type LatestBackupSource,
+  probeBackups,
+} from './backups-probe.js';
+export { type DatabaseProbeTarget, probeDatabase } from './database-probe.js';
+export {
+  classifyDiskUsage,
+  type DiskThresholds,
+  type DiskUsage,
+  type DiskUsageReader,
+  probeDisk,
+  readDiskUsage,
+} from './disk-probe.js';
+export { healthAlerts } from './health-alerts.js';
+export {
+  createHealthChecker,
+  type HealthChecker,
+  type HealthCheckerOptions,
+  type HealthThresholds,
+} from './health-checker.js';
+export { createQueuesProbe, type QueueStats, type QueuesProbe } from './queues-probe.js';
+export { probeRedis } from './redis-probe.js';
+export type {
+  ConditionReporter,
+  LabelledGauge,
+  ProbeAlert,
+  ProbeLogger,
+  ProbeMetrics,
+} from './reporting-types.js';
+export { conditionsOf, type ProbeCycleOptions, runProbeCycle } from './run-probes.js';
 export { type HealthReport, type HealthStatus, type ProbeResult, worstStatus } from './types.js';
+export {
+  createWorkerHeartbeat,
+  heartbeatKey,
+  listLiveWorkers,
+  type WorkerHeartbeat,
+  type WorkerHeartbeatOptions,
+} from './worker-heartbeat.js';
+export { ProbeTimeoutError } from './with-timeout.js';
+export { probeWorkers } from './workers-probe.js';

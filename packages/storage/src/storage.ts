@@ -72,3 +72,13 @@ export function assertSafeKey(key: string): void {
     throw new StorageError('STORAGE_INVALID_KEY', `invalid storage key "${key.slice(0, 100)}"`);
   }
 }
+
+/** A list prefix is empty or a safe key, optionally ending in `/` (a folder) or not (a name start). */
+export function assertSafePrefix(prefix: string): void {
+  if (prefix === '') return;
+  try {
+    assertSafeKey(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix);
+  } catch {
+    throw new StorageError('STORAGE_INVALID_KEY', `invalid storage prefix "${prefix.slice(0, 100)}"`);
+  }
+}

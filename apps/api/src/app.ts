@@ -1,0 +1,106 @@
+import rateLimit from '@fastify/rate-limit';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type onRequestAsyncHookHandler } from 'fastify';
+import type { AppDeps, BuildAppOptions } from './deps.js';
+import { API_ERROR_CODES, ApiError } from './errors.js';
+import { createAdminAuth } from './plugins/auth.js';
+import { registerBullBoard } from './plugins/bull-board.js';
+import { MESSAGE_KEYWORD, registerErrorHandling } from './plugins/error-handler.js';
+import { registerHttpMetrics } from './plugins/http-metrics.js';
+import { registerDocsUi, registerOpenApi } from './plugins/openapi.js';
+import { registerSecurityHeaders } from './plugins/security-headers.js';
+import { registerBackupRoutes } from './routes/admin-backups.js';
+import { registerJobRoutes } from './routes/admin-jobs.js';
+import { registerScheduleRoutes } from './routes/admin-schedules.js';
+import { registerTargetRoutes } from './routes/admin-targets.js';
+import { registerHealthRoutes } from './routes/health.js';
+
+export const ADMIN_API_PREFIX = '/api/admin';
+
+const DEFAULT_RATE_LIMIT = { max: 120, timeWindowMs: 60_000 };
+const DEFAULT_BODY_LIMIT = 64 * 1024;
+
+/**
+ * Builds the HTTP app without listening, so tests drive it with `inject()`. The injected queues,
+ * storage and clients stay open on `app.close()`: whoever created them closes them.
+ */
+export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const { config } = deps;
+  const limits = options.rateLimit ?? DEFAULT_RATE_LIMIT;
+
+  const app = Fastify({
+    // Typed as Fastify's base logger so that route plugins take the plain FastifyInstance type.
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    // Job ids made by schedulers are long (`repeat:backup:<target>:<millis>`).
+    routerOptions: { maxParamLength: 256 },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: {
+      customOptions: {
+        // Reject what a client got wrong instead of silently "fixing" it: no coercion ("true" is not
+        // a boolean), no stripping of unknown fields, and every problem reported at once.
+        removeAdditional: false,
+        coerceTypes: false,
+        useDefaults: false,
+        allErrors: true,
+        // `parentSchema` in errors lets a failed pattern report its `x-message`.
+        verbose: true,
+        keywords: [MESSAGE_KEYWORD],
+      },
+    },
+  });
+
+  registerErrorHandling(app);
+  await registerSecurityHeaders(app);
+  // Registered globally off: each guarded scope adds its own limiter as its first hook, so a
+  // request is counted before authentication and guessing tokens is throttled too.
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_request, context) =>
+      new ApiError(429, API_ERROR_CODES.rateLimited, `too many requests; try again in ${context.after}`),
+  });
+  await registerOpenApi(app, config.release);
+
+  registerHttpMetrics(app, config.metrics.enabled ? deps.metrics : undefined);
+  registerHealthRoutes(app, deps.health, config.serviceName);
+
+  const token = config.http.adminApiToken;
+  const apiGuards: onRequestAsyncHookHandler[] = [
+    app.rateLimit({ max: limits.max, timeWindow: limits.timeWindowMs, groupId: 'admin-api' }),
+    createAdminAuth({ token, scheme: 'bearer' }),
+  ];
+  const browserAuth = createAdminAuth({ token, scheme: 'bearer-or-basic' });
+
+  await app.register(
+    async (admin) => {
+      for (const guard of apiGuards) admin.addHook('onRequest', guard);
+      // `curl -X POST .../backup` without a body means "all defaults", not "body must be object".
+      admin.addHook('preValidation', async (request) => {
+        if (request.method === 'POST' && request.body === undefined) request.body = {};
+      });
+      registerBackupRoutes(admin, deps, { deduplicateBackups: options.deduplicateBackups ?? true });
+      registerJobRoutes(admin, deps.queues);
+      registerScheduleRoutes(admin, deps.queues);
+      registerTargetRoutes(admin, config);
+    },
+    { prefix: ADMIN_API_PREFIX },
+  );
+
+  await registerBullBoard(app, {
+    queues: [deps.queues.backups, deps.queues.restores, deps.queues.probes],
+    readOnly: config.http.bullBoardReadOnly,
+    guards: [
+      // The board polls several endpoints every few seconds, so it gets a larger budget.
+      app.rateLimit({ max: limits.max * 10, timeWindow: limits.timeWindowMs, groupId: 'bull-board' }),
+      browserAuth,
+    ],
+  });
+  await registerDocsUi(app, [browserAuth]);
+
+  if (token === undefined) {
+    deps.logger.warn(
+      'ADMIN_API_TOKEN is not set: the admin API, Bull Board and docs answer only on loopback addresses',
+    );
+  }
+  return app;
+}

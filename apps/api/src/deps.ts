@@ -1,0 +1,62 @@
+import type { BackupManifest } from '@warden/backup';
+import type { WardenConfig } from '@warden/config';
+import type { Logger } from '@warden/logging';
+import type { HealthReport } from '@warden/probes';
+import type { BackupStorage } from '@warden/storage';
+import type { Queue } from 'bullmq';
+import type { ApiMetrics } from './plugins/http-metrics.js';
+
+export interface ListBackupsOptions {
+  /** Only this target's backups; every target's when absent. */
+  target?: string;
+  /** At most this many, newest first. */
+  limit?: number;
+  /** Only older backups: a backup file name (the previous page's last) or an ISO time. */
+  before?: string;
+}
+
+/** The backup catalog: manifests in storage, newest first. */
+export interface BackupCatalog {
+  listBackups(options: ListBackupsOptions): Promise<BackupManifest[]>;
+}
+
+export interface WardenQueues {
+  backups: Queue;
+  restores: Queue;
+  probes: Queue;
+}
+
+/** What `buildApp` needs; `main.ts` builds the real ones, tests pass fakes or real ones. */
+export interface AppDeps {
+  config: WardenConfig;
+  /** Passed to Fastify as `loggerInstance` (Fastify 5). */
+  logger: Logger;
+  /** Producer-side queues (prefix `config.redis.queuePrefix`); left open by `app.close()`. */
+  queues: WardenQueues;
+  storage: BackupStorage;
+  catalog: BackupCatalog;
+  health: { detailed(): Promise<HealthReport> };
+  /** Absent, or `config.metrics.enabled` false: no HTTP metrics and `/metrics` answers 404. */
+  metrics?: ApiMetrics | undefined;
+}
+
+/** Knobs for tests and the benchmark; production uses the defaults. */
+export interface BuildAppOptions {
+  /**
+   * Answer a second backup request for a target with the job already waiting or running.
+   * Only the benchmark turns this off, to measure enqueueing itself.
+   * @defaultValue true
+   */
+  deduplicateBackups?: boolean;
+  /**
+   * Requests per client IP and window on `/api/admin/*` (Bull Board gets ten times as many, since
+   * its page polls).
+   * @defaultValue { max: 120, timeWindowMs: 60000 }
+   */
+  rateLimit?: { max: number; timeWindowMs: number };
+  /**
+   * Largest request body accepted; admin bodies are a few hundred bytes.
+   * @defaultValue 65536
+   */
+  bodyLimit?: number;
+}

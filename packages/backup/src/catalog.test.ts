@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import { listBackups, parseManifest, readManifest, toBackupResult, writeManifest } from './catalog.js';
+import { BackupError } from './errors.js';
+import { type BackupManifest, backupFileName, dumpKeyFor, manifestKeyFor } from './manifest.js';
+import { createMemoryStorage } from './testing/memory-storage.js';
+
+function manifest(target: string, startedAt: string, extra: Partial<BackupManifest> = {}): BackupManifest {
+  const filename = backupFileName('appdb', 'production', new Date(startedAt));
+  return {
+    formatVersion: 1,
+    status: 'success',
+    target,
+    environment: 'production',
+    database: 'appdb',
+    filename,
+    key: dumpKeyFor(target, filename),
+    bytes: 3_460_301,
+    size_mb: 3.3,
+    sha256: 'b'.repeat(64),
+    sql_bytes: 9_000_000,
+    compression: 'gzip',
+    started_at: startedAt,
+    finished_at: startedAt,
+    duration_ms: 1234,
+    location: `memory://${target}/${filename}`,
+    server_version: '15.20',
+    pg_dump_version: '15.20',
+    host: 'worker-1',
+    ...extra,
+  };
+}
+
+describe('catalog', () => {
+  it('lists valid manifests newest first and ignores everything else', async () => {
+    const storage = createMemoryStorage();
+    const a = manifest('app', '2025-10-01T03:00:00.000Z');
+    const b = manifest('app', '2025-10-03T03:00:00.000Z');
+    const c = manifest('app', '2025-10-02T03:00:00.000Z');
+    const other = manifest('app2', '2025-10-04T03:00:00.000Z');
+    for (const item of [a, b, c, other]) await writeManifest(storage, item);
+    await storage.putBytes('app/garbage.manifest.json', '{not json');
+    await storage.putBytes('app/old.manifest.json', JSON.stringify({ ...a, formatVersion: 99 }));
+    await storage.putBytes('app/random.bin', 'x');
+    // A valid manifest copied under another key does not describe that key.
+    await storage.putBytes('app/copy.sql.gz.manifest.json', JSON.stringify(b));
+
+    expect(await listBackups(storage, { target: 'app' })).toEqual([b, c, a]);
+    expect(await listBackups(storage, { target: 'app2' })).toEqual([other]);
+    expect(await listBackups(storage)).toEqual([other, b, c, a]);
+    expect(await listBackups(storage, { target: 'app', limit: 2 })).toEqual([b, c]);
+    expect(await listBackups(storage, { target: 'ap' })).toEqual([]);
+  });
+
+  it('pages with `before` as an ISO time or a file name', async () => {
+    const storage = createMemoryStorage();
+    const items = ['2025-10-01T03:00:00.000Z', '2025-10-02T03:00:00.000Z', '2025-10-03T03:00:00.000Z'].map(
+      (at) => manifest('app', at),
+    );
+    for (const item of items) await writeManifest(storage, item);
+    const [first, second, third] = items;
+    expect(await listBackups(storage, { target: 'app', before: '2025-10-03T00:00:00Z' })).toEqual([
+      second,
+      first,
+    ]);
+    expect(await listBackups(storage, { target: 'app', before: third?.filename })).toEqual([second, first]);
+    expect(
+      await listBackups(storage, { target: 'app', before: 'appdb_production_20251002_120000.sql.gz' }),
+    ).toEqual([second, first]);
+    await expect(listBackups(storage, { before: 'yesterday' })).rejects.toThrow(BackupError);
+  });
+
+  it('reads one manifest, undefined when absent, MANIFEST_INVALID when corrupt', async () => {
+    const storage = createMemoryStorage();
+    const item = manifest('app', '2025-10-01T03:00:00.000Z');
+    await writeManifest(storage, item);
+    expect(await readManifest(storage, 'app', item.filename)).toEqual(item);
+    expect(await readManifest(storage, 'app', 'missing.sql.gz')).toBeUndefined();
+    await storage.putBytes(manifestKeyFor('app/bad.sql.gz'), '[]');
+    await expect(readManifest(storage, 'app', 'bad.sql.gz')).rejects.toMatchObject({
+      code: 'MANIFEST_INVALID',
+    });
+  });
+
+  it('refuses to write an invalid manifest', async () => {
+    const storage = createMemoryStorage();
+    const bad = { ...manifest('app', '2025-10-01T03:00:00.000Z'), sha256: 'nope' };
+    await expect(writeManifest(storage, bad)).rejects.toMatchObject({
+      code: 'MANIFEST_INVALID',
+      permanent: true,
+    });
+    expect(storage.objects.size).toBe(0);
+  });
+
+  it('validates field types', () => {
+    const good = manifest('app', '2025-10-01T03:00:00.000Z');
+    expect(parseManifest(JSON.parse(JSON.stringify(good)))).toEqual(good);
+    expect(() => parseManifest({ ...good, bytes: '12' })).toThrow(/bytes/);
+    expect(() => parseManifest({ ...good, key: 'other/x' })).toThrow(/key/);
+    expect(() => parseManifest({ ...good, row_counts: { 'public.t': 'many' } })).toThrow(/row_counts/);
+  });
+
+  it('maps a manifest to the SPEC B6 result', () => {
+    const result = toBackupResult(manifest('app', '2025-10-01T03:00:00.000Z', { trigger: 'schedule' }));
+    expect(result).toMatchObject({
+      status: 'success',
+      filename: 'appdb_production_20251001_030000.sql.gz',
+      size_mb: 3.3,
+      target: 'app',
+      environment: 'production',
+      bytes: 3_460_301,
+      sha256: 'b'.repeat(64),
+      duration_ms: 1234,
+      location: 'memory://app/appdb_production_20251001_030000.sql.gz',
+      trigger: 'schedule',
+    });
+  });
+});

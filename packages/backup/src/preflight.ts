@@ -1,0 +1,177 @@
+import { mkdir, statfs } from 'node:fs/promises';
+import { execa } from 'execa';
+import pg from 'pg';
+import { connectionSecrets, describeConnection, parseDatabaseUrl, scrubSecrets } from './connection.js';
+import { BackupError, errorMessage } from './errors.js';
+import type { BackupTargetSpec } from './target.js';
+
+export interface PreflightOptions {
+  target: BackupTargetSpec;
+  /** Directory the dump is spooled to; created when missing. */
+  spoolDir: string;
+  /** Refuse to start when the spool directory's file system has less free space than this. */
+  minFreeBytes: number;
+  /** pg_dump binary (absolute path or a name looked up on PATH). */
+  pgDumpPath: string;
+  /** @defaultValue 10000 */
+  connectTimeoutMs?: number;
+}
+
+export interface PreflightResult {
+  /** `server_version`, e.g. `15.20 (Debian 15.20-0+deb12u1)`. */
+  serverVersion: string;
+  serverVersionNum: number;
+  /** Major version: 15, 16 … (9.6 style for servers older than 10). */
+  serverMajor: number;
+  /** Version printed by `pg_dump --version`, e.g. `15.20`. */
+  pgDumpVersion: string;
+  pgDumpMajor: number;
+  /** `pg_database_size` of the target database in bytes. */
+  databaseSizeBytes: number;
+  /** Free bytes on the spool directory's file system. */
+  spoolFreeBytes: number;
+}
+
+/** Parses `pg_dump (PostgreSQL) 15.20 (Debian …)`; `undefined` when the text is not pg_dump's. */
+export function parsePgDumpVersion(output: string): { version: string; major: number } | undefined {
+  const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?(?:\.(\d+))?([a-z]+\d*)?/i.exec(output);
+  if (!match) return undefined;
+  const first = Number(match[1]);
+  const second = match[2] === undefined ? undefined : Number(match[2]);
+  const version = match[0].replace(/^\(PostgreSQL\)\s+/i, '');
+  // Before PostgreSQL 10 the major version had two parts (9.6).
+  const major = first < 10 && second !== undefined ? first + second / 10 : first;
+  return { version, major };
+}
+
+/** Major version from `server_version_num` (150020 → 15, 90624 → 9.6). */
+export function majorFromVersionNum(versionNum: number): number {
+  if (versionNum >= 100_000) return Math.floor(versionNum / 10_000);
+  return Math.floor(versionNum / 10_000) + Math.floor((versionNum % 10_000) / 100) / 10;
+}
+
+export async function checkPgDump(pgDumpPath: string): Promise<{ version: string; major: number }> {
+  const result = await execa(pgDumpPath, ['--version'], { reject: false, timeout: 10_000, stdin: 'ignore' });
+  const code = (result as { code?: string }).code;
+  if (code === 'ENOENT' || code === 'EACCES') {
+    throw new BackupError(
+      'PG_DUMP_NOT_FOUND',
+      `pg_dump not found or not executable at "${pgDumpPath}"; install the PostgreSQL client tools (postgresql-client) or set PG_DUMP_PATH`,
+      { cause: result },
+    );
+  }
+  const parsed = result.failed ? undefined : parsePgDumpVersion(String(result.stdout ?? ''));
+  if (!parsed) {
+    throw new BackupError(
+      'PG_DUMP_NOT_FOUND',
+      `"${pgDumpPath} --version" did not report a pg_dump version (${result.failed ? result.shortMessage : String(result.stdout).slice(0, 200)})`,
+      { cause: result },
+    );
+  }
+  return parsed;
+}
+
+export async function checkSpoolSpace(spoolDir: string, minFreeBytes: number): Promise<number> {
+  await mkdir(spoolDir, { recursive: true, mode: 0o700 });
+  const stats = await statfs(spoolDir);
+  const free = Number(stats.bavail) * Number(stats.bsize);
+  if (free < minFreeBytes) {
+    throw new BackupError(
+      'INSUFFICIENT_SPACE',
+      `only ${formatBytes(free)} free in spool directory ${spoolDir}; at least ${formatBytes(minFreeBytes)} required`,
+    );
+  }
+  return free;
+}
+
+/** PostgreSQL errors that retrying cannot fix: bad credentials, unknown role or database. */
+const PERMANENT_SQLSTATES = new Set(['28000', '28P01', '3D000']);
+
+/**
+ * Checks everything that can be checked before dumping: pg_dump is there and can dump the server's
+ * major version, the database answers, the spool directory has room.
+ */
+export async function runPreflight(options: PreflightOptions): Promise<PreflightResult> {
+  const { target } = options;
+  const pgDump = await checkPgDump(options.pgDumpPath);
+  const server = await readServerInfo(target, options.connectTimeoutMs ?? 10_000);
+  if (pgDump.major < server.serverMajor) {
+    throw new BackupError(
+      'PG_DUMP_VERSION_MISMATCH',
+      `pg_dump ${pgDump.version} cannot dump target "${target.name}": its server runs PostgreSQL ${server.serverVersion}; install the PostgreSQL ${server.serverMajor} client tools (postgresql-client-${server.serverMajor}) or newer and point PG_DUMP_PATH at that pg_dump`,
+    );
+  }
+  const spoolFreeBytes = await checkSpoolSpace(options.spoolDir, options.minFreeBytes);
+  return {
+    ...server,
+    pgDumpVersion: pgDump.version,
+    pgDumpMajor: pgDump.major,
+    spoolFreeBytes,
+  };
+}
+
+async function readServerInfo(
+  target: BackupTargetSpec,
+  connectTimeoutMs: number,
+): Promise<
+  Pick<PreflightResult, 'serverVersion' | 'serverVersionNum' | 'serverMajor' | 'databaseSizeBytes'>
+> {
+  const secrets = connectionSecrets(target.databaseUrl);
+  let where = `target "${target.name}"`;
+  try {
+    where = `database ${describeConnection(parseDatabaseUrl(target.databaseUrl))} of target "${target.name}"`;
+  } catch {
+    // Reported below by pg itself.
+  }
+  const client = new pg.Client({
+    connectionString: target.databaseUrl,
+    connectionTimeoutMillis: connectTimeoutMs,
+    application_name: 'warden-preflight',
+  });
+  // A connection dropped while idle is reported through the failing query below.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ num: string; version: string; size: string }>(
+      `SELECT current_setting('server_version_num') AS num,
+              current_setting('server_version') AS version,
+              pg_database_size(current_database())::text AS size`,
+    );
+    const row = rows[0];
+    if (!row) throw new Error('no answer to the version query');
+    const serverVersionNum = Number(row.num);
+    return {
+      serverVersion: row.version,
+      serverVersionNum,
+      serverMajor: majorFromVersionNum(serverVersionNum),
+      databaseSizeBytes: Number(row.size),
+    };
+  } catch (error) {
+    const sqlstate = (error as { code?: string }).code;
+    throw new BackupError(
+      'PREFLIGHT_CONNECT_FAILED',
+      `cannot connect to ${where}: ${scrubSecrets(errorMessage(error) || String(sqlstate ?? 'unknown error'), secrets)}`,
+      {
+        cause: scrubError(error, secrets),
+        permanent: sqlstate !== undefined && PERMANENT_SQLSTATES.has(sqlstate),
+      },
+    );
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** A copy of a driver error that keeps code/SQLSTATE but not text that could hold a secret. */
+export function scrubError(error: unknown, secrets: readonly string[]): Error {
+  const scrubbed = new Error(scrubSecrets(errorMessage(error), secrets));
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string') Object.assign(scrubbed, { code });
+  return scrubbed;
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+  if (bytes >= 1024 ** 2) return `${(bytes / 1024 ** 2).toFixed(2)} MiB`;
+  if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${bytes} B`;
+}

@@ -1,0 +1,102 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Logger } from '@warden/logging';
+import type { BackupStorage } from '@warden/storage';
+import { type CreateSpooledBackupOptions, createSpooledBackup } from './dump.js';
+import { BackupError, errorMessage } from './errors.js';
+import type { BackupManifest } from './manifest.js';
+import { applyRetention, type RetentionOutcome } from './retention.js';
+import { uploadSpooledBackup } from './upload.js';
+
+export interface RunBackupDeps {
+  storage: BackupStorage;
+  logger: Logger;
+  /** Waits between upload attempts; injectable for tests. @defaultValue timers/promises setTimeout */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface RunBackupOptions extends CreateSpooledBackupOptions {
+  /** Upload retries after the first attempt, without dumping again (SPEC B5). */
+  uploadRetryAttempts: number;
+  /** Wait between upload attempts (SPEC B5: 5 minutes). */
+  uploadRetryDelayMs: number;
+  /** Apply the target's retention after a successful backup. @defaultValue true */
+  retention?: boolean;
+  /**
+   * Called after each failed upload attempt (1-based); `final` is true when no retry follows and the
+   * error is about to be thrown. Awaited; its own failure is logged, never thrown.
+   */
+  onUploadRetry?: (attempt: number, error: BackupError, final: boolean) => void | Promise<void>;
+  onUploadProgress?: (bytes: number) => void;
+  onRetention?: (outcome: RetentionOutcome) => void;
+}
+
+async function notifyRetry(
+  options: RunBackupOptions,
+  attempt: number,
+  error: BackupError,
+  final: boolean,
+  log: Logger,
+): Promise<void> {
+  try {
+    await options.onUploadRetry?.(attempt, error, final);
+  } catch (callbackError) {
+    log.warn({ err: callbackError }, 'upload retry callback failed');
+  }
+}
+
+function isRetryableUploadError(error: unknown): error is BackupError {
+  return (
+    error instanceof BackupError && (error.code === 'UPLOAD_FAILED' || error.code === 'UPLOAD_VERIFY_FAILED')
+  );
+}
+
+/**
+ * The whole pipeline in one process (the CLI's `backup:create`): dump and verify once, upload with
+ * retries, then retention — only after the backup is stored and verified. Returns the manifest.
+ */
+export async function runBackup(deps: RunBackupDeps, options: RunBackupOptions): Promise<BackupManifest> {
+  const { storage, logger } = deps;
+  const sleep =
+    deps.sleep ?? ((ms: number) => delay(ms, undefined, options.signal ? { signal: options.signal } : {}));
+  const log = logger.child({
+    target: options.target.name,
+    ...(options.jobId ? { jobId: options.jobId } : {}),
+  });
+
+  const spooled = await createSpooledBackup({ logger }, options);
+  const attempts = 1 + Math.max(0, Math.floor(options.uploadRetryAttempts));
+  let manifest: BackupManifest | undefined;
+  for (let attempt = 1; manifest === undefined; attempt++) {
+    try {
+      manifest = await uploadSpooledBackup({ storage, logger }, spooled, {
+        ...(options.onUploadProgress ? { onProgress: options.onUploadProgress } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.now ? { now: options.now } : {}),
+      });
+    } catch (error) {
+      if (!isRetryableUploadError(error)) throw error;
+      const final = error.permanent || attempt >= attempts || Boolean(options.signal?.aborted);
+      await notifyRetry(options, attempt, error, final, log);
+      if (final) throw error;
+      log.warn(
+        { err: error, attempt, attempts, retryInMs: options.uploadRetryDelayMs },
+        'backup upload failed; retrying without dumping again',
+      );
+      await sleep(options.uploadRetryDelayMs);
+    }
+  }
+
+  if (options.retention !== false) {
+    try {
+      const outcome = await applyRetention({ storage, logger }, options.target.name, {
+        retentionDays: options.target.retentionDays,
+        keepLast: options.target.keepLast,
+      });
+      options.onRetention?.(outcome);
+    } catch (error) {
+      // The backup itself is stored and verified; retention runs again after the next one.
+      log.warn({ err: error, reason: errorMessage(error) }, 'retention failed');
+    }
+  }
+  return manifest;
+}

@@ -1,0 +1,155 @@
+import pg from 'pg';
+
+/** `schema.table` → rows. */
+export type RowCounts = Record<string, number>;
+
+export interface SnapshotCounts {
+  rowCounts: RowCounts;
+  rowCountsSource: 'snapshot' | 'statistics';
+  /** Object counts by kind: schemas, tables, views, indexes, sequences, functions, … */
+  schemaObjects: Record<string, number>;
+}
+
+/**
+ * A transaction that exports its snapshot so pg_dump (`--snapshot`) sees exactly the data counted
+ * here. It must stay open until pg_dump has finished.
+ */
+export interface DumpSnapshot {
+  readonly id: string;
+  /** Counts rows (exactly, or from statistics) and schema objects inside the snapshot. */
+  count(exact: boolean): Promise<SnapshotCounts>;
+  /** Ends the transaction (COMMIT when `commit`, else the connection is just closed) and the connection. */
+  close(commit?: boolean): Promise<void>;
+}
+
+/** Schemas that belong to PostgreSQL itself, not to the application. */
+const USER_NAMESPACE = `n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'`;
+
+export async function openDumpSnapshot(
+  connectionString: string,
+  options: { connectTimeoutMs?: number } = {},
+): Promise<DumpSnapshot> {
+  const client = new pg.Client({
+    connectionString,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    application_name: 'warden-snapshot',
+  });
+  // A broken connection surfaces through the next query; this listener keeps it from crashing the process.
+  client.on('error', () => undefined);
+  await client.connect();
+  let id: string;
+  try {
+    // pg_dump itself turns these off; the snapshot must outlive a long dump.
+    await client.query('SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0');
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const { rows } = await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
+    id = rows[0]?.id ?? '';
+    if (!id) throw new Error('pg_export_snapshot returned nothing');
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw error;
+  }
+
+  return {
+    id,
+    async count(exact) {
+      // A failed count must not abort the transaction: pg_dump may still be importing its snapshot.
+      await client.query('SAVEPOINT warden_counts');
+      try {
+        const counts: SnapshotCounts = {
+          rowCounts: exact ? await exactRowCounts(client) : await estimatedRowCounts(client),
+          rowCountsSource: exact ? 'snapshot' : 'statistics',
+          schemaObjects: await schemaObjectCounts(client),
+        };
+        await client.query('RELEASE SAVEPOINT warden_counts');
+        return counts;
+      } catch (error) {
+        await client.query('ROLLBACK TO SAVEPOINT warden_counts').catch(() => undefined);
+        throw error;
+      }
+    },
+    async close(commit = true) {
+      try {
+        if (commit) await client.query('COMMIT');
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    },
+  };
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+async function userTables(client: pg.Client): Promise<{ schema: string; table: string }[]> {
+  // Plain tables only: partitions are counted themselves (their parent holds no rows), views hold none.
+  const { rows } = await client.query<{ schema: string; table: string }>(
+    `SELECT n.nspname AS schema, c.relname AS table
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'r' AND ${USER_NAMESPACE}
+      ORDER BY 1, 2`,
+  );
+  return rows;
+}
+
+async function exactRowCounts(client: pg.Client): Promise<RowCounts> {
+  const counts: RowCounts = {};
+  for (const { schema, table } of await userTables(client)) {
+    // ONLY: rows of inheritance children are counted under the child's own name.
+    const { rows } = await client.query<{ count: string }>(
+      `SELECT count(*) AS count FROM ONLY ${quoteIdent(schema)}.${quoteIdent(table)}`,
+    );
+    counts[`${schema}.${table}`] = Number(rows[0]?.count ?? 0);
+  }
+  return counts;
+}
+
+async function estimatedRowCounts(client: pg.Client): Promise<RowCounts> {
+  const { rows } = await client.query<{ schema: string; table: string; estimate: string }>(
+    `SELECT n.nspname AS schema, c.relname AS table, c.reltuples::bigint::text AS estimate
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'r' AND ${USER_NAMESPACE}
+      ORDER BY 1, 2`,
+  );
+  const counts: RowCounts = {};
+  for (const row of rows) {
+    // -1 means "never analyzed": no estimate exists, so none is recorded.
+    const estimate = Number(row.estimate);
+    if (estimate >= 0) counts[`${row.schema}.${row.table}`] = estimate;
+  }
+  return counts;
+}
+
+async function schemaObjectCounts(client: pg.Client): Promise<Record<string, number>> {
+  const { rows } = await client.query<Record<string, string>>(
+    `SELECT
+       (SELECT count(*) FROM pg_namespace n WHERE ${USER_NAMESPACE}) AS schemas,
+       (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('r', 'p') AND ${USER_NAMESPACE}) AS tables,
+       (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'v' AND ${USER_NAMESPACE}) AS views,
+       (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'm' AND ${USER_NAMESPACE}) AS materialized_views,
+       (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('i', 'I') AND ${USER_NAMESPACE}) AS indexes,
+       (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'S' AND ${USER_NAMESPACE}) AS sequences,
+       (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'f' AND ${USER_NAMESPACE}) AS foreign_tables,
+       (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE p.prokind = 'f' AND ${USER_NAMESPACE}) AS functions,
+       (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE p.prokind = 'p' AND ${USER_NAMESPACE}) AS procedures,
+       (SELECT count(*) FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace
+         WHERE ${USER_NAMESPACE}) AS constraints,
+       (SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+          JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE NOT t.tgisinternal AND ${USER_NAMESPACE}) AS triggers,
+       (SELECT count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+         WHERE t.typtype IN ('e', 'd', 'r') AND ${USER_NAMESPACE}) AS types,
+       (SELECT count(*) FROM pg_extension) AS extensions`,
+  );
+  const row = rows[0] ?? {};
+  return Object.fromEntries(Object.entries(row).map(([kind, value]) => [kind, Number(value)]));
+}

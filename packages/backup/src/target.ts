@@ -1,0 +1,24 @@
+/**
+ * What the pipeline needs to know about a backup target. Structural, so the config package's
+ * `BackupTarget` satisfies it without this package importing config.
+ */
+export interface BackupTargetSpec {
+  /** Unique name; storage keys live under `<name>/`. */
+  name: string;
+  /** The `{environment}` of the backup file name (SPEC B3). */
+  environment: string;
+  /** Connection URL including the password: a secret, never logged or put in a message. */
+  databaseUrl: string;
+  /** The `{database}` of the backup file name. */
+  database: string;
+  retentionDays: number;
+  keepLast: number;
+}
+
+/** Retention settings of a target (SPEC B7). */
+export interface RetentionPolicy {
+  /** Backups younger than this many days are kept. */
+  retentionDays: number;
+  /** The newest `keepLast` backups are kept whatever their age (at least 1 always is). */
+  keepLast: number;
+}

@@ -1,0 +1,181 @@
+import type { Alert } from './types.js';
+
+/** Common identity of a backup message. */
+export interface BackupAlertTarget {
+  target: string;
+  environment: string;
+}
+
+export interface BackupSuccessInfo extends BackupAlertTarget {
+  filename: string;
+  size_mb: number;
+  duration_ms: number;
+  /** Where the backup is stored, without credentials (e.g. `s3://bucket/prefix/...`). */
+  location?: string;
+  sha256?: string;
+}
+
+export interface BackupFailureInfo extends BackupAlertTarget {
+  /** Already free of secrets (scrubbed again by the notifier anyway). */
+  error: string;
+  /** Stable error code, e.g. `DUMP_FAILED`, `VERSION_MISMATCH`. */
+  code?: string;
+  jobId?: string;
+  attempt?: number;
+  maxAttempts?: number;
+}
+
+export interface IntegrityFailureInfo extends BackupAlertTarget {
+  filename?: string;
+  /** What failed: gzip stream, completion trailer, checksum, stored size. */
+  reason: string;
+  jobId?: string;
+}
+
+export interface UploadFailureInfo extends BackupAlertTarget {
+  filename: string;
+  error: string;
+  /** 1-based number of the attempt that failed. */
+  attempt: number;
+  maxAttempts: number;
+  /** True when no retry is left: the backup failed. */
+  final: boolean;
+  /** Delay before the next attempt, when one is scheduled. */
+  nextRetryInMs?: number;
+  jobId?: string;
+}
+
+export interface RestoreResultInfo {
+  target: string;
+  file: string;
+  database: string;
+  success: boolean;
+  duration_ms?: number;
+  dryRun?: boolean;
+  tables?: number;
+  rows?: number;
+  error?: string;
+  jobId?: string;
+}
+
+export interface VerificationFailedInfo {
+  target: string;
+  file?: string;
+  reason: string;
+  jobId?: string;
+}
+
+function formatDuration(ms: number | undefined): string | undefined {
+  if (ms === undefined) return undefined;
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const seconds = ms / 1000;
+  if (seconds < 120) return `${seconds.toFixed(1)} s`;
+  return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
+}
+
+/**
+ * Message builders for SPEC A2 and restore results. Keys decide throttling (SPEC A4): repeated
+ * failures of one target collapse into one message per window, while every success and every upload
+ * retry (keyed by file and attempt) is reported.
+ */
+export const backupAlerts = {
+  success(info: BackupSuccessInfo): Alert {
+    return {
+      key: `backup-success:${info.target}:${info.filename}`,
+      level: 'success',
+      title: `Backup of ${info.target} (${info.environment}) succeeded`,
+      fields: {
+        File: info.filename,
+        Size: `${info.size_mb} MB`,
+        Environment: info.environment,
+        Duration: formatDuration(info.duration_ms),
+        Location: info.location,
+        'SHA-256': info.sha256,
+      },
+    };
+  },
+
+  failure(info: BackupFailureInfo): Alert {
+    return {
+      key: `backup-failed:${info.target}`,
+      level: 'error',
+      title: `Backup of ${info.target} (${info.environment}) failed`,
+      text: info.error,
+      fields: {
+        Target: info.target,
+        Environment: info.environment,
+        Code: info.code,
+        Attempt: info.attempt === undefined ? undefined : `${info.attempt}/${info.maxAttempts ?? '?'}`,
+        Job: info.jobId,
+      },
+    };
+  },
+
+  integrityFailure(info: IntegrityFailureInfo): Alert {
+    return {
+      key: `backup-integrity-failed:${info.target}`,
+      level: 'error',
+      title: `Backup of ${info.target} (${info.environment}) failed its integrity check`,
+      text: `${info.reason}. The file was not stored as a good backup.`,
+      fields: { Target: info.target, Environment: info.environment, File: info.filename, Job: info.jobId },
+    };
+  },
+
+  uploadFailure(info: UploadFailureInfo): Alert {
+    const fields = {
+      File: info.filename,
+      Environment: info.environment,
+      Attempt: `${info.attempt}/${info.maxAttempts}`,
+      'Next retry in': info.final ? undefined : formatDuration(info.nextRetryInMs),
+      Job: info.jobId,
+    };
+    if (info.final) {
+      return {
+        key: `backup-upload-failed:${info.target}`,
+        level: 'error',
+        title: `Upload of the ${info.target} backup failed after ${info.attempt} attempts`,
+        text: info.error,
+        fields,
+      };
+    }
+    return {
+      key: `backup-upload-retry:${info.target}:${info.filename}:${info.attempt}`,
+      level: 'warning',
+      title: `Upload of the ${info.target} backup failed (attempt ${info.attempt}/${info.maxAttempts}), will retry`,
+      text: info.error,
+      fields,
+    };
+  },
+
+  restoreResult(info: RestoreResultInfo): Alert {
+    const mode = info.dryRun ? 'Dry-run restore' : 'Restore';
+    return {
+      key: info.success
+        ? `restore-success:${info.target}:${info.database}:${info.file}`
+        : `restore-failed:${info.target}`,
+      level: info.success ? 'success' : 'error',
+      title: info.success
+        ? `${mode} of ${info.target} into ${info.database} succeeded`
+        : `${mode} of ${info.target} into ${info.database} failed`,
+      ...(info.error === undefined ? {} : { text: info.error }),
+      fields: {
+        File: info.file,
+        Database: info.database,
+        Duration: formatDuration(info.duration_ms),
+        Tables: info.tables,
+        Rows: info.rows,
+        Job: info.jobId,
+      },
+    };
+  },
+
+  verificationFailed(info: VerificationFailedInfo): Alert {
+    return {
+      key: `restore-verify-failed:${info.target}`,
+      level: 'error',
+      title: `Restore verification of ${info.target} failed`,
+      text: info.reason,
+      fields: { Target: info.target, File: info.file, Job: info.jobId },
+    };
+  },
+} as const;

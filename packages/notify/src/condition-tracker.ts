@@ -1,0 +1,129 @@
+import type { Cluster, Redis } from 'ioredis';
+import { withRedisTimeout } from './redis-timeout.js';
+import { describeError } from './secret-scrubber.js';
+import type { Alert, Notifier, NotifyLogger } from './types.js';
+
+/** Raises an alert while a condition is active and says "resolved" once when it clears. */
+export interface ConditionTracker {
+  /**
+   * Reports the current state of a condition (e.g. `health:redis`). While active, `alert` is sent
+   * through the notifier on every report, so the notifier's throttle turns a long outage into one
+   * reminder per window with a suppressed count. On the first report after it clears, one
+   * success-level "resolved" message goes out; which process sends it is decided atomically in Redis.
+   * For an inactive report only `alert.fields` (the current values) are used, in the resolved message.
+   */
+  report(key: string, active: boolean, alert: Alert): Promise<void>;
+}
+
+/** Options of {@link createConditionTracker}. */
+export interface ConditionTrackerOptions {
+  notifier: Notifier;
+  /** Shared by all processes, so that a condition raised by one can be resolved by another. Not closed here. */
+  redis: Redis | Cluster;
+  /** Namespace of the state keys, e.g. `warden:notify:`. */
+  keyPrefix: string;
+  /** How long an active condition's state survives without being reported again. @defaultValue 7 days */
+  stateTtlSeconds?: number;
+  /** Bound on each Redis round trip. @defaultValue 2000 */
+  redisTimeoutMs?: number;
+  logger?: NotifyLogger;
+}
+
+interface ConditionState {
+  alertKey: string;
+  title: string;
+  /** Epoch ms of first activation. */
+  since: number;
+}
+
+function formatDuration(ms: number): string {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m ${seconds % 60}s`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours}h ${minutes % 60}m`;
+  return `${Math.floor(hours / 24)}d ${hours % 24}h`;
+}
+
+function parseState(raw: string | null): ConditionState | undefined {
+  if (!raw) return undefined;
+  try {
+    const value = JSON.parse(raw) as Partial<ConditionState>;
+    if (typeof value.alertKey === 'string' && typeof value.title === 'string' && typeof value.since === 'number') {
+      return value as ConditionState;
+    }
+  } catch {
+    // A corrupt state is treated like a condition raised now.
+  }
+  return undefined;
+}
+
+export function createConditionTracker(options: ConditionTrackerOptions): ConditionTracker {
+  const { notifier, redis, keyPrefix, logger } = options;
+  const ttl = options.stateTtlSeconds ?? 7 * 24 * 3600;
+  const timeoutMs = options.redisTimeoutMs ?? 2_000;
+  const stateKey = (key: string) => `${keyPrefix}condition:${key}`;
+  /**
+   * Conditions this process raised, used only while Redis is unreachable: the "Redis connection
+   * failed" alert and its "resolved" must work without Redis.
+   */
+  const local = new Map<string, ConditionState>();
+  const onRedisError = (error: unknown) =>
+    logger?.warn({ error: describeError(error, (text) => text) }, 'condition tracker: redis unavailable');
+
+  const activate = async (key: string, alert: Alert) => {
+    const redisKey = stateKey(key);
+    const known = local.get(key);
+    const state: ConditionState = {
+      alertKey: alert.key,
+      title: alert.title,
+      since: known?.since ?? Date.now(),
+    };
+    local.set(key, state);
+    try {
+      const created = await withRedisTimeout(redis.set(redisKey, JSON.stringify(state), 'EX', ttl, 'NX'), timeoutMs);
+      if (created !== 'OK') {
+        const previous = parseState(await withRedisTimeout(redis.get(redisKey), timeoutMs));
+        // A change of alert key (e.g. disk warning -> critical) replaces the state but keeps `since`.
+        const next = previous ? { ...previous, alertKey: alert.key, title: alert.title } : state;
+        local.set(key, next);
+        await withRedisTimeout(redis.set(redisKey, JSON.stringify(next), 'EX', ttl), timeoutMs);
+      }
+    } catch (error) {
+      onRedisError(error);
+    }
+  };
+
+  const clear = async (key: string): Promise<ConditionState | undefined> => {
+    const known = local.get(key);
+    local.delete(key);
+    try {
+      // GETDEL lets exactly one process observe the transition and send the single "resolved".
+      return parseState(await withRedisTimeout(redis.getdel(stateKey(key)), timeoutMs));
+    } catch (error) {
+      onRedisError(error);
+      return known;
+    }
+  };
+
+  return {
+    async report(key, active, alert) {
+      if (active) {
+        await activate(key, alert);
+        await notifier.notify(alert);
+        return;
+      }
+      const previous = await clear(key);
+      if (!previous) return;
+      const duration = formatDuration(Date.now() - previous.since);
+      await notifier.notify({
+        key: `${previous.alertKey}:resolved`,
+        level: 'success',
+        title: `Resolved: ${previous.title}`,
+        text: `The condition cleared after ${duration}.`,
+        fields: { ...alert.fields, 'Active for': duration },
+      });
+    },
+  };
+}

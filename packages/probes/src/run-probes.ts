@@ -1,0 +1,171 @@
+import type { HealthChecker, HealthThresholds } from './health-checker.js';
+import { healthAlerts } from './health-alerts.js';
+import type { ConditionReporter, ProbeAlert, ProbeLogger, ProbeMetrics } from './reporting-types.js';
+import type { HealthReport, HealthStatus, ProbeResult } from './types.js';
+
+/** Options of {@link runProbeCycle}. */
+export interface ProbeCycleOptions {
+  checker: Pick<HealthChecker, 'detailed'>;
+  /** Structurally the `ConditionTracker` of `@warden/notify`. */
+  tracker: ConditionReporter;
+  /** Structurally a subset of `WardenMetrics`. */
+  metrics?: ProbeMetrics | undefined;
+  thresholds: HealthThresholds;
+  logger?: ProbeLogger | undefined;
+}
+
+const STATUS_VALUE: Record<HealthStatus, number> = { healthy: 0, degraded: 1, unhealthy: 2 };
+const QUEUE_STATES = ['waiting', 'delayed', 'active', 'failed', 'completed'] as const;
+
+interface Condition {
+  key: string;
+  active: boolean;
+  alert: ProbeAlert;
+}
+
+const asRecord = (value: unknown): Record<string, unknown> =>
+  value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : {};
+const asNumber = (value: unknown): number | undefined => (typeof value === 'number' ? value : undefined);
+const asString = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+
+/** SPEC A3 conditions derived from one report. */
+export function conditionsOf(report: HealthReport, thresholds: HealthThresholds): Condition[] {
+  const conditions: Condition[] = [];
+  const { database, redis, disk, workers, queues, backups } = report.services;
+
+  if (database) {
+    for (const [target, value] of Object.entries(asRecord(database.targets))) {
+      const result = asRecord(value) as Partial<ProbeResult>;
+      conditions.push({
+        key: `health:database:${target}`,
+        active: result.status !== 'healthy',
+        alert: healthAlerts.databaseDown(target, asString(result.error)),
+      });
+    }
+  }
+  if (redis) {
+    conditions.push({ key: 'health:redis', active: redis.status !== 'healthy', alert: healthAlerts.redisDown(redis.error) });
+  }
+  if (disk) {
+    const critical = disk.status === 'unhealthy';
+    conditions.push({
+      key: 'health:disk',
+      active: disk.status !== 'healthy',
+      alert: healthAlerts.diskUsage({
+        critical,
+        usagePercent: asNumber(disk.usage_percent),
+        freeGb: asNumber(disk.free_gb),
+        path: asString(disk.path),
+        thresholdPercent: critical ? thresholds.diskCriticalPercent : thresholds.diskWarningPercent,
+        error: disk.error,
+      }),
+    });
+  }
+  if (workers) {
+    const perQueue = asRecord(workers.queues);
+    conditions.push({
+      key: 'health:workers',
+      active: workers.status !== 'healthy',
+      alert: healthAlerts.noWorkers({
+        activeWorkers: asNumber(workers.active_workers) ?? 0,
+        idleQueues: Object.keys(perQueue).filter((queue) => perQueue[queue] === 0),
+      }),
+    });
+  }
+  if (queues) {
+    for (const [queue, value] of Object.entries(queues)) {
+      if (queue === 'status' || queue === 'error' || queue === 'response_time_ms') continue;
+      const stats = asRecord(value);
+      const waiting = asNumber(stats.waiting) ?? 0;
+      const delayed = asNumber(stats.delayed) ?? 0;
+      conditions.push({
+        key: `health:queue:${queue}`,
+        active: waiting + delayed > thresholds.queueLengthThreshold,
+        alert: healthAlerts.queueBacklog({
+          queue,
+          waiting,
+          delayed,
+          threshold: thresholds.queueLengthThreshold,
+          ...(asNumber(stats.oldest_waiting_age_s) === undefined
+            ? {}
+            : { oldestAgeS: asNumber(stats.oldest_waiting_age_s) }),
+        }),
+      });
+    }
+  }
+  if (backups) {
+    for (const [target, value] of Object.entries(asRecord(backups.targets))) {
+      const freshness = asRecord(value);
+      conditions.push({
+        key: `health:backup:${target}`,
+        active: freshness.status !== 'healthy',
+        alert: healthAlerts.backupOverdue({
+          target,
+          lastSuccessAt: asString(freshness.last_success_at),
+          ageS: asNumber(freshness.age_s),
+          error: asString(freshness.error),
+        }),
+      });
+    }
+  }
+  return conditions;
+}
+
+function updateMetrics(report: HealthReport, metrics: ProbeMetrics): void {
+  for (const [probe, result] of Object.entries(report.services)) {
+    metrics.probeStatus.set({ probe }, STATUS_VALUE[result.status]);
+  }
+  const { queues, workers, disk, backups } = report.services;
+  if (queues) {
+    for (const [queue, value] of Object.entries(queues)) {
+      const stats = asRecord(value);
+      if (typeof stats.status !== 'string') continue;
+      for (const state of QUEUE_STATES) {
+        const count = asNumber(stats[state]);
+        if (count !== undefined) metrics.queueJobs.set({ queue, state }, count);
+      }
+    }
+  }
+  if (workers && metrics.workersActive) {
+    for (const [queue, count] of Object.entries(asRecord(workers.queues))) {
+      if (typeof count === 'number') metrics.workersActive.set({ queue }, count);
+    }
+  }
+  if (disk && metrics.diskUsageRatio) {
+    for (const [path, value] of Object.entries(asRecord(disk.paths))) {
+      const usage = asNumber(asRecord(value).usage_percent);
+      if (usage !== undefined) metrics.diskUsageRatio.set({ path }, usage / 100);
+    }
+  }
+  if (backups && metrics.backupLastSuccessTimestamp) {
+    // Storage is the durable record: after a restart this restores the gauge the age alert needs.
+    for (const [target, value] of Object.entries(asRecord(backups.targets))) {
+      const last = asString(asRecord(value).last_success_at);
+      if (last) metrics.backupLastSuccessTimestamp.set({ target }, Date.parse(last) / 1000);
+    }
+  }
+}
+
+/**
+ * One background probe run (SPEC H2): builds the report, updates metrics and reports every A3
+ * condition to the tracker, which alerts on activation (throttled) and on recovery. Never throws
+ * because of alerting or metrics: those failures are logged.
+ */
+export async function runProbeCycle(options: ProbeCycleOptions): Promise<HealthReport> {
+  const report = await options.checker.detailed();
+  if (options.metrics) {
+    try {
+      updateMetrics(report, options.metrics);
+    } catch (err) {
+      options.logger?.error({ err }, 'updating probe metrics failed');
+    }
+  }
+  for (const condition of conditionsOf(report, options.thresholds)) {
+    try {
+      await options.tracker.report(condition.key, condition.active, condition.alert);
+    } catch (err) {
+      options.logger?.error({ err, condition: condition.key }, 'reporting a health condition failed');
+    }
+  }
+  return report;
+}

@@ -1,0 +1,40 @@
+import type { Cluster, Redis } from 'ioredis';
+import type { ProbeResult } from './types.js';
+import { listLiveWorkers } from './worker-heartbeat.js';
+import { elapsedMs, probeErrorMessage, withTimeout } from './with-timeout.js';
+
+/**
+ * Live workers from heartbeats. No worker at all is unhealthy (nothing will run backups, SPEC A3
+ * "no worker running"); a queue nobody consumes while others are served is degraded.
+ */
+export async function probeWorkers(
+  redis: Redis | Cluster,
+  queuePrefix: string,
+  queues: readonly string[],
+  timeoutMs: number,
+): Promise<ProbeResult> {
+  const start = performance.now();
+  try {
+    const live = await withTimeout(listLiveWorkers(redis, queuePrefix, queues), timeoutMs, 'worker heartbeats');
+    const perQueue = Object.fromEntries(queues.map((queue) => [queue, live[queue]?.length ?? 0]));
+    const distinct = new Set(Object.values(live).flat());
+    const idle = queues.filter((queue) => perQueue[queue] === 0);
+    const status = distinct.size === 0 ? 'unhealthy' : idle.length > 0 ? 'degraded' : 'healthy';
+    return {
+      status,
+      active_workers: distinct.size,
+      queues: perQueue,
+      response_time_ms: elapsedMs(start),
+      ...(status === 'healthy'
+        ? {}
+        : { error: distinct.size === 0 ? 'no worker running' : `no worker for queue ${idle.join(', ')}` }),
+    };
+  } catch (error) {
+    return {
+      status: 'unhealthy',
+      active_workers: 0,
+      response_time_ms: elapsedMs(start),
+      error: `cannot read worker heartbeats: ${probeErrorMessage(error)}`,
+    };
+  }
+}

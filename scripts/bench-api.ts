@@ -59,7 +59,9 @@ const app = await buildApp(
     queues,
     storage,
     catalog: { listBackups: (options) => listBackups(storage, options) },
-    health: { detailed: async () => ({ status: 'healthy', timestamp: Math.floor(Date.now() / 1000), services: {} }) },
+    health: {
+      detailed: async () => ({ status: 'healthy', timestamp: Math.floor(Date.now() / 1000), services: {} }),
+    },
     metrics: createMetrics({ prefix: config.metrics.prefix }),
   },
   // Keep the limiter in the path (its cost is part of the measurement) but out of reach.
@@ -92,7 +94,9 @@ async function bench(scenario: string, options: autocannon.Options): Promise<Row
 async function deleteBenchKeys(): Promise<number> {
   let deleted = 0;
   if (!('scanStream' in redis)) return deleted;
-  for await (const keys of redis.scanStream({ match: `${prefix}:*`, count: 1000 }) as AsyncIterable<string[]>) {
+  for await (const keys of redis.scanStream({ match: `${prefix}:*`, count: 1000 }) as AsyncIterable<
+    string[]
+  >) {
     if (keys.length > 0) deleted += await redis.del(...keys);
   }
   return deleted;

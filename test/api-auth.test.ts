@@ -17,7 +17,11 @@ const GUARDED: { method: 'GET' | 'POST'; url: string; payload?: object }[] = [
   { method: 'GET', url: '/docs/json' },
 ];
 
-function request(app: FastifyInstance, route: (typeof GUARDED)[number], headers: Record<string, string> = {}) {
+function request(
+  app: FastifyInstance,
+  route: (typeof GUARDED)[number],
+  headers: Record<string, string> = {},
+) {
   return app.inject({
     method: route.method,
     url: route.url,
@@ -145,7 +149,10 @@ describe('admin surface without ADMIN_API_TOKEN', () => {
 describe('rate limiting', () => {
   let fixture: ApiFixture;
   beforeAll(async () => {
-    fixture = await createApiFixture({ name: 'ratelimit', appOptions: { rateLimit: { max: 5, timeWindowMs: 60_000 } } });
+    fixture = await createApiFixture({
+      name: 'ratelimit',
+      appOptions: { rateLimit: { max: 5, timeWindowMs: 60_000 } },
+    });
   });
   afterAll(async () => {
     await fixture?.close();
@@ -154,7 +161,10 @@ describe('rate limiting', () => {
   it('answers 429 in the error shape once a client exceeds the budget, counting failed logins too', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 3; i++) {
-      statuses.push((await fixture.app.inject({ url: '/api/admin/targets', headers: bearer('guess-guess-guess-guess') })).statusCode);
+      statuses.push(
+        (await fixture.app.inject({ url: '/api/admin/targets', headers: bearer('guess-guess-guess-guess') }))
+          .statusCode,
+      );
     }
     for (let i = 0; i < 3; i++) {
       statuses.push((await fixture.app.inject({ url: '/api/admin/targets', headers: bearer() })).statusCode);
@@ -162,10 +172,16 @@ describe('rate limiting', () => {
     expect(statuses).toEqual([401, 401, 401, 200, 200, 429]);
     const limited = await fixture.app.inject({ url: '/api/admin/targets', headers: bearer() });
     expect(limited.statusCode).toBe(429);
-    expect(limited.json()).toEqual({ error: { code: 'RATE_LIMITED', message: expect.stringMatching(/too many requests/) } });
+    expect(limited.json()).toEqual({
+      error: { code: 'RATE_LIMITED', message: expect.stringMatching(/too many requests/) },
+    });
     expect(limited.headers['retry-after']).toBeDefined();
     // Another client is not affected, and health is never limited.
-    const other = await fixture.app.inject({ url: '/api/admin/targets', headers: bearer(), remoteAddress: '127.0.0.2' });
+    const other = await fixture.app.inject({
+      url: '/api/admin/targets',
+      headers: bearer(),
+      remoteAddress: '127.0.0.2',
+    });
     expect(other.statusCode).toBe(200);
     expect((await fixture.app.inject({ url: '/health' })).statusCode).toBe(200);
   });
@@ -174,13 +190,22 @@ describe('rate limiting', () => {
     const statuses: number[] = [];
     for (let i = 0; i < 51; i++) {
       statuses.push(
-        (await fixture.app.inject({ url: '/admin/queues/api/queues', headers: basic(), remoteAddress: '127.0.0.3' }))
-          .statusCode,
+        (
+          await fixture.app.inject({
+            url: '/admin/queues/api/queues',
+            headers: basic(),
+            remoteAddress: '127.0.0.3',
+          })
+        ).statusCode,
       );
     }
     expect(statuses.slice(0, 50).every((status) => status === 200)).toBe(true);
     expect(statuses[50]).toBe(429);
-    const limited = await fixture.app.inject({ url: '/admin/queues/api/queues', headers: basic(), remoteAddress: '127.0.0.3' });
+    const limited = await fixture.app.inject({
+      url: '/admin/queues/api/queues',
+      headers: basic(),
+      remoteAddress: '127.0.0.3',
+    });
     expect(limited.json().error).toMatchObject({ code: 'RATE_LIMITED' });
   });
 });

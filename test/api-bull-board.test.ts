@@ -23,7 +23,12 @@ describe.skipIf(!existsSync(CHROMIUM))('Bull Board in a real browser', () => {
     baseUrl = `http://127.0.0.1:${(fixture.app.server.address() as AddressInfo).port}`;
 
     // One backup job, completed by a trivial worker with a fake B6 result.
-    const queued = await fixture.app.inject({ method: 'POST', url: '/api/admin/backup', headers: bearer(), payload: {} });
+    const queued = await fixture.app.inject({
+      method: 'POST',
+      url: '/api/admin/backup',
+      headers: bearer(),
+      payload: {},
+    });
     completedJobId = queued.json().jobId;
     const worker = new Worker(
       QUEUE_NAMES.backups,
@@ -65,11 +70,14 @@ describe.skipIf(!existsSync(CHROMIUM))('Bull Board in a real browser', () => {
     } finally {
       await anonymous.close();
     }
-    const wrong = await browser.newContext({ httpCredentials: { username: 'admin', password: 'not-the-token-at-all' } });
+    const wrong = await browser.newContext({
+      httpCredentials: { username: 'admin', password: 'not-the-token-at-all' },
+    });
     try {
       const page = await wrong.newPage();
       const response = await page.goto(`${baseUrl}/admin/queues`);
       expect(response?.status()).toBe(401);
+      // biome-ignore lint/performance/useDomNodeTextContent: Playwright's innerText is the text a user sees, which is what is asserted
       expect(await page.locator('body').innerText()).toContain('UNAUTHORIZED');
     } finally {
       await wrong.close();
@@ -98,6 +106,7 @@ describe.skipIf(!existsSync(CHROMIUM))('Bull Board in a real browser', () => {
       for (const queue of [QUEUE_NAMES.backups, QUEUE_NAMES.restores, QUEUE_NAMES.probes]) {
         await page.getByRole('link', { name: queue, exact: false }).first().waitFor({ timeout: 30_000 });
       }
+      // biome-ignore lint/performance/useDomNodeTextContent: Playwright's innerText is the text a user sees, which is what is asserted
       const overview = await page.locator('body').innerText();
       expect(overview).toContain('backups');
       expect(overview).toContain('restores');
@@ -105,6 +114,7 @@ describe.skipIf(!existsSync(CHROMIUM))('Bull Board in a real browser', () => {
 
       await page.goto(`${baseUrl}/admin/queues/queue/${QUEUE_NAMES.backups}?status=completed`);
       await page.getByText(completedJobId, { exact: false }).first().waitFor({ timeout: 30_000 });
+      // biome-ignore lint/performance/useDomNodeTextContent: Playwright's innerText is the text a user sees, which is what is asserted
       const queuePage = await page.locator('body').innerText();
       expect(queuePage).toContain(completedJobId);
       expect(queuePage).toContain('app_test_20250101_030000.sql.gz');

@@ -99,11 +99,29 @@ describe('apps/api main.ts', () => {
         headers: { authorization: `Bearer ${TEST_TOKEN}` },
       });
       expect(schedules.status).toBe(200);
-      const ids = ((await schedules.json()) as { schedules: { id: string }[] }).schedules.map((s) => s.id).sort();
+      const ids = ((await schedules.json()) as { schedules: { id: string }[] }).schedules
+        .map((s) => s.id)
+        .sort();
       expect(ids).toEqual(['backup:test', 'probes', 'restore-verify:test']);
 
+      // The real probes run: the report names every service whatever their state here.
+      const detailed = await fetch(`${base}/health/detailed`);
+      expect([200, 503]).toContain(detailed.status);
+      const report = (await detailed.json()) as {
+        status: string;
+        services: Record<string, { status: string }>;
+      };
+      expect(Object.keys(report.services)).toEqual(
+        expect.arrayContaining(['database', 'redis', 'disk', 'workers', 'queues']),
+      );
+      expect(report.services.database?.status).toBe('healthy');
+      expect(report.services.redis?.status).toBe('healthy');
+      expect(detailed.status).toBe(report.status === 'unhealthy' ? 503 : 200);
+
       const metrics = await fetch(`${base}/metrics`);
-      expect(await metrics.text()).toContain('warden_http_requests_total{method="GET",route="/health",status_code="200"');
+      expect(await metrics.text()).toContain(
+        'warden_http_requests_total{method="GET",route="/health",status_code="200"',
+      );
 
       run.child.kill('SIGTERM');
       expect(await run.exit).toBe(0);

@@ -84,7 +84,10 @@ describe('POST /api/admin/backup', () => {
   });
 
   it('answers with a scheduled backup of the target that is already waiting', async () => {
-    const scheduled = await fixture.queues.backups.add(JOB_NAMES.backupCreate, { target: 'app', trigger: 'schedule' });
+    const scheduled = await fixture.queues.backups.add(JOB_NAMES.backupCreate, {
+      target: 'app',
+      trigger: 'schedule',
+    });
     const response = await postBackup(fixture, { target: 'app' });
     expect(response.json()).toMatchObject({ jobId: scheduled.id, deduplicated: true });
   });
@@ -205,7 +208,11 @@ describe('several targets', () => {
   });
 
   it('lists every job scheduler with cron, timezone and next run', async () => {
-    await syncSchedulers({ queues: fixture.queues, config: fixture.config, logger: fixture.app.log as never });
+    await syncSchedulers({
+      queues: fixture.queues,
+      config: fixture.config,
+      logger: fixture.app.log as never,
+    });
     const response = await fixture.app.inject({ url: '/api/admin/schedules', headers: bearer() });
     expect(response.statusCode).toBe(200);
     const schedules = response.json().schedules as Record<string, unknown>[];
@@ -227,7 +234,10 @@ describe('several targets', () => {
     });
     expect(Date.parse(String(backup?.next))).toBeGreaterThan(Date.now());
     expect(new Date(String(backup?.next)).getUTCHours()).toBe(3);
-    expect(schedules.find((schedule) => schedule.id === 'probes')).toMatchObject({ every: 60_000, pattern: null });
+    expect(schedules.find((schedule) => schedule.id === 'probes')).toMatchObject({
+      every: 60_000,
+      pattern: null,
+    });
   });
 });
 
@@ -237,7 +247,10 @@ describe('backup catalog and restores', () => {
   beforeAll(async () => {
     fixture = await createApiFixture({ name: 'catalog', targets: [app, billing] });
     for (const time of times) await storeBackup(fixture.storage, makeManifest(app, time, fixture.storage));
-    await storeBackup(fixture.storage, makeManifest(billing, new Date(Date.UTC(2025, 0, 3, 12)), fixture.storage));
+    await storeBackup(
+      fixture.storage,
+      makeManifest(billing, new Date(Date.UTC(2025, 0, 3, 12)), fixture.storage),
+    );
   });
   afterAll(async () => {
     await fixture?.close();
@@ -263,7 +276,9 @@ describe('backup catalog and restores', () => {
     });
     expect(all.backups[0]).not.toHaveProperty('row_counts');
 
-    const page1 = (await fixture.app.inject({ url: '/api/admin/backups?target=app&limit=2', headers: bearer() })).json();
+    const page1 = (
+      await fixture.app.inject({ url: '/api/admin/backups?target=app&limit=2', headers: bearer() })
+    ).json();
     expect(page1.backups.map((backup: { filename: string }) => backup.filename)).toEqual([
       'app_test_20250105_030000.sql.gz',
       'app_test_20250104_030000.sql.gz',
@@ -369,7 +384,10 @@ describe('backup catalog and restores', () => {
         payload: { file: 'latest' },
       });
       expect(latest.statusCode).toBe(404);
-      expect(latest.json().error).toEqual({ code: 'BACKUP_NOT_FOUND', message: 'target "app" has no backups yet' });
+      expect(latest.json().error).toEqual({
+        code: 'BACKUP_NOT_FOUND',
+        message: 'target "app" has no backups yet',
+      });
     } finally {
       await other.close();
     }
@@ -421,7 +439,9 @@ describe('health, metrics and docs', () => {
     expect(metrics.body).toContain(
       'warden_http_requests_total{method="GET",route="/api/admin/jobs/:id",status_code="404"} 2',
     );
-    expect(metrics.body).toContain('warden_http_requests_total{method="GET",route="unmatched",status_code="404"} 1');
+    expect(metrics.body).toContain(
+      'warden_http_requests_total{method="GET",route="unmatched",status_code="404"} 1',
+    );
     expect(metrics.body).toMatch(
       /warden_http_request_duration_seconds_count\{method="GET",route="\/api\/admin\/jobs\/:id",status_code="404"\} 2/,
     );
@@ -437,6 +457,35 @@ describe('health, metrics and docs', () => {
       expect(response.json().error.code).toBe('METRICS_DISABLED');
     } finally {
       await disabled.close();
+    }
+  });
+
+  it('shows every queue on Bull Board, read-only when BULL_BOARD_READ_ONLY=true', async () => {
+    const writable = (
+      await fixture.app.inject({ url: '/admin/queues/api/queues', headers: bearer() })
+    ).json();
+    expect(writable.queues.map((queue: { name: string }) => queue.name).sort()).toEqual([
+      'backups',
+      'probes',
+      'restores',
+    ]);
+    expect(writable.queues.every((queue: { readOnlyMode: boolean }) => queue.readOnlyMode === false)).toBe(
+      true,
+    );
+    const readOnly = await createApiFixture({ name: 'readonly', env: { BULL_BOARD_READ_ONLY: 'true' } });
+    try {
+      const body = (await readOnly.app.inject({ url: '/admin/queues/api/queues', headers: bearer() })).json();
+      expect(body.queues).toHaveLength(3);
+      expect(body.queues.every((queue: { readOnlyMode: boolean }) => queue.readOnlyMode === true)).toBe(true);
+      const clean = await readOnly.app.inject({
+        method: 'PUT',
+        url: '/admin/queues/api/queues/backups/clean/completed',
+        headers: bearer(),
+      });
+      expect(clean.statusCode).toBe(405);
+      expect(clean.json().error.key).toBe('ERRORS.QUEUE_READ_ONLY');
+    } finally {
+      await readOnly.close();
     }
   });
 

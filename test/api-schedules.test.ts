@@ -34,7 +34,10 @@ describe('syncSchedulers', () => {
   }
 
   it('creates one backup and one restore-verify scheduler per target, and one probes scheduler', async () => {
-    await sync([makeTarget('app'), makeTarget('billing', { schedule: '30 1 * * *', timezone: 'Europe/Berlin' })]);
+    await sync([
+      makeTarget('app'),
+      makeTarget('billing', { schedule: '30 1 * * *', timezone: 'Europe/Berlin' }),
+    ]);
     expect(await ids()).toEqual([
       'backups/backup:app',
       'backups/backup:billing',
@@ -115,7 +118,11 @@ describe('syncSchedulers', () => {
     await sync(targets, { BACKUP_ENABLED: 'false' });
     expect(await test.queues.backups.getJobSchedulersCount()).toBe(0);
     expect(await test.queues.backups.getDelayedCount()).toBe(0);
-    expect(await ids()).toEqual(['probes/probes', 'restores/restore-verify:app', 'restores/restore-verify:billing']);
+    expect(await ids()).toEqual([
+      'probes/probes',
+      'restores/restore-verify:app',
+      'restores/restore-verify:billing',
+    ]);
   });
 
   it('removes restore-verify schedulers when restore verification is off, and follows the probe interval', async () => {

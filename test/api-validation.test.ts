@@ -1,5 +1,15 @@
+import { createRedisConnection } from '@warden/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ApiFixture, bearer, createApiFixture, makeTarget, reconnect } from './helpers/api-fixtures.js';
+import {
+  type ApiFixture,
+  bearer,
+  createApiFixture,
+  createTestQueues,
+  deleteKeys,
+  makeTarget,
+  REDIS_URL,
+  uniquePrefix,
+} from './helpers/api-fixtures.js';
 
 function post(fixture: ApiFixture, url: string, payload: string | object, contentType = 'application/json') {
   return fixture.app.inject({
@@ -13,7 +23,10 @@ function post(fixture: ApiFixture, url: string, payload: string | object, conten
 describe('admin input validation', () => {
   let fixture: ApiFixture;
   beforeAll(async () => {
-    fixture = await createApiFixture({ name: 'validation', targets: [makeTarget('app'), makeTarget('billing')] });
+    fixture = await createApiFixture({
+      name: 'validation',
+      targets: [makeTarget('app'), makeTarget('billing')],
+    });
   });
   afterAll(async () => {
     await fixture?.close();
@@ -36,8 +49,16 @@ describe('admin input validation', () => {
     const cases: [string, object, string][] = [
       ['/api/admin/backup', { target: 5 }, 'body.target must be string'],
       ['/api/admin/backup', { target: 'app', reason: ['x'] }, 'body.reason must be string'],
-      ['/api/admin/backup/restore', { file: 'latest', target: 'app', dryRun: 'true' }, 'body.dryRun must be boolean'],
-      ['/api/admin/backup/restore', { file: 'latest', target: 'app', overwrite: 1 }, 'body.overwrite must be boolean'],
+      [
+        '/api/admin/backup/restore',
+        { file: 'latest', target: 'app', dryRun: 'true' },
+        'body.dryRun must be boolean',
+      ],
+      [
+        '/api/admin/backup/restore',
+        { file: 'latest', target: 'app', overwrite: 1 },
+        'body.overwrite must be boolean',
+      ],
       ['/api/admin/backup/restore', { file: 7, target: 'app' }, 'body.file must be string'],
     ];
     for (const [url, body, message] of cases) {
@@ -62,7 +83,11 @@ describe('admin input validation', () => {
         fields: [{ field: 'body.force', message: 'body.force is not allowed (unknown field)' }],
       },
     });
-    const restore = await post(fixture, '/api/admin/backup/restore', { file: 'latest', target: 'app', drop: 1 });
+    const restore = await post(fixture, '/api/admin/backup/restore', {
+      file: 'latest',
+      target: 'app',
+      drop: 1,
+    });
     expect(restore.statusCode).toBe(400);
     expect(restore.json().error.message).toBe('body.drop is not allowed (unknown field)');
     const query = await fixture.app.inject({ url: '/api/admin/backups?page=2', headers: bearer() });
@@ -71,9 +96,16 @@ describe('admin input validation', () => {
   });
 
   it('reports every problem at once', async () => {
-    const response = await post(fixture, '/api/admin/backup/restore', { target: 3, extra: true, dryRun: 'no' });
+    const response = await post(fixture, '/api/admin/backup/restore', {
+      target: 3,
+      extra: true,
+      dryRun: 'no',
+    });
     expect(response.statusCode).toBe(400);
-    const fields = response.json().error.fields.map((problem: { field: string }) => problem.field).sort();
+    const fields = response
+      .json()
+      .error.fields.map((problem: { field: string }) => problem.field)
+      .sort();
     expect(fields).toEqual(['body.dryRun', 'body.extra', 'body.file', 'body.target']);
     expect(response.json().error.message).toContain('body.file is required');
   });
@@ -122,7 +154,10 @@ describe('admin input validation', () => {
       ['/api/admin/backups?limit=501', 'querystring.limit must be a whole number from 1 to 500'],
       ['/api/admin/backups?limit=ten', 'querystring.limit must be a whole number from 1 to 500'],
       ['/api/admin/backups?target=../x', 'querystring.target must be a target name'],
-      ['/api/admin/backups?before=not-a-time', 'querystring.before must be an ISO-8601 time or a backup file name'],
+      [
+        '/api/admin/backups?before=not-a-time',
+        'querystring.before must be an ISO-8601 time or a backup file name',
+      ],
       ['/api/admin/jobs/..%2F..%2Fetc', 'params.id must be a job id'],
     ] as const) {
       const response = await fixture.app.inject({ url, headers: bearer() });
@@ -151,7 +186,11 @@ describe('admin input validation', () => {
     const unknown = await fixture.app.inject({ url: '/api/admin/nope', headers: bearer() });
     expect(unknown.statusCode).toBe(404);
     expect(unknown.json()).toEqual({ error: { code: 'NOT_FOUND', message: 'no route GET /api/admin/nope' } });
-    const method = await fixture.app.inject({ method: 'DELETE', url: '/api/admin/targets', headers: bearer() });
+    const method = await fixture.app.inject({
+      method: 'DELETE',
+      url: '/api/admin/targets',
+      headers: bearer(),
+    });
     expect(method.statusCode).toBe(404);
     expect(method.json().error.code).toBe('NOT_FOUND');
   });
@@ -163,10 +202,13 @@ describe('admin input validation', () => {
     expect(health.json().status).toBe('unhealthy');
     expect(health.body).not.toContain('/secret/path.ts');
 
-    // Closing the queues' connection makes every Redis call fail, as a Redis outage would.
-    const broken = await createApiFixture({ name: 'validation-broken' });
+    // Queues whose Redis connection is gone, as in a Redis outage.
+    const deadPrefix = uniquePrefix('validation-dead');
+    const dead = createTestQueues(deadPrefix);
+    await Promise.all(Object.values(dead.queues).map((queue) => queue.waitUntilReady()));
+    dead.connection.disconnect();
+    const broken = await createApiFixture({ name: 'validation-broken', queues: dead.queues });
     try {
-      broken.connection.disconnect();
       const response = await broken.app.inject({
         method: 'POST',
         url: '/api/admin/backup',
@@ -175,12 +217,19 @@ describe('admin input validation', () => {
       });
       expect(response.statusCode).toBe(503);
       expect(response.json()).toEqual({
-        error: { code: 'SERVICE_UNAVAILABLE', message: 'the queue backend (Redis) is unavailable; try again' },
+        error: {
+          code: 'SERVICE_UNAVAILABLE',
+          message: 'the queue backend (Redis) is unavailable; try again',
+        },
       });
       expect(response.body).not.toMatch(/\bat .+\.(ts|js):\d+/);
     } finally {
-      await reconnect(broken.connection);
       await broken.close();
+      await Promise.all(Object.values(dead.queues).map((queue) => queue.close().catch(() => undefined)));
+      const cleaner = createRedisConnection({ url: REDIS_URL, role: 'producer' });
+      cleaner.on('error', () => undefined);
+      await deleteKeys(cleaner, deadPrefix);
+      await cleaner.quit();
     }
   });
 });

@@ -14,7 +14,9 @@ function promtoolPath(): string | undefined {
 }
 const promtool = promtoolPath();
 if (!promtool) {
-  console.warn('metrics-promtool: promtool is not on PATH (apt-get install prometheus); promtool checks skipped');
+  console.warn(
+    'metrics-promtool: promtool is not on PATH (apt-get install prometheus); promtool checks skipped',
+  );
 }
 
 function run(args: string[], input?: string) {
@@ -49,7 +51,11 @@ describe.skipIf(!promtool)('promtool checks (promtool on PATH)', () => {
   it('passes `promtool check metrics` on the whole /metrics output, default metrics included', async () => {
     const exposition = await populatedExposition();
     // Guard against a vacuous pass: promtool accepts empty input.
-    for (const name of ['warden_http_requests_total', 'warden_probe_status', 'process_cpu_user_seconds_total']) {
+    for (const name of [
+      'warden_http_requests_total',
+      'warden_probe_status',
+      'process_cpu_user_seconds_total',
+    ]) {
       expect(exposition).toContain(name);
     }
     const result = run(['check', 'metrics'], exposition);
@@ -62,7 +68,9 @@ describe.skipIf(!promtool)('promtool checks (promtool on PATH)', () => {
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     const result = run(['check', 'metrics'], await registry.metrics());
-    expect(result.stdout + result.stderr).toContain('nodejs_active_handles_total non-counter metrics should not have "_total" suffix');
+    expect(result.stdout + result.stderr).toContain(
+      'nodejs_active_handles_total non-counter metrics should not have "_total" suffix',
+    );
   });
 
   it('passes with a custom prefix served by the metrics server', async () => {
@@ -104,7 +112,9 @@ describe.skipIf(!promtool)('promtool checks (promtool on PATH)', () => {
     const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as {
       panels: { targets?: { expr: string }[] }[];
     };
-    const expressions = dashboard.panels.flatMap((panel) => panel.targets?.map((target) => target.expr) ?? []);
+    const expressions = dashboard.panels.flatMap(
+      (panel) => panel.targets?.map((target) => target.expr) ?? [],
+    );
     expect(expressions.length).toBeGreaterThan(10);
     const alerts = readFileSync(join(PROMETHEUS_DIR, 'alerts.yml'), 'utf8');
     for (const text of [...expressions, alerts]) {
@@ -112,7 +122,9 @@ describe.skipIf(!promtool)('promtool checks (promtool on PATH)', () => {
     }
     // promtool has no "check expression": wrap each panel query in a recording rule and check those.
     const file = join(scratch, 'dashboard-rules.yml');
-    const rules = expressions.map((expr, index) => `      - record: dashboard:expr_${index}\n        expr: ${JSON.stringify(expr)}`);
+    const rules = expressions.map(
+      (expr, index) => `      - record: dashboard:expr_${index}\n        expr: ${JSON.stringify(expr)}`,
+    );
     writeFileSync(file, `groups:\n  - name: dashboard\n    rules:\n${rules.join('\n')}\n`);
     const result = run(['check', 'rules', file]);
     expect(result.status, result.stdout + result.stderr).toBe(0);
@@ -141,10 +153,11 @@ describe('metrics server', () => {
     const metrics = createMetrics({ prefix: 'warden_', collectDefaultMetrics: false });
     const first = await startMetricsServer({ registry: metrics.registry, port: 0 });
     try {
-      await expect(startMetricsServer({ registry: metrics.registry, port: first.port })).rejects.toThrow(/EADDRINUSE/);
+      await expect(startMetricsServer({ registry: metrics.registry, port: first.port })).rejects.toThrow(
+        /EADDRINUSE/,
+      );
     } finally {
       await first.close();
     }
   });
 });
-

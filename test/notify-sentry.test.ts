@@ -53,7 +53,8 @@ describe('Sentry reporter against a local ingest receiver', () => {
     expect(await reporter.flush(5_000)).toBe(true);
 
     const envelopes = await receiver.waitFor(1, {
-      filter: (request) => request.url.startsWith('/api/1/envelope/') && request.text.includes('"type":"event"'),
+      filter: (request) =>
+        request.url.startsWith('/api/1/envelope/') && request.text.includes('"type":"event"'),
     });
     const [event] = eventsOf(envelopes);
     expect(event).toBeDefined();
@@ -96,7 +97,9 @@ describe('Sentry reporter against a local ingest receiver', () => {
     expect(origin).toBe('uncaughtException');
     expect(fakeProcess.listenerCount('uncaughtException')).toBe(0);
 
-    const envelopes = await receiver.waitFor(1, { filter: (request) => request.text.includes('"type":"event"') });
+    const envelopes = await receiver.waitFor(1, {
+      filter: (request) => request.text.includes('"type":"event"'),
+    });
     const [event] = eventsOf(envelopes);
     expect(JSON.stringify(event)).toContain('boom with [redacted]');
     expect(JSON.stringify(event)).toContain('uncaughtException');
@@ -135,7 +138,11 @@ describe('Sentry reporter without a DSN', () => {
       secrets: [DB_PASSWORD],
       logger,
     });
-    reporter.captureJobFailure(new Error(`bad ${DB_PASSWORD}`), { queue: 'backups', jobId: '7', target: 'main' });
+    reporter.captureJobFailure(new Error(`bad ${DB_PASSWORD}`), {
+      queue: 'backups',
+      jobId: '7',
+      target: 'main',
+    });
     expect(await reporter.flush()).toBe(true);
     await reporter.close();
     expect(entries).toHaveLength(1);

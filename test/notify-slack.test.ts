@@ -30,7 +30,12 @@ interface SlackPayload {
   channel?: string;
   attachments: {
     color: string;
-    blocks: { type: string; text?: { text: string }; fields?: { text: string }[]; elements?: { text: string }[] }[];
+    blocks: {
+      type: string;
+      text?: { text: string };
+      fields?: { text: string }[];
+      elements?: { text: string }[];
+    }[];
   }[];
 }
 
@@ -62,10 +67,7 @@ describe('Slack notifier against a local webhook receiver', () => {
     await redisB.quit();
   });
 
-  const notifierFor = (
-    redis: Redis,
-    extra: Partial<Parameters<typeof createSlackNotifier>[0]> = {},
-  ) => {
+  const notifierFor = (redis: Redis, extra: Partial<Parameters<typeof createSlackNotifier>[0]> = {}) => {
     const logger = recordingLogger();
     const metrics = createMetrics({ prefix: 'warden_', collectDefaultMetrics: false });
     const notifier = createSlackNotifier({
@@ -115,7 +117,12 @@ describe('Slack notifier against a local webhook receiver', () => {
     await notifier.notify({ key: 'backup-success:main:f.sql.gz', level: 'success', title: 'ok' });
     await notifier.notify({ key: 'disk', level: 'warning', title: 'disk' });
     await notifier.notify({ key: 'info', level: 'info', title: 'info' });
-    expect(payloads().map((p) => p.attachments[0]?.color)).toEqual(['#E01E5A', '#2EB67D', '#ECB22E', '#36C5F0']);
+    expect(payloads().map((p) => p.attachments[0]?.color)).toEqual([
+      '#E01E5A',
+      '#2EB67D',
+      '#ECB22E',
+      '#36C5F0',
+    ]);
     expect(payloads()[1]?.attachments[0]?.blocks[0]?.text?.text).toContain(':white_check_mark:');
     expect(payloads()[2]?.attachments[0]?.blocks[0]?.text?.text).toContain(':warning:');
   });
@@ -171,10 +178,26 @@ describe('Slack notifier against a local webhook receiver', () => {
   it('re-raises at once when a condition changes severity (warning -> critical)', async () => {
     const { notifier } = notifierFor(redisA);
     const tracker = createConditionTracker({ notifier, redis: redisA, keyPrefix });
-    await tracker.report('health:disk', true, { key: 'health:disk:warning', level: 'warning', title: 'Disk 85 %' });
-    await tracker.report('health:disk', true, { key: 'health:disk:warning', level: 'warning', title: 'Disk 86 %' });
-    await tracker.report('health:disk', true, { key: 'health:disk:critical', level: 'error', title: 'Disk 95 %' });
-    await tracker.report('health:disk', false, { key: 'health:disk:warning', level: 'warning', title: 'Disk 50 %' });
+    await tracker.report('health:disk', true, {
+      key: 'health:disk:warning',
+      level: 'warning',
+      title: 'Disk 85 %',
+    });
+    await tracker.report('health:disk', true, {
+      key: 'health:disk:warning',
+      level: 'warning',
+      title: 'Disk 86 %',
+    });
+    await tracker.report('health:disk', true, {
+      key: 'health:disk:critical',
+      level: 'error',
+      title: 'Disk 95 %',
+    });
+    await tracker.report('health:disk', false, {
+      key: 'health:disk:warning',
+      level: 'warning',
+      title: 'Disk 50 %',
+    });
     expect(payloads().map((p) => p.text.split(' — ')[0])).toEqual([
       ':warning: Disk 85 %',
       ':rotating_light: Disk 95 %',
@@ -246,12 +269,16 @@ describe('Slack notifier against a local webhook receiver', () => {
 
   it('only logs when no webhook is configured', async () => {
     const { notifier, logger, metrics } = notifierFor(redisA, { webhookUrl: undefined });
-    expect(await notifier.notify({ key: 'health:disk:warning', level: 'warning', title: 'Disk 85 %' })).toBe('logged');
+    expect(await notifier.notify({ key: 'health:disk:warning', level: 'warning', title: 'Disk 85 %' })).toBe(
+      'logged',
+    );
     expect(await notifier.notify({ key: 'health:disk:warning', level: 'warning', title: 'Disk 85 %' })).toBe(
       'suppressed',
     );
     expect(receiver.requests).toHaveLength(0);
-    expect(logger.entries.some((entry) => entry.level === 'warn' && entry.msg === 'alert: Disk 85 %')).toBe(true);
+    expect(logger.entries.some((entry) => entry.level === 'warn' && entry.msg === 'alert: Disk 85 %')).toBe(
+      true,
+    );
     expect(await counterValue(metrics, 'logged')).toBe(1);
   });
 

@@ -48,7 +48,12 @@ describe('health probes against real Postgres and Redis', () => {
     });
 
   it('reports the SPEC H1 shape with every service measured', async () => {
-    const heartbeat = createWorkerHeartbeat({ redis, queuePrefix: QUEUE_PREFIX, queues: QUEUES, workerId: 'w-1' });
+    const heartbeat = createWorkerHeartbeat({
+      redis,
+      queuePrefix: QUEUE_PREFIX,
+      queues: QUEUES,
+      workerId: 'w-1',
+    });
     heartbeat.start();
     const checker = checkerWith();
     try {
@@ -125,7 +130,12 @@ describe('health probes against real Postgres and Redis', () => {
 
   it('applies the disk thresholds to every watched path (injected usage)', async () => {
     const usage: Record<string, number> = { '/spool': 50, '/backups': 50 };
-    const heartbeat = createWorkerHeartbeat({ redis, queuePrefix: QUEUE_PREFIX, queues: QUEUES, workerId: 'w-2' });
+    const heartbeat = createWorkerHeartbeat({
+      redis,
+      queuePrefix: QUEUE_PREFIX,
+      queues: QUEUES,
+      workerId: 'w-2',
+    });
     heartbeat.start();
     await new Promise((resolve) => setTimeout(resolve, 100));
     const checker = checkerWith({
@@ -134,7 +144,10 @@ describe('health probes against real Postgres and Redis', () => {
       diskUsage: async (path) => ({ usedPercent: usage[path] ?? 0, freeBytes: 10 * 1024 ** 3 }),
     });
     try {
-      expect((await checker.detailed()).services.disk).toMatchObject({ status: 'healthy', usage_percent: 50 });
+      expect((await checker.detailed()).services.disk).toMatchObject({
+        status: 'healthy',
+        usage_percent: 50,
+      });
       usage['/backups'] = 80; // not above 80
       expect((await checker.detailed()).services.disk?.status).toBe('healthy');
       usage['/backups'] = 85.5;
@@ -148,7 +161,11 @@ describe('health probes against real Postgres and Redis', () => {
       expect(degraded.status).toBe('degraded');
       usage['/spool'] = 95;
       const critical = await checker.detailed();
-      expect(critical.services.disk).toMatchObject({ status: 'unhealthy', usage_percent: 95, path: '/spool' });
+      expect(critical.services.disk).toMatchObject({
+        status: 'unhealthy',
+        usage_percent: 95,
+        path: '/spool',
+      });
       expect(critical.status).toBe('unhealthy');
     } finally {
       await heartbeat.stop();
@@ -223,7 +240,13 @@ describe('health probes against real Postgres and Redis', () => {
   it('runs a probe cycle: alerts on conditions, resolves them, updates metrics', async () => {
     const logger = recordingLogger();
     const keyPrefix = `${QUEUE_PREFIX}:notify:`;
-    const notifier = createSlackNotifier({ botName: 'Warden', redis, keyPrefix, throttleSeconds: 600, logger });
+    const notifier = createSlackNotifier({
+      botName: 'Warden',
+      redis,
+      keyPrefix,
+      throttleSeconds: 600,
+      logger,
+    });
     const tracker = createConditionTracker({ notifier, redis, keyPrefix });
     const metrics = createMetrics({ prefix: 'warden_', collectDefaultMetrics: false });
     const databases = [{ name: 'dead', url: 'postgres://postgres@127.0.0.1:1/app' }];
@@ -252,7 +275,9 @@ describe('health probes against real Postgres and Redis', () => {
       await runProbeCycle({ checker: recovered, tracker, metrics, thresholds });
       await runProbeCycle({ checker: recovered, tracker, metrics, thresholds });
       await recovered.close();
-      expect(logger.messages.filter((msg) => msg === 'alert: Resolved: Database connection failed: dead')).toHaveLength(1);
+      expect(
+        logger.messages.filter((msg) => msg === 'alert: Resolved: Database connection failed: dead'),
+      ).toHaveLength(1);
       expect(await metrics.registry.metrics()).toContain('warden_probe_status{probe="database"} 0');
     } finally {
       await checker.close();

@@ -33,25 +33,50 @@ describe('worker heartbeats in Redis', () => {
   it('counts a started worker, and none once it stopped', async () => {
     expect(await activeWorkers()).toBe(0);
     expect((await probeWorkers(redis, QUEUE_PREFIX, QUEUES, 1_000)).status).toBe('unhealthy');
-    const heartbeat = createWorkerHeartbeat({ redis, queuePrefix: QUEUE_PREFIX, queues: QUEUES, workerId: 'host-a:1' });
+    const heartbeat = createWorkerHeartbeat({
+      redis,
+      queuePrefix: QUEUE_PREFIX,
+      queues: QUEUES,
+      workerId: 'host-a:1',
+    });
     heartbeat.start();
     await waitUntil(async () => (await activeWorkers()) === 1);
     const probe = await probeWorkers(redis, QUEUE_PREFIX, QUEUES, 1_000);
-    expect(probe).toMatchObject({ status: 'healthy', active_workers: 1, queues: { backups: 1, restores: 1 } });
+    expect(probe).toMatchObject({
+      status: 'healthy',
+      active_workers: 1,
+      queues: { backups: 1, restores: 1 },
+    });
 
     await heartbeat.stop();
     expect(await activeWorkers()).toBe(0);
   });
 
   it('counts distinct workers and flags a queue nobody consumes', async () => {
-    const a = createWorkerHeartbeat({ redis, queuePrefix: QUEUE_PREFIX, queues: ['backups'], workerId: 'host-a:1' });
-    const b = createWorkerHeartbeat({ redis, queuePrefix: QUEUE_PREFIX, queues: ['backups'], workerId: 'host-b:7' });
+    const a = createWorkerHeartbeat({
+      redis,
+      queuePrefix: QUEUE_PREFIX,
+      queues: ['backups'],
+      workerId: 'host-a:1',
+    });
+    const b = createWorkerHeartbeat({
+      redis,
+      queuePrefix: QUEUE_PREFIX,
+      queues: ['backups'],
+      workerId: 'host-b:7',
+    });
     a.start();
     b.start();
     try {
-      await waitUntil(async () => (await listLiveWorkers(redis, QUEUE_PREFIX, ['backups'])).backups?.length === 2);
+      await waitUntil(
+        async () => (await listLiveWorkers(redis, QUEUE_PREFIX, ['backups'])).backups?.length === 2,
+      );
       const probe = await probeWorkers(redis, QUEUE_PREFIX, QUEUES, 1_000);
-      expect(probe).toMatchObject({ status: 'degraded', active_workers: 2, queues: { backups: 2, restores: 0 } });
+      expect(probe).toMatchObject({
+        status: 'degraded',
+        active_workers: 2,
+        queues: { backups: 2, restores: 0 },
+      });
       expect(probe.error).toContain('restores');
     } finally {
       await a.stop();

@@ -72,7 +72,10 @@ export function createMemoryLogger(secrets: readonly string[] = []): { logger: L
       callback();
     },
   });
-  return { logger: createLogger({ service: 'warden-api-test', level: 'debug', secrets, destination }), lines };
+  return {
+    logger: createLogger({ service: 'warden-api-test', level: 'debug', secrets, destination }),
+    lines,
+  };
 }
 
 export interface TestQueues {
@@ -109,6 +112,8 @@ export function createTestQueues(prefix: string): TestQueues {
 /** Deletes every Redis key under a prefix (queues, deduplication keys, scheduler data). */
 export async function deleteKeys(connection: RedisConnection, prefix: string): Promise<void> {
   if (!('scanStream' in connection)) return;
+  // A fail-fast (producer) client refuses commands until it is connected.
+  await reconnect(connection);
   const stream = connection.scanStream({ match: `${prefix}:*`, count: 500 });
   for await (const keys of stream as AsyncIterable<string[]>) {
     if (keys.length > 0) await connection.del(...keys);
@@ -126,14 +131,6 @@ export async function reconnect(connection: RedisConnection): Promise<void> {
   await settle(['end', 'ready']);
   if (connection.status === 'end') await connection.connect();
   await settle(['ready']);
-}
-
-export async function countKeys(connection: RedisConnection, prefix: string): Promise<number> {
-  if (!('scanStream' in connection)) return 0;
-  let count = 0;
-  const stream = connection.scanStream({ match: `${prefix}:*`, count: 500 });
-  for await (const keys of stream as AsyncIterable<string[]>) count += keys.length;
-  return count;
 }
 
 /** A valid manifest for a backup of `target` started at `startedAt`. */
@@ -193,6 +190,8 @@ export interface ApiFixtureOptions {
   /** `null`: no ADMIN_API_TOKEN. @defaultValue TEST_TOKEN */
   token?: string | null;
   appOptions?: BuildAppOptions;
+  /** Queues to give the app instead of the fixture's own (e.g. ones whose Redis is gone). */
+  queues?: WardenQueues;
 }
 
 /** `buildApp` with real Redis queues (unique prefix), real local storage and the real catalog. */
@@ -217,7 +216,7 @@ export async function createApiFixture(options: ApiFixtureOptions): Promise<ApiF
     {
       config,
       logger,
-      queues: testQueues.queues,
+      queues: options.queues ?? testQueues.queues,
       storage,
       catalog: { listBackups: (listOptions) => listBackups(storage, listOptions) },
       health: {

@@ -26,7 +26,10 @@ export interface HttpReceiver {
   /** Answers the next requests with these responses, in order, then with the default again. */
   script(responses: ScriptedResponse[]): void;
   /** Resolves once at least `count` requests (matching `filter`) arrived. */
-  waitFor(count: number, options?: { timeoutMs?: number; filter?: (request: RecordedRequest) => boolean }): Promise<RecordedRequest[]>;
+  waitFor(
+    count: number,
+    options?: { timeoutMs?: number; filter?: (request: RecordedRequest) => boolean },
+  ): Promise<RecordedRequest[]>;
   reset(): void;
   close(): Promise<void>;
 }
@@ -60,8 +63,12 @@ export async function startHttpReceiver(
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      const scripted = queue.shift() ?? { status: options.defaultStatus ?? 200, body: options.defaultBody ?? 'ok' };
-      const response = typeof scripted === 'number' ? { status: scripted, body: scripted < 300 ? 'ok' : 'error' } : scripted;
+      const scripted = queue.shift() ?? {
+        status: options.defaultStatus ?? 200,
+        body: options.defaultBody ?? 'ok',
+      };
+      const response =
+        typeof scripted === 'number' ? { status: scripted, body: scripted < 300 ? 'ok' : 'error' } : scripted;
       let body: Buffer;
       try {
         body = decode(Buffer.concat(chunks), req.headers['content-encoding']);

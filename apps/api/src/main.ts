@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { listBackups } from '@warden/backup';
-import { collectSecrets, ConfigError, loadConfig, type WardenConfig } from '@warden/config';
+import { ConfigError, collectSecrets, loadConfig, type WardenConfig } from '@warden/config';
 import { createLogger, type Logger } from '@warden/logging';
 import { createMetrics } from '@warden/metrics';
 import { createHealthChecker } from '@warden/probes';
@@ -69,7 +69,8 @@ async function closeStep(logger: Logger, name: string, close: () => Promise<unkn
   });
   try {
     const outcome = await Promise.race([close().then(() => 'closed' as const), deadline]);
-    if (outcome === 'timeout') logger.warn({ step: name, deadlineMs: STEP_DEADLINE_MS }, 'close step timed out');
+    if (outcome === 'timeout')
+      logger.warn({ step: name, deadlineMs: STEP_DEADLINE_MS }, 'close step timed out');
   } catch (error) {
     logger.warn({ err: error, step: name }, 'close step failed');
   } finally {
@@ -167,7 +168,11 @@ try {
   await syncSchedulers({ queues, config, logger });
   const address = await app.listen({ host: config.http.host, port: config.http.port });
   logger.info(
-    { address, adminAuth: config.http.adminApiToken ? 'token' : 'loopback-only', targets: config.targets.length },
+    {
+      address,
+      adminAuth: config.http.adminApiToken ? 'token' : 'loopback-only',
+      targets: config.targets.length,
+    },
     'api listening',
   );
 } catch (error) {

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { startMetricsServer } from '@warden/metrics';
+import { installProcessErrorHandlers } from '@warden/notify';
 import { createWorkerHeartbeat } from '@warden/probes';
 import { ALL_QUEUE_NAMES } from '@warden/queue';
 import { createWorkerRuntime } from './runtime.js';
@@ -9,14 +10,10 @@ const config = loadConfigOrExit(process.env);
 const services = createWorkerServices(config, { service: `${config.serviceName}-worker` });
 const { logger } = services;
 
-process.on('unhandledRejection', (reason) => {
-  logger.error({ err: reason }, 'unhandled rejection');
-  services.errorReporter.captureException(reason, { kind: 'unhandledRejection' });
-});
-process.on('uncaughtException', (error) => {
-  logger.fatal({ err: error }, 'uncaught exception; exiting');
-  services.errorReporter.captureException(error, { kind: 'uncaughtException' });
-  void services.errorReporter.flush(2_000).finally(() => process.exit(1));
+installProcessErrorHandlers({
+  reporter: services.errorReporter,
+  logger,
+  onFatal: () => process.exit(1),
 });
 
 const runtime = createWorkerRuntime({

@@ -8,7 +8,14 @@ export {
   toBackupResult,
   writeManifest,
 } from './catalog.js';
-export { type Compression, compressionContentType, detectPigz } from './compression.js';
+export {
+  type CodecStage,
+  type Compression,
+  compressionContentType,
+  createDecompressor,
+  detectPigz,
+  pipeThroughCodec,
+} from './compression.js';
 export {
   type ConnectionParams,
   connectionSecrets,
@@ -51,6 +58,7 @@ export {
   type RetentionPlan,
 } from './retention.js';
 export { type RunBackupDeps, type RunBackupOptions, runBackup } from './run-backup.js';
+export type { RowCounts, SnapshotCounts } from './snapshot.js';
 export { DUMP_COMPLETE_MARKER, hasCompletionTrailer } from './tail-buffer.js';
 export type { BackupTargetSpec, RetentionPolicy } from './target.js';
 export { type UploadSpooledBackupOptions, uploadSpooledBackup } from './upload.js';

@@ -26,14 +26,19 @@ export interface BackupFailureInfo extends BackupAlertTarget {
 }
 
 export interface IntegrityFailureInfo extends BackupAlertTarget {
-  filename?: string;
+  filename?: string | undefined;
   /** What failed: gzip stream, completion trailer, checksum, stored size. */
-  reason: string;
-  jobId?: string;
+  reason?: string | undefined;
+  /** Accepted instead of `reason` (an error message that already says what failed). */
+  error?: string | undefined;
+  jobId?: string | undefined;
 }
 
 export interface UploadFailureInfo extends BackupAlertTarget {
-  filename: string;
+  /** The backup's file name; derived from `spoolPath` when absent. */
+  filename?: string | undefined;
+  /** Where the verified dump waits for the retry (a local path, shown to operators). */
+  spoolPath?: string | undefined;
   error: string;
   /** 1-based number of the attempt that failed. */
   attempt: number;
@@ -41,8 +46,8 @@ export interface UploadFailureInfo extends BackupAlertTarget {
   /** True when no retry is left: the backup failed. */
   final: boolean;
   /** Delay before the next attempt, when one is scheduled. */
-  nextRetryInMs?: number;
-  jobId?: string;
+  nextRetryInMs?: number | undefined;
+  jobId?: string | undefined;
 }
 
 export interface RestoreResultInfo {
@@ -112,18 +117,21 @@ export const backupAlerts = {
   },
 
   integrityFailure(info: IntegrityFailureInfo): Alert {
+    const reason = (info.reason ?? info.error ?? 'integrity check failed').replace(/\.$/, '');
     return {
       key: `backup-integrity-failed:${info.target}`,
       level: 'error',
       title: `Backup of ${info.target} (${info.environment}) failed its integrity check`,
-      text: `${info.reason}. The file was not stored as a good backup.`,
+      text: `${reason}. The file was not stored as a good backup.`,
       fields: { Target: info.target, Environment: info.environment, File: info.filename, Job: info.jobId },
     };
   },
 
   uploadFailure(info: UploadFailureInfo): Alert {
+    const filename = info.filename ?? info.spoolPath?.split(/[\\/]/).pop() ?? 'unknown file';
     const fields = {
-      File: info.filename,
+      File: filename,
+      'Spool file': info.spoolPath,
       Environment: info.environment,
       Attempt: `${info.attempt}/${info.maxAttempts}`,
       'Next retry in': info.final ? undefined : formatDuration(info.nextRetryInMs),
@@ -139,7 +147,7 @@ export const backupAlerts = {
       };
     }
     return {
-      key: `backup-upload-retry:${info.target}:${info.filename}:${info.attempt}`,
+      key: `backup-upload-retry:${info.target}:${filename}:${info.attempt}`,
       level: 'warning',
       title: `Upload of the ${info.target} backup failed (attempt ${info.attempt}/${info.maxAttempts}), will retry`,
       text: info.error,

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { withRedisTimeout } from './redis-timeout.js';
+import { withRedisTimeout, withSeparator } from './redis-timeout.js';
 import { describeError } from './secret-scrubber.js';
 import type { Alert, Notifier, NotifyLogger } from './types.js';
 
@@ -20,7 +20,7 @@ export interface ConditionTrackerOptions {
   notifier: Notifier;
   /** Shared by all processes, so that a condition raised by one can be resolved by another. Not closed here. */
   redis: Redis | Cluster;
-  /** Namespace of the state keys, e.g. `warden:notify:`. */
+  /** Namespace of the state keys, e.g. `warden:alerts` (a `:` is appended when missing). */
   keyPrefix: string;
   /** How long an active condition's state survives without being reported again. @defaultValue 7 days */
   stateTtlSeconds?: number;
@@ -50,7 +50,11 @@ function parseState(raw: string | null): ConditionState | undefined {
   if (!raw) return undefined;
   try {
     const value = JSON.parse(raw) as Partial<ConditionState>;
-    if (typeof value.alertKey === 'string' && typeof value.title === 'string' && typeof value.since === 'number') {
+    if (
+      typeof value.alertKey === 'string' &&
+      typeof value.title === 'string' &&
+      typeof value.since === 'number'
+    ) {
       return value as ConditionState;
     }
   } catch {
@@ -60,7 +64,8 @@ function parseState(raw: string | null): ConditionState | undefined {
 }
 
 export function createConditionTracker(options: ConditionTrackerOptions): ConditionTracker {
-  const { notifier, redis, keyPrefix, logger } = options;
+  const { notifier, redis, logger } = options;
+  const keyPrefix = withSeparator(options.keyPrefix);
   const ttl = options.stateTtlSeconds ?? 7 * 24 * 3600;
   const timeoutMs = options.redisTimeoutMs ?? 2_000;
   const stateKey = (key: string) => `${keyPrefix}condition:${key}`;
@@ -82,7 +87,10 @@ export function createConditionTracker(options: ConditionTrackerOptions): Condit
     };
     local.set(key, state);
     try {
-      const created = await withRedisTimeout(redis.set(redisKey, JSON.stringify(state), 'EX', ttl, 'NX'), timeoutMs);
+      const created = await withRedisTimeout(
+        redis.set(redisKey, JSON.stringify(state), 'EX', ttl, 'NX'),
+        timeoutMs,
+      );
       if (created !== 'OK') {
         const previous = parseState(await withRedisTimeout(redis.get(redisKey), timeoutMs));
         // A change of alert key (e.g. disk warning -> critical) replaces the state but keeps `since`.

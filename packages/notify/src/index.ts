@@ -8,7 +8,11 @@ export {
   type UploadFailureInfo,
   type VerificationFailedInfo,
 } from './backup-alerts.js';
-export { type ConditionTracker, type ConditionTrackerOptions, createConditionTracker } from './condition-tracker.js';
+export {
+  type ConditionTracker,
+  type ConditionTrackerOptions,
+  createConditionTracker,
+} from './condition-tracker.js';
 export { createSecretScrubber, REDACTED, scrubDeep } from './secret-scrubber.js';
 export {
   createSentryReporter,
@@ -20,4 +24,11 @@ export {
 export { buildSlackMessage, LEVEL_STYLE, type SlackMessageOptions } from './slack-message.js';
 export { createSlackNotifier, type SlackNotifierOptions } from './slack-notifier.js';
 export { type AlertThrottle, type AlertThrottleOptions, createAlertThrottle } from './throttle.js';
-export type { Alert, AlertLevel, NotificationCounter, Notifier, NotifyLogger, NotifyOutcome } from './types.js';
+export type {
+  Alert,
+  AlertLevel,
+  NotificationCounter,
+  Notifier,
+  NotifyLogger,
+  NotifyOutcome,
+} from './types.js';

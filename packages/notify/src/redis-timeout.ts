@@ -22,3 +22,8 @@ export async function withRedisTimeout<T>(promise: Promise<T>, timeoutMs: number
     clearTimeout(timer);
   }
 }
+
+/** `warden:alerts` and `warden:alerts:` both become `warden:alerts:`. */
+export function withSeparator(prefix: string): string {
+  return prefix === '' || prefix.endsWith(':') ? prefix : `${prefix}:`;
+}

@@ -21,7 +21,9 @@ export function createSecretScrubber(secrets: readonly (string | undefined)[]): 
   const values = [
     ...new Set(
       secrets
-        .filter((secret): secret is string => typeof secret === 'string' && secret.length >= MIN_SECRET_LENGTH)
+        .filter(
+          (secret): secret is string => typeof secret === 'string' && secret.length >= MIN_SECRET_LENGTH,
+        )
         .flatMap((secret) => {
           const variants = [secret];
           try {

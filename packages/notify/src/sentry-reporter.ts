@@ -6,7 +6,12 @@ import type { NotifyLogger } from './types.js';
 export interface ErrorReporter {
   captureJobFailure(
     error: unknown,
-    context: { queue: string; jobId?: string | undefined; target?: string | undefined; attempt?: number | undefined },
+    context: {
+      queue: string;
+      jobId?: string | undefined;
+      target?: string | undefined;
+      attempt?: number | undefined;
+    },
   ): void;
   captureException(error: unknown, context?: Record<string, unknown>): void;
   /** Waits until queued events are sent; false when the timeout passed first. */

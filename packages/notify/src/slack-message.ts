@@ -34,7 +34,10 @@ export interface SlackMessageOptions {
  * The webhook payload for an alert: a plain `text` fallback (notifications, screen readers) and a
  * coloured attachment holding Block Kit blocks (header line, body, fields, context).
  */
-export function buildSlackMessage(alert: Alert, options: SlackMessageOptions = {}): IncomingWebhookSendArguments {
+export function buildSlackMessage(
+  alert: Alert,
+  options: SlackMessageOptions = {},
+): IncomingWebhookSendArguments {
   const style = LEVEL_STYLE[alert.level];
   const title = escapeMrkdwn(alert.title);
   const suppressedNote =
@@ -67,7 +70,11 @@ export function buildSlackMessage(alert: Alert, options: SlackMessageOptions = {
   if (suppressedNote) context.push(suppressedNote);
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: context.join(' · ') }] });
 
-  const fallback = [`${style.emoji} ${alert.title}`, alert.text, suppressedNote ? `(${suppressedNote})` : undefined]
+  const fallback = [
+    `${style.emoji} ${alert.title}`,
+    alert.text,
+    suppressedNote ? `(${suppressedNote})` : undefined,
+  ]
     .filter(Boolean)
     .join(' — ');
 

@@ -15,7 +15,7 @@ export interface SlackNotifierOptions {
   botName: string;
   /** Shared by every process so throttling is global (SPEC A4). Injected: never closed here. */
   redis: Redis | Cluster;
-  /** Namespace of the throttle keys in Redis, e.g. `warden:notify:`. */
+  /** Namespace of the throttle keys in Redis, e.g. `warden:alerts` (a `:` is appended when missing). */
   keyPrefix: string;
   /** `ALERT_THROTTLE_SECONDS`: the same alert key at most once per window; 0 disables. */
   throttleSeconds: number;
@@ -54,7 +54,10 @@ export function createSlackNotifier(options: SlackNotifierOptions): Notifier {
     throttleSeconds: options.throttleSeconds,
     ...(options.redisTimeoutMs === undefined ? {} : { redisTimeoutMs: options.redisTimeoutMs }),
     onRedisError: (error) =>
-      logger.warn({ error: describeError(error, scrub) }, 'alert throttle: redis unavailable, throttling in-process'),
+      logger.warn(
+        { error: describeError(error, scrub) },
+        'alert throttle: redis unavailable, throttling in-process',
+      ),
   });
   const retries = Math.max(0, options.retries ?? 3);
   const baseDelay = Math.max(0, options.retryBaseDelayMs ?? 500);
@@ -106,10 +109,17 @@ export function createSlackNotifier(options: SlackNotifierOptions): Notifier {
         }),
   });
 
-  async function deliver(alert: Alert, suppressed: number): Promise<{ ok: true } | { ok: false; error: string }> {
+  async function deliver(
+    alert: Alert,
+    suppressed: number,
+  ): Promise<{ ok: true } | { ok: false; error: string }> {
     if (!webhookUrl) return { ok: true };
     const webhook = createWebhook(webhookUrl);
-    const message = buildSlackMessage(alert, { suppressed, channel: options.channel, botName: options.botName });
+    const message = buildSlackMessage(alert, {
+      suppressed,
+      channel: options.channel,
+      botName: options.botName,
+    });
     let lastError = 'unknown error';
     for (let attempt = 0; attempt <= retries; attempt++) {
       webhook.state.retryAfterMs = undefined;
@@ -122,7 +132,8 @@ export function createSlackNotifier(options: SlackNotifierOptions): Notifier {
         const retryable = status === undefined || status === 429 || status >= 500;
         if (!retryable || attempt === retries) break;
         const backoff = Math.min(baseDelay * 2 ** attempt, MAX_BACKOFF_MS);
-        const wait = status === 429 && webhook.state.retryAfterMs !== undefined
+        const wait =
+          status === 429 && webhook.state.retryAfterMs !== undefined
             ? Math.min(webhook.state.retryAfterMs, MAX_RETRY_AFTER_MS)
             : backoff;
         logger.warn(
@@ -154,7 +165,13 @@ export function createSlackNotifier(options: SlackNotifierOptions): Notifier {
       const log = alert.level === 'error' || alert.level === 'warning' ? logger.warn : logger.info;
       log.call(
         logger,
-        { alertKey: alert.key, level: alert.level, text: alert.text, fields: alert.fields, suppressed: decision.suppressed },
+        {
+          alertKey: alert.key,
+          level: alert.level,
+          text: alert.text,
+          fields: alert.fields,
+          suppressed: decision.suppressed,
+        },
         `alert: ${alert.title}`,
       );
       count('logged');
@@ -163,12 +180,21 @@ export function createSlackNotifier(options: SlackNotifierOptions): Notifier {
 
     const result = await deliver(alert, decision.suppressed);
     if (result.ok) {
-      logger.info({ alertKey: alert.key, level: alert.level, suppressed: decision.suppressed }, 'slack notification sent');
+      logger.info(
+        { alertKey: alert.key, level: alert.level, suppressed: decision.suppressed },
+        'slack notification sent',
+      );
       count('sent');
       return 'sent';
     }
     logger.error(
-      { alertKey: alert.key, level: alert.level, title: alert.title, error: result.error, attempts: retries + 1 },
+      {
+        alertKey: alert.key,
+        level: alert.level,
+        title: alert.title,
+        error: result.error,
+        attempts: retries + 1,
+      },
       'slack notification failed',
     );
     count('failed');

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { withRedisTimeout } from './redis-timeout.js';
+import { withRedisTimeout, withSeparator } from './redis-timeout.js';
 
 /**
  * Acquire the throttle window of one alert key, or count a suppression, in one atomic step so that
@@ -22,7 +22,7 @@ const SUPPRESSED_TTL_MS = 7 * 24 * 3600 * 1000;
 
 export interface AlertThrottleOptions {
   redis: Redis | Cluster;
-  /** Namespace of the throttle keys, e.g. `warden:notify:`. */
+  /** Namespace of the throttle keys, e.g. `warden:alerts` (a `:` is appended when missing). */
   keyPrefix: string;
   /** 0 disables throttling. May be fractional (tests). */
   throttleSeconds: number;
@@ -50,7 +50,8 @@ export interface AlertThrottle {
  * but are not repeated on every probe cycle.
  */
 export function createAlertThrottle(options: AlertThrottleOptions): AlertThrottle {
-  const { redis, keyPrefix } = options;
+  const { redis } = options;
+  const keyPrefix = withSeparator(options.keyPrefix);
   const windowMs = Math.max(0, Math.round(options.throttleSeconds * 1000));
   const redisTimeoutMs = options.redisTimeoutMs ?? 2_000;
   const local = new Map<string, { until: number; suppressed: number }>();
@@ -62,7 +63,8 @@ export function createAlertThrottle(options: AlertThrottleOptions): AlertThrottl
 
   const acquireLocally = (key: string): ThrottleDecision => {
     const now = Date.now();
-    for (const [entryKey, entry] of local) if (entry.until <= now && entry.suppressed === 0) local.delete(entryKey);
+    for (const [entryKey, entry] of local)
+      if (entry.until <= now && entry.suppressed === 0) local.delete(entryKey);
     const entry = local.get(key);
     if (entry && entry.until > now) {
       entry.suppressed += 1;

@@ -52,7 +52,11 @@ export function evaluateBackupFreshness(
     expectedSince = new Date(now.getTime() - FALLBACK_MAX_AGE_MS);
   }
   if (!finishedAt) {
-    return { status: 'degraded', expected_since: expectedSince.toISOString(), error: 'no good backup recorded yet' };
+    return {
+      status: 'degraded',
+      expected_since: expectedSince.toISOString(),
+      error: 'no good backup recorded yet',
+    };
   }
   const ageS = Math.max(0, Math.round((now.getTime() - finishedAt.getTime()) / 1000));
   const overdue = finishedAt.getTime() < expectedSince.getTime();
@@ -61,7 +65,9 @@ export function evaluateBackupFreshness(
     last_success_at: finishedAt.toISOString(),
     age_s: ageS,
     expected_since: expectedSince.toISOString(),
-    ...(overdue ? { error: `last good backup is older than the run scheduled at ${expectedSince.toISOString()}` } : {}),
+    ...(overdue
+      ? { error: `last good backup is older than the run scheduled at ${expectedSince.toISOString()}` }
+      : {}),
   };
 }
 
@@ -73,7 +79,11 @@ export async function probeBackups(
   const targets: Record<string, BackupFreshness> = {};
   for (const target of source.targets) {
     try {
-      const latest = await withTimeout(source.listLatest(target.name), options.timeoutMs, `backup list of ${target.name}`);
+      const latest = await withTimeout(
+        source.listLatest(target.name),
+        options.timeoutMs,
+        `backup list of ${target.name}`,
+      );
       const finished = latest ? new Date(latest.finished_at) : undefined;
       targets[target.name] = evaluateBackupFreshness(
         target,
@@ -82,7 +92,10 @@ export async function probeBackups(
         options.graceMs,
       );
     } catch (error) {
-      targets[target.name] = { status: 'degraded', error: `cannot list backups: ${probeErrorMessage(error)}` };
+      targets[target.name] = {
+        status: 'degraded',
+        error: `cannot list backups: ${probeErrorMessage(error)}`,
+      };
     }
   }
   const overdue = Object.entries(targets).filter(([, freshness]) => freshness.status !== 'healthy');

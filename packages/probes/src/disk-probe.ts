@@ -59,8 +59,10 @@ export async function probeDisk(
   readUsage: DiskUsageReader = readDiskUsage,
 ): Promise<ProbeResult> {
   const unique = [...new Set(paths.map((path) => resolve(path)))];
-  const details: Record<string, { status: HealthStatus; usage_percent?: number; free_gb?: number; error?: string }> =
-    {};
+  const details: Record<
+    string,
+    { status: HealthStatus; usage_percent?: number; free_gb?: number; error?: string }
+  > = {};
   let worst: { path: string; usage: DiskUsage } | undefined;
   let failure: string | undefined;
   for (const path of unique) {

@@ -58,7 +58,13 @@ export const healthAlerts = {
       fields: { 'Active workers': info.activeWorkers, Queues: info.idleQueues.join(', ') },
     };
   },
-  queueBacklog(info: { queue: string; waiting: number; delayed: number; threshold: number; oldestAgeS?: number }): ProbeAlert {
+  queueBacklog(info: {
+    queue: string;
+    waiting: number;
+    delayed: number;
+    threshold: number;
+    oldestAgeS?: number;
+  }): ProbeAlert {
     return {
       key: `health:queue:${info.queue}`,
       level: 'warning',
@@ -70,7 +76,12 @@ export const healthAlerts = {
       },
     };
   },
-  backupOverdue(info: { target: string; lastSuccessAt?: string | undefined; ageS?: number | undefined; error?: string | undefined }): ProbeAlert {
+  backupOverdue(info: {
+    target: string;
+    lastSuccessAt?: string | undefined;
+    ageS?: number | undefined;
+    error?: string | undefined;
+  }): ProbeAlert {
     return {
       key: `health:backup:${info.target}`,
       level: 'error',

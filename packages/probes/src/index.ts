@@ -32,6 +32,7 @@ export type {
 } from './reporting-types.js';
 export { conditionsOf, type ProbeCycleOptions, runProbeCycle } from './run-probes.js';
 export { type HealthReport, type HealthStatus, type ProbeResult, worstStatus } from './types.js';
+export { ProbeTimeoutError } from './with-timeout.js';
 export {
   createWorkerHeartbeat,
   heartbeatKey,
@@ -39,5 +40,4 @@ export {
   type WorkerHeartbeat,
   type WorkerHeartbeatOptions,
 } from './worker-heartbeat.js';
-export { ProbeTimeoutError } from './with-timeout.js';
 export { probeWorkers } from './workers-probe.js';

@@ -1,5 +1,5 @@
-import type { HealthChecker, HealthThresholds } from './health-checker.js';
 import { healthAlerts } from './health-alerts.js';
+import type { HealthChecker, HealthThresholds } from './health-checker.js';
 import type { ConditionReporter, ProbeAlert, ProbeLogger, ProbeMetrics } from './reporting-types.js';
 import type { HealthReport, HealthStatus, ProbeResult } from './types.js';
 
@@ -44,7 +44,11 @@ export function conditionsOf(report: HealthReport, thresholds: HealthThresholds)
     }
   }
   if (redis) {
-    conditions.push({ key: 'health:redis', active: redis.status !== 'healthy', alert: healthAlerts.redisDown(redis.error) });
+    conditions.push({
+      key: 'health:redis',
+      active: redis.status !== 'healthy',
+      alert: healthAlerts.redisDown(redis.error),
+    });
   }
   if (disk) {
     const critical = disk.status === 'unhealthy';

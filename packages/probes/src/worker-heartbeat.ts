@@ -100,7 +100,10 @@ export function createWorkerHeartbeat(options: WorkerHeartbeatOptions): WorkerHe
           'heartbeat removal',
         );
       } catch (error) {
-        logger?.warn({ workerId, error: probeErrorMessage(error) }, 'could not remove worker heartbeat; it will expire');
+        logger?.warn(
+          { workerId, error: probeErrorMessage(error) },
+          'could not remove worker heartbeat; it will expire',
+        );
       }
     },
   };

@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { ProbeResult } from './types.js';
-import { listLiveWorkers } from './worker-heartbeat.js';
 import { elapsedMs, probeErrorMessage, withTimeout } from './with-timeout.js';
+import { listLiveWorkers } from './worker-heartbeat.js';
 
 /**
  * Live workers from heartbeats. No worker at all is unhealthy (nothing will run backups, SPEC A3
@@ -15,7 +15,11 @@ export async function probeWorkers(
 ): Promise<ProbeResult> {
   const start = performance.now();
   try {
-    const live = await withTimeout(listLiveWorkers(redis, queuePrefix, queues), timeoutMs, 'worker heartbeats');
+    const live = await withTimeout(
+      listLiveWorkers(redis, queuePrefix, queues),
+      timeoutMs,
+      'worker heartbeats',
+    );
     const perQueue = Object.fromEntries(queues.map((queue) => [queue, live[queue]?.length ?? 0]));
     const distinct = new Set(Object.values(live).flat());
     const idle = queues.filter((queue) => perQueue[queue] === 0);

@@ -78,7 +78,10 @@ export function createAdminAuth(options: AdminAuthOptions) {
   const expected = options.token === undefined ? undefined : digest(options.token);
   const challenge = allowBasic ? `Basic realm="${REALM}", charset="UTF-8"` : `Bearer realm="${REALM}"`;
 
-  return async function adminAuth(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+  return async function adminAuth(
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<FastifyReply | undefined> {
     if (expected === undefined) {
       // No token: main.ts only listens on loopback, and this also holds for any other listener.
       const local = request.socket.localAddress ?? request.socket.remoteAddress;

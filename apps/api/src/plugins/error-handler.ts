@@ -114,7 +114,8 @@ export function toErrorResponse(
   const status = fastifyError.statusCode;
   if (status !== undefined && status >= 400 && status < 500) {
     const code = status === 404 ? API_ERROR_CODES.notFound : API_ERROR_CODES.invalidBody;
-    const message = error instanceof SyntaxError ? 'the request body is not valid JSON' : fastifyError.message;
+    const message =
+      error instanceof SyntaxError ? 'the request body is not valid JSON' : fastifyError.message;
     return { status, body: errorBody(code, message) };
   }
   if (error instanceof StorageError && error.code === 'STORAGE_UNAVAILABLE') {
@@ -128,7 +129,10 @@ export function toErrorResponse(
     log.error({ err: error }, 'queue backend unavailable');
     return {
       status: 503,
-      body: errorBody(API_ERROR_CODES.serviceUnavailable, 'the queue backend (Redis) is unavailable; try again'),
+      body: errorBody(
+        API_ERROR_CODES.serviceUnavailable,
+        'the queue backend (Redis) is unavailable; try again',
+      ),
     };
   }
   log.error({ err: error }, 'request failed');
@@ -145,6 +149,11 @@ export function registerErrorHandling(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) =>
     reply
       .code(404)
-      .send(errorBody(API_ERROR_CODES.notFound, `no route ${request.method} ${(request.url.split('?')[0] ?? '').slice(0, 200)}`)),
+      .send(
+        errorBody(
+          API_ERROR_CODES.notFound,
+          `no route ${request.method} ${(request.url.split('?')[0] ?? '').slice(0, 200)}`,
+        ),
+      ),
   );
 }

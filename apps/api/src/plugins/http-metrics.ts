@@ -1,5 +1,5 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WardenMetrics } from '@warden/metrics';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { API_ERROR_CODES, ApiError } from '../errors.js';
 
 /** The part of `@warden/metrics` the API records into and serves. */
@@ -33,7 +33,11 @@ export function registerHttpMetrics(app: FastifyInstance, metrics: ApiMetrics | 
 
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     if (!metrics) {
-      throw new ApiError(404, API_ERROR_CODES.metricsDisabled, 'metrics are disabled (ENABLE_PROMETHEUS=false)');
+      throw new ApiError(
+        404,
+        API_ERROR_CODES.metricsDisabled,
+        'metrics are disabled (ENABLE_PROMETHEUS=false)',
+      );
     }
     const text = await metrics.registry.metrics();
     return reply.type(metrics.registry.contentType).send(text);

@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { type BackupManifest, dumpKeyFor } from '@warden/backup';
-import { type BackupJobData, backupJobSchema, JOB_NAMES, type RestoreJobData, restoreJobSchema } from '@warden/queue';
+import {
+  type BackupJobData,
+  backupJobSchema,
+  JOB_NAMES,
+  type RestoreJobData,
+  restoreJobSchema,
+} from '@warden/queue';
 import type { Job, Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../deps.js';
@@ -101,7 +107,11 @@ function toSummary(manifest: BackupManifest) {
   return { ...manifest, encrypted: manifest.encryption !== undefined };
 }
 
-export function registerBackupRoutes(admin: FastifyInstance, deps: AppDeps, options: BackupRoutesOptions): void {
+export function registerBackupRoutes(
+  admin: FastifyInstance,
+  deps: AppDeps,
+  options: BackupRoutesOptions,
+): void {
   const { config, queues, catalog, storage } = deps;
 
   admin.post<{ Body: BackupBody }>(
@@ -117,7 +127,10 @@ export function registerBackupRoutes(admin: FastifyInstance, deps: AppDeps, opti
           type: 'object',
           additionalProperties: false,
           properties: {
-            target: { ...targetNameSchema, description: 'Target to back up; optional when only one is configured.' },
+            target: {
+              ...targetNameSchema,
+              description: 'Target to back up; optional when only one is configured.',
+            },
             reason: { type: 'string', maxLength: 200, description: 'Free text kept with the job.' },
           },
         },
@@ -152,7 +165,9 @@ export function registerBackupRoutes(admin: FastifyInstance, deps: AppDeps, opti
       const jobId = job.id ?? requestedId;
       const deduplicated = jobId !== requestedId;
       request.log.info({ jobId, target: target.name, deduplicated }, 'backup requested');
-      return reply.code(202).send({ jobId, target: target.name, statusUrl: jobStatusUrl(jobId), deduplicated });
+      return reply
+        .code(202)
+        .send({ jobId, target: target.name, statusUrl: jobStatusUrl(jobId), deduplicated });
     },
   );
 
@@ -182,7 +197,8 @@ export function registerBackupRoutes(admin: FastifyInstance, deps: AppDeps, opti
               type: 'string',
               maxLength: 255,
               pattern: BEFORE_CURSOR_PATTERN.source,
-              [MESSAGE_KEYWORD]: 'must be an ISO-8601 time or a backup file name (the nextBefore of the previous page)',
+              [MESSAGE_KEYWORD]:
+                'must be an ISO-8601 time or a backup file name (the nextBefore of the previous page)',
               description:
                 'Only backups older than this: the `nextBefore` of the previous page (a file name) or an ISO-8601 time.',
             },
@@ -241,13 +257,22 @@ export function registerBackupRoutes(admin: FastifyInstance, deps: AppDeps, opti
           required: ['file'],
           properties: {
             file: backupFileSchema,
-            target: { ...targetNameSchema, description: 'Target the backup belongs to; optional when only one.' },
+            target: {
+              ...targetNameSchema,
+              description: 'Target the backup belongs to; optional when only one.',
+            },
             database: {
               ...databaseNameSchema,
               description: 'Database to restore into; default a new `<database>_restore_<timestamp>`.',
             },
-            dryRun: { type: 'boolean', description: 'Check the backup and plan the restore without writing.' },
-            overwrite: { type: 'boolean', description: 'Allow restoring over an existing (source) database.' },
+            dryRun: {
+              type: 'boolean',
+              description: 'Check the backup and plan the restore without writing.',
+            },
+            overwrite: {
+              type: 'boolean',
+              description: 'Allow restoring over an existing (source) database.',
+            },
           },
         },
         response: {

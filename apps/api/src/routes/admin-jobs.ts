@@ -95,7 +95,11 @@ export function registerJobRoutes(admin: FastifyInstance, queues: WardenQueues):
         const job = await queues[name].getJob(request.params.id);
         if (job) return describeJob(name, job);
       }
-      throw new ApiError(404, API_ERROR_CODES.jobNotFound, `no job "${request.params.id}" in the backups, restores or probes queues`);
+      throw new ApiError(
+        404,
+        API_ERROR_CODES.jobNotFound,
+        `no job "${request.params.id}" in the backups, restores or probes queues`,
+      );
     },
   );
 }

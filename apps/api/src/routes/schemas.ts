@@ -10,7 +10,8 @@ import { MESSAGE_KEYWORD } from '../plugins/error-handler.js';
 export const targetNameSchema = {
   type: 'string',
   pattern: TARGET_NAME_PATTERN.source,
-  [MESSAGE_KEYWORD]: 'must be a target name: 1-63 letters, digits, "_" or "-", starting with a letter or digit',
+  [MESSAGE_KEYWORD]:
+    'must be a target name: 1-63 letters, digits, "_" or "-", starting with a letter or digit',
   description: 'Name of a configured backup target.',
 } as const;
 

@@ -130,4 +130,22 @@ describe.skipIf(!existsSync(CHROMIUM))('Bull Board in a real browser', () => {
       await context.close();
     }
   });
+
+  it('renders the API docs (Swagger UI) under the same CSP', async () => {
+    const context = await browser.newContext({
+      httpCredentials: { username: 'operator', password: TEST_TOKEN },
+    });
+    const cspViolations: string[] = [];
+    try {
+      const page = await context.newPage();
+      page.on('console', (message) => {
+        if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
+      });
+      await page.goto(`${baseUrl}/docs`);
+      await page.getByText('/api/admin/backup/restore').first().waitFor({ timeout: 30_000 });
+      expect(cspViolations).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
 });

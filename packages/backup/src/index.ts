@@ -30,6 +30,21 @@ export {
   type SpooledBackup,
   spoolFileName,
 } from './dump.js';
+export {
+  createDecryptStream,
+  createEncryptStream,
+  ENCRYPTED_FILE_SUFFIX,
+  ENCRYPTION_ALGORITHM,
+  type EncryptedHeader,
+  EncryptionError,
+  type EncryptionErrorCode,
+  type EncryptionKey,
+  type EncryptStreamOptions,
+  isEncryptionError,
+  keyIdOf,
+  looksEncrypted,
+  parseEncryptedHeader,
+} from './encryption.js';
 export { BackupError, type BackupErrorCode, type BackupErrorOptions, isBackupError } from './errors.js';
 export {
   type BackupManifest,

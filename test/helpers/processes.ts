@@ -1,0 +1,113 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface WardenProcess {
+  child: ChildProcess;
+  pid: number;
+  /** Every stdout and stderr line so far. */
+  lines: string[];
+  /** Resolves with the first line matching, or rejects after `timeoutMs`. */
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves with the exit code (or signal name). */
+  exited: Promise<number | string>;
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+/** Environment a Warden process gets in tests: PATH only, plus what the test sets. */
+export function testEnv(vars: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/tmp',
+  };
+  for (const [name, value] of Object.entries(vars)) if (value !== undefined) env[name] = value;
+  return env;
+}
+
+/** Starts `node --import tsx <entry>` from the repository root, as `npm run start:*` does. */
+export function startWardenProcess(
+  entry: string,
+  env: NodeJS.ProcessEnv,
+  args: string[] = [],
+): WardenProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+    cwd: REPO_ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  const onData = (buffered: { rest: string }) => (chunk: Buffer) => {
+    const text = buffered.rest + chunk.toString();
+    const parts = text.split('\n');
+    buffered.rest = parts.pop() ?? '';
+    for (const line of parts) {
+      lines.push(line);
+      for (const waiter of [...waiters]) {
+        if (waiter.pattern.test(line)) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve(line);
+        }
+      }
+    }
+  };
+  child.stdout?.on('data', onData({ rest: '' }));
+  child.stderr?.on('data', onData({ rest: '' }));
+  const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
+
+  return {
+    child,
+    pid: child.pid ?? -1,
+    lines,
+    exited,
+    waitForLine(pattern, timeoutMs = 30_000) {
+      const existing = lines.find((line) => pattern.test(line));
+      if (existing) return Promise.resolve(existing);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          reject(
+            new Error(
+              `no line matching ${pattern} within ${timeoutMs} ms; output:\n${lines.slice(-30).join('\n')}`,
+            ),
+          );
+        }, timeoutMs);
+        waiters.push({
+          pattern,
+          resolve: (line) => {
+            clearTimeout(timer);
+            resolve(line);
+          },
+        });
+        void exited.then((code) => {
+          clearTimeout(timer);
+          reject(
+            new Error(
+              `process exited (${code}) before a line matching ${pattern}:\n${lines.slice(-30).join('\n')}`,
+            ),
+          );
+        });
+      });
+    },
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Polls `check` until it returns a value other than undefined. */
+export async function waitFor<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}

@@ -262,6 +262,42 @@ describe('backups through the queue and the real worker process', () => {
   });
 });
 
+describe('backup:create', () => {
+  it('runs a backup in its own process and prints the B6 result as one JSON line', async () => {
+    const backupDir = path.join(workDir, 'cli-backups');
+    const cli = startWardenProcess(
+      'apps/worker/src/cli/backup-create.ts',
+      workerEnv({ BACKUP_DIR: backupDir, BACKUP_SPOOL_DIR: path.join(workDir, 'cli-spool') }),
+    );
+    const stdout: string[] = [];
+    cli.child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk.toString()));
+    expect(await cli.exited).toBe(0);
+    const printed = stdout.join('').trim().split('\n');
+    expect(printed).toHaveLength(1);
+    const result = JSON.parse(printed[0] ?? '{}') as Record<string, unknown>;
+    expect(result).toMatchObject({ status: 'success', target: database.name, environment: 'e2e' });
+    expect(typeof result.size_mb).toBe('number');
+    expect(result.sha256).toMatch(/^[0-9a-f]{64}$/);
+    await expectRestorable(createLocalStorage({ dir: backupDir }), String(result.filename), String(result.sha256));
+  });
+
+  it('exits non-zero with a failed JSON line when the database is unreachable', async () => {
+    const cli = startWardenProcess(
+      'apps/worker/src/cli/backup-create.ts',
+      workerEnv({
+        DATABASE_URL: 'postgres://postgres:hunter2-secret@127.0.0.1:1/warden_nowhere',
+        BACKUP_DIR: path.join(workDir, 'cli-fail'),
+      }),
+    );
+    const stdout: string[] = [];
+    cli.child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk.toString()));
+    expect(await cli.exited).toBe(1);
+    const result = JSON.parse(stdout.join('').trim()) as Record<string, unknown>;
+    expect(result).toMatchObject({ status: 'failed', target: 'warden_nowhere', code: 'PREFLIGHT_CONNECT_FAILED' });
+    expect(cli.lines.join('\n')).not.toContain('hunter2-secret');
+  });
+});
+
 describe('start-up checks', () => {
   it('refuses bad configuration, listing every problem', async () => {
     const worker = startWardenProcess(

@@ -77,7 +77,6 @@ describe.skipIf(!existsSync(CHROMIUM))('Bull Board in a real browser', () => {
       const page = await wrong.newPage();
       const response = await page.goto(`${baseUrl}/admin/queues`);
       expect(response?.status()).toBe(401);
-      // biome-ignore lint/performance/useDomNodeTextContent: Playwright's innerText is the text a user sees, which is what is asserted
       expect(await page.locator('body').innerText()).toContain('UNAUTHORIZED');
     } finally {
       await wrong.close();
@@ -106,7 +105,6 @@ describe.skipIf(!existsSync(CHROMIUM))('Bull Board in a real browser', () => {
       for (const queue of [QUEUE_NAMES.backups, QUEUE_NAMES.restores, QUEUE_NAMES.probes]) {
         await page.getByRole('link', { name: queue, exact: false }).first().waitFor({ timeout: 30_000 });
       }
-      // biome-ignore lint/performance/useDomNodeTextContent: Playwright's innerText is the text a user sees, which is what is asserted
       const overview = await page.locator('body').innerText();
       expect(overview).toContain('backups');
       expect(overview).toContain('restores');
@@ -114,7 +112,6 @@ describe.skipIf(!existsSync(CHROMIUM))('Bull Board in a real browser', () => {
 
       await page.goto(`${baseUrl}/admin/queues/queue/${QUEUE_NAMES.backups}?status=completed`);
       await page.getByText(completedJobId, { exact: false }).first().waitFor({ timeout: 30_000 });
-      // biome-ignore lint/performance/useDomNodeTextContent: Playwright's innerText is the text a user sees, which is what is asserted
       const queuePage = await page.locator('body').innerText();
       expect(queuePage).toContain(completedJobId);
       expect(queuePage).toContain('app_test_20250101_030000.sql.gz');

@@ -10,6 +10,35 @@ export interface RetentionPlan {
   remove: BackupManifest[];
 }
 
+/**
+ * A target's retention rules: {@link RetentionPolicy} plus optional grandfather-father-son counts.
+ * A backup is kept when any rule keeps it.
+ */
+export interface RetentionRules extends RetentionPolicy {
+  /** Keep the newest backup of each of the last N UTC days that have backups. @defaultValue 0 (off) */
+  keepDaily?: number;
+  /** Keep the newest backup of each of the last N ISO weeks that have backups. @defaultValue 0 (off) */
+  keepWeekly?: number;
+  /** Keep the newest backup of each of the last N calendar months that have backups. @defaultValue 0 (off) */
+  keepMonthly?: number;
+}
+
+/** Why a backup is kept; a backup absent from the explanation's `kept` is removed. */
+export type RetentionReason =
+  | 'young'
+  | 'keep-last'
+  | 'newest-good'
+  | 'newest-verified'
+  | 'daily'
+  | 'weekly'
+  | 'monthly'
+  | 'unknown-time';
+
+export interface RetentionExplanation {
+  kept: { manifest: BackupManifest; reasons: RetentionReason[] }[];
+  removed: BackupManifest[];
+}
+
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 function newestFirst(a: BackupManifest, b: BackupManifest): number {
@@ -18,38 +47,102 @@ function newestFirst(a: BackupManifest, b: BackupManifest): number {
   return a.filename < b.filename ? 1 : a.filename > b.filename ? -1 : 0;
 }
 
+function wholeCount(value: number | undefined): number {
+  return value === undefined || !Number.isFinite(value) ? 0 : Math.max(0, Math.floor(value));
+}
+
+/** `YYYY-Www` of the ISO 8601 week (weeks start on Monday; week 1 holds the year's first Thursday). */
+export function isoWeekKey(date: Date): string {
+  const day = new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()));
+  const weekday = day.getUTCDay() || 7;
+  day.setUTCDate(day.getUTCDate() + 4 - weekday);
+  const yearStart = Date.UTC(day.getUTCFullYear(), 0, 1);
+  const week = Math.ceil(((day.getTime() - yearStart) / DAY_MS + 1) / 7);
+  return `${day.getUTCFullYear()}-W${String(week).padStart(2, '0')}`;
+}
+
+const PERIODS: { reason: 'daily' | 'weekly' | 'monthly'; count: keyof RetentionRules; key: (d: Date) => string }[] =
+  [
+    { reason: 'daily', count: 'keepDaily', key: (d) => d.toISOString().slice(0, 10) },
+    { reason: 'weekly', count: 'keepWeekly', key: isoWeekKey },
+    { reason: 'monthly', count: 'keepMonthly', key: (d) => d.toISOString().slice(0, 7) },
+  ];
+
 /**
- * SPEC B7, per target: keep backups younger than `retentionDays`, the newest `keepLast` (at least
- * one), and the newest backup whose restore test did not fail; remove the rest. Pure.
+ * SPEC B7, per target, with reasons: keep backups younger than `retentionDays`, the newest
+ * `keepLast` (at least one), the newest backup whose restore test did not fail, the newest backup
+ * whose restore test passed, and the grandfather-father-son representatives (the newest good backup
+ * of each of the last N days, weeks and months that have one); remove the rest. Pure.
  */
-export function planRetention(
+export function explainRetention(
   manifests: readonly BackupManifest[],
-  policy: RetentionPolicy,
+  rules: RetentionRules,
   now: Date,
-): RetentionPlan {
-  const keepLast = Math.max(1, Math.floor(policy.keepLast));
-  const cutoff = now.getTime() - policy.retentionDays * DAY_MS;
+): RetentionExplanation {
+  const keepLast = Math.max(1, Math.floor(rules.keepLast));
+  const cutoff = now.getTime() - rules.retentionDays * DAY_MS;
   const byTarget = new Map<string, BackupManifest[]>();
   for (const manifest of manifests) {
     const group = byTarget.get(manifest.target) ?? [];
     group.push(manifest);
     byTarget.set(manifest.target, group);
   }
-  const plan: RetentionPlan = { keep: [], remove: [] };
+  const explanation: RetentionExplanation = { kept: [], removed: [] };
   for (const group of byTarget.values()) {
     const sorted = [...group].sort(newestFirst);
-    const newestGood = sorted.find((manifest) => manifest.verification?.status !== 'failed');
+    const reasons = new Map<BackupManifest, RetentionReason[]>(sorted.map((manifest) => [manifest, []]));
+    const add = (manifest: BackupManifest | undefined, reason: RetentionReason) => {
+      if (manifest) reasons.get(manifest)?.push(reason);
+    };
+    add(
+      sorted.find((manifest) => manifest.verification?.status !== 'failed'),
+      'newest-good',
+    );
+    add(
+      sorted.find((manifest) => manifest.verification?.status === 'passed'),
+      'newest-verified',
+    );
     sorted.forEach((manifest, index) => {
       const startedAt = Date.parse(manifest.started_at);
       // An unreadable time is never a reason to delete.
-      const young = Number.isNaN(startedAt) || startedAt >= cutoff;
-      if (index < keepLast || manifest === newestGood || young) plan.keep.push(manifest);
-      else plan.remove.push(manifest);
+      if (Number.isNaN(startedAt)) add(manifest, 'unknown-time');
+      else if (startedAt >= cutoff) add(manifest, 'young');
+      if (index < keepLast) add(manifest, 'keep-last');
     });
+    for (const period of PERIODS) {
+      const limit = wholeCount(rules[period.count] as number | undefined);
+      if (limit === 0) continue;
+      const seen = new Set<string>();
+      for (const manifest of sorted) {
+        if (seen.size >= limit) break;
+        const startedAt = Date.parse(manifest.started_at);
+        // A backup whose restore test failed is no one's representative.
+        if (Number.isNaN(startedAt) || manifest.verification?.status === 'failed') continue;
+        const bucket = period.key(new Date(startedAt));
+        if (seen.has(bucket)) continue;
+        seen.add(bucket);
+        add(manifest, period.reason);
+      }
+    }
+    for (const manifest of sorted) {
+      const why = reasons.get(manifest) ?? [];
+      if (why.length > 0) explanation.kept.push({ manifest, reasons: why });
+      else explanation.removed.push(manifest);
+    }
   }
-  plan.keep.sort(newestFirst);
-  plan.remove.sort(newestFirst);
-  return plan;
+  explanation.kept.sort((a, b) => newestFirst(a.manifest, b.manifest));
+  explanation.removed.sort(newestFirst);
+  return explanation;
+}
+
+/** {@link explainRetention} without the reasons. Pure. */
+export function planRetention(
+  manifests: readonly BackupManifest[],
+  policy: RetentionRules,
+  now: Date,
+): RetentionPlan {
+  const explanation = explainRetention(manifests, policy, now);
+  return { keep: explanation.kept.map((entry) => entry.manifest), remove: explanation.removed };
 }
 
 export interface ApplyRetentionOptions {
@@ -63,33 +156,56 @@ export interface RetentionOutcome {
   target: string;
   dryRun: boolean;
   kept: BackupManifest[];
+  /** Why each kept backup stays, by storage key. */
+  reasons: Record<string, RetentionReason[]>;
   /** Removed (or, in a dry run, to be removed). */
   removed: BackupManifest[];
   /** Deletions that failed; they are retried on the next run. */
   failed: { manifest: BackupManifest; error: string }[];
 }
 
+/** A target as callers hold it; its GFS counts fill in what the policy leaves unset. */
+export type RetentionTargetRef = string | ({ name: string } & Partial<RetentionRules>);
+
 /**
  * Deletes the target's expired backups: the dump first, then its manifest, so a backup never loses
  * its manifest while its dump is still there. Only objects under `<target>/` whose manifest names
- * this target are considered.
+ * this target are considered (a target named `app` never touches `app2/`).
+ *
+ * Callers run it only after a good backup (never after a failed one). The GFS counts come from
+ * `policy`, or from the target object when the policy leaves them unset, so callers that pass the
+ * configured target get its per-target GFS settings.
  */
 export async function applyRetention(
   deps: { storage: BackupStorage; logger: Logger },
-  targetOrName: string | { name: string },
-  policy: RetentionPolicy,
+  targetOrName: RetentionTargetRef,
+  policy: RetentionRules,
   options: ApplyRetentionOptions = {},
 ): Promise<RetentionOutcome> {
   const { storage, logger } = deps;
   const target = typeof targetOrName === 'string' ? targetOrName : targetOrName.name;
+  const rules: RetentionRules = { ...policy };
+  if (typeof targetOrName !== 'string') {
+    for (const field of ['keepDaily', 'keepWeekly', 'keepMonthly'] as const) {
+      const fromTarget = targetOrName[field];
+      if (rules[field] === undefined && fromTarget !== undefined) rules[field] = fromTarget;
+    }
+  }
   const log = logger.child({ target });
   const dryRun = options.dryRun ?? false;
   const manifests = (await listBackups(storage, { target })).filter(
     (manifest) => manifest.target === target && manifest.key === dumpKeyFor(target, manifest.filename),
   );
-  const plan = planRetention(manifests, policy, options.now ?? new Date());
-  const outcome: RetentionOutcome = { target, dryRun, kept: plan.keep, removed: [], failed: [] };
-  for (const manifest of plan.remove) {
+  const explanation = explainRetention(manifests, rules, options.now ?? new Date());
+  const outcome: RetentionOutcome = {
+    target,
+    dryRun,
+    kept: explanation.kept.map((entry) => entry.manifest),
+    reasons: Object.fromEntries(explanation.kept.map((entry) => [entry.manifest.key, entry.reasons])),
+    removed: [],
+    failed: [],
+  };
+  for (const manifest of explanation.removed) {
     if (dryRun) {
       outcome.removed.push(manifest);
       continue;

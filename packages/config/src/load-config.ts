@@ -16,6 +16,10 @@ export interface BackupTarget {
   timezone: string;
   retentionDays: number;
   keepLast: number;
+  /** Grandfather-father-son: the newest backup of each of the last N days/weeks/months with backups (0 = off). */
+  keepDaily: number;
+  keepWeekly: number;
+  keepMonthly: number;
   enabled: boolean;
 }
 
@@ -193,6 +197,9 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
             timezone: entry.timezone ?? e.BACKUP_TIMEZONE,
             retentionDays: entry.retentionDays ?? e.BACKUP_RETENTION_DAYS,
             keepLast: entry.keepLast ?? e.BACKUP_KEEP_LAST,
+            keepDaily: entry.keepDaily ?? e.BACKUP_KEEP_DAILY,
+            keepWeekly: entry.keepWeekly ?? e.BACKUP_KEEP_WEEKLY,
+            keepMonthly: entry.keepMonthly ?? e.BACKUP_KEEP_MONTHLY,
             enabled: entry.enabled ?? true,
           });
         }
@@ -209,6 +216,9 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
       timezone: e.BACKUP_TIMEZONE,
       retentionDays: e.BACKUP_RETENTION_DAYS,
       keepLast: e.BACKUP_KEEP_LAST,
+      keepDaily: e.BACKUP_KEEP_DAILY,
+      keepWeekly: e.BACKUP_KEEP_WEEKLY,
+      keepMonthly: e.BACKUP_KEEP_MONTHLY,
       enabled: true,
     });
   }

@@ -97,6 +97,9 @@ export const envSchema = z.object({
   BACKUP_TIMEZONE: timezone.default('UTC'),
   BACKUP_RETENTION_DAYS: integer(30, 1),
   BACKUP_KEEP_LAST: integer(1, 1),
+  BACKUP_KEEP_DAILY: integer(0, 0),
+  BACKUP_KEEP_WEEKLY: integer(0, 0),
+  BACKUP_KEEP_MONTHLY: integer(0, 0),
   BACKUP_DIR: z.string().default('./backups'),
   BACKUP_SPOOL_DIR: z.string().default('./spool'),
   BACKUP_MIN_FREE_MB: integer(256, 0),
@@ -184,6 +187,9 @@ export const targetFileEntrySchema = z
     timezone: timezone.optional(),
     retentionDays: z.number().int().min(1).optional(),
     keepLast: z.number().int().min(1).optional(),
+    keepDaily: z.number().int().min(0).optional(),
+    keepWeekly: z.number().int().min(0).optional(),
+    keepMonthly: z.number().int().min(0).optional(),
     enabled: z.boolean().optional(),
   })
   .strict();

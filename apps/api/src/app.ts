@@ -1,7 +1,10 @@
 import rateLimit from '@fastify/rate-limit';
 import Fastify, {
   type FastifyBaseLogger,
+  type FastifyError,
   type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
   type onRequestAsyncHookHandler,
 } from 'fastify';
 import type { AppDeps, BuildAppOptions } from './deps.js';
@@ -14,6 +17,7 @@ import { registerDocsUi, registerOpenApi } from './plugins/openapi.js';
 import { registerSecurityHeaders } from './plugins/security-headers.js';
 import { registerBackupRoutes } from './routes/admin-backups.js';
 import { registerJobRoutes } from './routes/admin-jobs.js';
+import { registerRetentionRoutes } from './routes/admin-retention.js';
 import { registerScheduleRoutes } from './routes/admin-schedules.js';
 import { registerTargetRoutes } from './routes/admin-targets.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -38,6 +42,22 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
     // Job ids made by schedulers are long (`repeat:backup:<target>:<millis>`).
     routerOptions: { maxParamLength: 256 },
     return503OnClosing: true,
+    // Router errors (a broken %-escape, an over-long path parameter) skip the error handler: answer
+    // them in Warden's error shape too, without quoting the URL back to the client.
+    frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+      const status = error.statusCode ?? 500;
+      const answer =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? new ApiError(
+              414,
+              API_ERROR_CODES.validationFailed,
+              'a path parameter is longer than 256 characters',
+            )
+          : status < 500
+            ? new ApiError(status, API_ERROR_CODES.validationFailed, 'the URL is not valid')
+            : new ApiError(500, API_ERROR_CODES.internal, 'internal error');
+      void reply.code(answer.statusCode).send(answer.toBody());
+    },
     forceCloseConnections: 'idle',
     ajv: {
       customOptions: {
@@ -54,7 +74,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
     },
   });
 
-  registerErrorHandling(app);
+  registerErrorHandling(app, { reporter: deps.errorReporter });
   await registerSecurityHeaders(app);
   // Registered globally off: each guarded scope adds its own limiter as its first hook, so a
   // request is counted before authentication and guessing tokens is throttled too.
@@ -84,6 +104,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
       });
       registerBackupRoutes(admin, deps, { deduplicateBackups: options.deduplicateBackups ?? true });
       registerJobRoutes(admin, deps.queues);
+      registerRetentionRoutes(admin, deps);
       registerScheduleRoutes(admin, deps.queues);
       registerTargetRoutes(admin, config);
     },

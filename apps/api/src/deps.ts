@@ -4,6 +4,7 @@ import type { Logger } from '@warden/logging';
 import type { HealthReport } from '@warden/probes';
 import type { BackupStorage } from '@warden/storage';
 import type { Queue } from 'bullmq';
+import type { ServerErrorReporter } from './plugins/error-handler.js';
 import type { ApiMetrics } from './plugins/http-metrics.js';
 
 export interface ListBackupsOptions {
@@ -38,6 +39,8 @@ export interface AppDeps {
   health: { detailed(): Promise<HealthReport> };
   /** Absent, or `config.metrics.enabled` false: no HTTP metrics and `/metrics` answers 404. */
   metrics?: ApiMetrics | undefined;
+  /** Told about every 5xx answer (Sentry); absent in most tests. */
+  errorReporter?: ServerErrorReporter | undefined;
 }
 
 /** Knobs for tests and the benchmark; production uses the defaults. */

@@ -1,20 +1,35 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { listBackups } from '@warden/backup';
 import { ConfigError, collectSecrets, loadConfig, type WardenConfig } from '@warden/config';
 import { createLogger, type Logger } from '@warden/logging';
 import { createMetrics } from '@warden/metrics';
+import {
+  createConditionTracker,
+  createSentryReporter,
+  createSlackNotifier,
+  installProcessErrorHandlers,
+} from '@warden/notify';
 import { createHealthChecker } from '@warden/probes';
 import { ALL_QUEUE_NAMES, createRedisConnection, QUEUE_NAMES } from '@warden/queue';
-import { type BackupStorage, createLocalStorage, createS3Storage } from '@warden/storage';
+import {
+  type BackupStorage,
+  createLocalStorage,
+  createS3Storage,
+  silenceAwsNodeVersionWarning,
+} from '@warden/storage';
 import { Queue } from 'bullmq';
 import { buildApp } from './app.js';
 import type { WardenQueues } from './deps.js';
 import { StartupError } from './errors.js';
 import { assertSafeBinding } from './plugins/auth.js';
+import { createProbeRunner } from './probe-runner.js';
 import { syncSchedulers } from './schedules.js';
 
 /** Each shutdown step gets this long; the sum stays under a typical 30 s orchestrator kill timeout. */
 const STEP_DEADLINE_MS = 8_000;
+
+silenceAwsNodeVersionWarning();
 
 function packageVersion(): string | undefined {
   try {
@@ -79,13 +94,26 @@ async function closeStep(logger: Logger, name: string, close: () => Promise<unkn
 }
 
 const config = loadConfigOrExit();
+const secrets = collectSecrets(config);
 const logger = createLogger({
   service: `${config.serviceName}-api`,
   level: config.logLevel,
-  secrets: collectSecrets(config),
+  secrets,
 });
 
-process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
+const errorReporter = createSentryReporter({
+  dsn: config.sentry.dsn,
+  environment: config.sentry.environment,
+  release: config.release,
+  tracesSampleRate: config.sentry.tracesSampleRate,
+  serverName: hostname(),
+  secrets,
+  logger,
+  tags: { service: 'api' },
+});
+// An unhandled rejection is captured and logged; an uncaught exception leaves the process in an
+// unknown state, so after flushing Sentry the API exits and the orchestrator restarts it.
+installProcessErrorHandlers({ reporter: errorReporter, logger, onFatal: () => process.exit(1) });
 
 // One fail-fast producer connection shared by the queues and the health probes: an HTTP request
 // must get an error when Redis is away, not hang.
@@ -133,6 +161,51 @@ const healthChecker = createHealthChecker({
     : undefined,
 });
 
+// Alerts from the periodic probes. Throttle windows and condition state live in Redis under the same
+// prefix the worker uses, so the API and every worker share them (SPEC A4). The fail-fast client is
+// deliberate: while Redis is down both fall back to in-process state at once instead of hanging.
+const alertKeyPrefix = `${config.redis.queuePrefix}:alerts`;
+const notifier = createSlackNotifier({
+  webhookUrl: config.slack.webhookUrl,
+  channel: config.slack.channel,
+  botName: config.slack.botName,
+  redis,
+  keyPrefix: alertKeyPrefix,
+  throttleSeconds: config.alerts.throttleSeconds,
+  logger,
+  metrics,
+  secrets,
+});
+const tracker = createConditionTracker({ notifier, redis, keyPrefix: alertKeyPrefix, logger });
+// BullMQ Workers need a client that waits for Redis (`maxRetriesPerRequest: null`).
+const probesRedis = createRedisConnection({
+  url: config.redis.url,
+  sentinels: config.redis.sentinels,
+  sentinelName: config.redis.sentinelName,
+  clusterNodes: config.redis.clusterNodes,
+  role: 'worker',
+  connectionName: `${config.serviceName}-api:probes`,
+});
+probesRedis.on('error', (error: Error) => logger.warn({ err: error }, 'redis connection error (probes)'));
+const probeRunner = createProbeRunner({
+  connection: probesRedis,
+  queuePrefix: config.redis.queuePrefix,
+  checker: healthChecker,
+  tracker,
+  thresholds: {
+    diskWarningPercent: config.alerts.diskWarningPercent,
+    diskCriticalPercent: config.alerts.diskCriticalPercent,
+    queueLengthThreshold: config.alerts.queueLengthThreshold,
+  },
+  metrics,
+  logger,
+  redis,
+  intervalMs: config.alerts.probeIntervalSeconds * 1000,
+  // Redis came back without its data: bring back every scheduler, backups included.
+  onStalled: () => syncSchedulers({ queues, config, logger }),
+  errorReporter,
+});
+
 const app = await buildApp({
   config,
   logger,
@@ -141,6 +214,7 @@ const app = await buildApp({
   catalog: { listBackups: (options) => listBackups(storage, options) },
   health: healthChecker,
   metrics,
+  errorReporter,
 });
 
 let shuttingDown = false;
@@ -154,10 +228,18 @@ async function shutdown(signal: string): Promise<void> {
   // Reverse start order: stop taking requests (in-flight ones finish; new ones get 503), then the
   // clients the requests used.
   await closeStep(logger, 'http', () => app.close());
+  await closeStep(logger, 'probes', () => probeRunner.close());
+  await closeStep(logger, 'notifications', () => notifier.close());
   await closeStep(logger, 'health', () => healthChecker.close());
   await closeStep(logger, 'queues', () => Promise.all(Object.values(queues).map((queue) => queue.close())));
   await closeStep(logger, 'storage', () => storage.close());
-  await closeStep(logger, 'redis', () => redis.quit().catch(() => redis.disconnect()));
+  await closeStep(logger, 'redis', () =>
+    Promise.all([
+      probesRedis.quit().catch(() => probesRedis.disconnect()),
+      redis.quit().catch(() => redis.disconnect()),
+    ]),
+  );
+  await closeStep(logger, 'sentry', () => errorReporter.close());
   logger.info('shut down');
   process.exit(0);
 }
@@ -175,10 +257,16 @@ try {
     },
     'api listening',
   );
+  // Started after listening: the API is the watcher that runs the periodic probes (probe-runner.ts).
+  await probeRunner.start();
 } catch (error) {
   logger.fatal({ err: error }, 'api failed to start');
+  errorReporter.captureException(error, { phase: 'startup' });
   await closeStep(logger, 'http', () => app.close());
+  await closeStep(logger, 'probes', () => probeRunner.close());
   await closeStep(logger, 'queues', () => Promise.all(Object.values(queues).map((queue) => queue.close())));
+  await closeStep(logger, 'sentry', () => errorReporter.close());
   redis.disconnect();
+  probesRedis.disconnect();
   process.exit(1);
 }

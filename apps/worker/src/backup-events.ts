@@ -1,4 +1,5 @@
-import type { BackupManifest, BackupTargetSpec } from '@warden/backup';
+import path from 'node:path';
+import { type BackupManifest, type BackupTargetSpec, spoolFileName } from '@warden/backup';
 import type { Logger } from '@warden/logging';
 import type { WardenMetrics } from '@warden/metrics';
 import { backupAlerts, type Notifier } from '@warden/notify';
@@ -87,6 +88,7 @@ export function createBackupEvents(deps: BackupEventsDeps): BackupEvents {
         target: target.name,
         environment: target.environment,
         error: errorMessage(error),
+        code,
         jobId: context.jobId,
       };
       await send(
@@ -99,10 +101,15 @@ export function createBackupEvents(deps: BackupEventsDeps): BackupEvents {
     async uploadFailed(target, error, context) {
       metrics?.backupUploadRetriesTotal.inc({ target: target.name });
       if (context.final) metrics?.backupFailuresTotal.inc({ target: target.name, reason: 'UPLOAD_FAILED' });
+      // Operators look for the backup's own name (SPEC B3), not the spool file's target-prefixed one.
+      const spooled = path.basename(context.spoolPath);
+      const spoolPrefix = spoolFileName(target.name, '');
       await send(
         backupAlerts.uploadFailure({
           target: target.name,
           environment: target.environment,
+          filename: spooled.startsWith(spoolPrefix) ? spooled.slice(spoolPrefix.length) : spooled,
+          jobId: context.jobId,
           error: errorMessage(error),
           attempt: context.attempt,
           maxAttempts: context.maxAttempts,

@@ -3,8 +3,11 @@ import { startMetricsServer } from '@warden/metrics';
 import { installProcessErrorHandlers } from '@warden/notify';
 import { createWorkerHeartbeat } from '@warden/probes';
 import { ALL_QUEUE_NAMES } from '@warden/queue';
+import { silenceAwsNodeVersionWarning } from '@warden/storage';
 import { createWorkerRuntime } from './runtime.js';
 import { createWorkerServices, loadConfigOrExit } from './services.js';
+
+silenceAwsNodeVersionWarning();
 
 const config = loadConfigOrExit(process.env);
 const services = createWorkerServices(config, { service: `${config.serviceName}-worker` });
@@ -23,6 +26,7 @@ const runtime = createWorkerRuntime({
   events: services.events,
   createConnection: services.createConnection,
   errorReporter: services.errorReporter,
+  shutdownGraceMs: config.worker.shutdownGraceMs,
 });
 const heartbeatRedis = services.createConnection('warden-worker:heartbeat');
 heartbeatRedis.on('error', (error: Error) =>
@@ -43,10 +47,11 @@ async function shutdown(signal: string) {
   }
   shuttingDown = true;
   logger.info({ signal }, 'shutting down');
+  // The grace period, then a few seconds to hand jobs back and close the clients.
   const hardDeadline = setTimeout(() => {
     logger.error('shutdown took too long; exiting');
     process.exit(1);
-  }, 40_000);
+  }, config.worker.shutdownGraceMs + 15_000);
   hardDeadline.unref();
   try {
     await heartbeat.stop();

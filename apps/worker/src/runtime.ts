@@ -6,7 +6,11 @@ import type { BackupStorage } from '@warden/storage';
 import { type Job, Worker } from 'bullmq';
 import type { BackupEvents } from './backup-events.js';
 import { createBackupProcessor } from './processors/backups.processor.js';
-import { createRestoreProcessor } from './processors/restores.processor.js';
+import {
+  createRestoreEvents,
+  createRestoreProcessor,
+  type RestoreEvents,
+} from './processors/restores.processor.js';
 import { createTargetLock } from './target-lock.js';
 
 export interface JobFailureReporter {
@@ -20,11 +24,12 @@ export interface WorkerRuntimeDeps {
   config: WardenConfig;
   logger: Logger;
   storage: BackupStorage;
-  events: BackupEvents;
+  /** Backup events; restore events too when present (log-only otherwise). */
+  events: BackupEvents & Partial<RestoreEvents>;
   /** A fresh Redis client with worker settings (`maxRetriesPerRequest: null`). */
   createConnection: (name: string) => RedisConnection;
   errorReporter?: JobFailureReporter;
-  /** How long `close()` lets running jobs finish before handing them back. @defaultValue 25000 */
+  /** How long `close()` lets running jobs finish before handing them back. @defaultValue config.worker.shutdownGraceMs */
   shutdownGraceMs?: number;
 }
 
@@ -76,8 +81,8 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
         prefix: config.redis.queuePrefix,
         autorun: true,
         // The dump runs in child processes, so the event loop stays free to renew the job lock.
-        lockDuration: 60_000,
-        stalledInterval: 30_000,
+        lockDuration: config.worker.lockDurationMs,
+        stalledInterval: config.worker.stalledIntervalMs,
         maxStalledCount: 2,
         removeOnComplete: { age: 30 * 24 * 3600, count: 1000 },
         removeOnFail: { age: 90 * 24 * 3600, count: 5000 },
@@ -89,10 +94,14 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
         logger,
         events: deps.events,
         host,
+        // A dead holder's target lock expires together with its job lock, so the stalled job can
+        // start again as soon as it is recovered.
+        lockedRetryDelayMs: Math.min(30_000, config.worker.lockDurationMs),
         lockFor: (target) =>
           createTargetLock({
             redis: lockRedis,
             key: `${config.redis.queuePrefix}:lock:backup:${target}`,
+            ttlMs: config.worker.lockDurationMs,
             onRenewError: (error) => logger.warn({ err: error, target }, 'could not renew target lock'),
           }),
       });
@@ -105,12 +114,29 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
         }),
       );
       watch(
-        new Worker(QUEUE_NAMES.restores, createRestoreProcessor(), {
-          ...common,
-          connection: connection(QUEUE_NAMES.restores),
-          concurrency: 1,
-          name: `${host}:${process.pid}`,
-        }),
+        new Worker(
+          QUEUE_NAMES.restores,
+          createRestoreProcessor({
+            targets: config.targets,
+            settings: {
+              spoolDir: config.backup.spoolDir,
+              minFreeBytes: config.backup.minFreeBytes,
+              psqlPath: config.backup.psqlPath,
+              timeoutMs: config.backup.timeoutMs,
+              encryptionKey: config.backup.encryptionKey,
+              safetyBackup: { ...config.backup },
+            },
+            storage: deps.storage,
+            logger,
+            events: { ...createRestoreEvents({ logger }), ...deps.events },
+          }),
+          {
+            ...common,
+            connection: connection(QUEUE_NAMES.restores),
+            concurrency: 1,
+            name: `${host}:${process.pid}`,
+          },
+        ),
       );
       await Promise.all(workers.map((worker) => worker.waitUntilReady()));
       logger.info(
@@ -120,7 +146,7 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
     },
 
     async close() {
-      const graceMs = deps.shutdownGraceMs ?? 25_000;
+      const graceMs = deps.shutdownGraceMs ?? config.worker.shutdownGraceMs;
       const graceful = Promise.all(workers.map((worker) => worker.close()));
       const timedOut = await Promise.race([
         graceful.then(() => false),

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import type { BackupErrorCode } from '@warden/backup';
 import { ConfigError, collectSecrets, loadConfig, type WardenConfig } from '@warden/config';
 import { createLogger, type Logger } from '@warden/logging';
 import { createMetrics, type WardenMetrics } from '@warden/metrics';
@@ -8,6 +9,7 @@ import { createRedisConnection, type RedisConnection } from '@warden/queue';
 import { type BackupStorage, createStorage } from '@warden/storage';
 import type { DestinationStream } from 'pino';
 import { type BackupEvents, createBackupEvents } from './backup-events.js';
+import { createRestoreEvents, type RestoreEvents } from './processors/restores.processor.js';
 
 function packageVersion(): string {
   try {
@@ -31,13 +33,46 @@ export function loadConfigOrExit(env: NodeJS.ProcessEnv): WardenConfig {
   }
 }
 
+/**
+ * Every `reason` label `backup-events.ts` can give `backup_failures_total`: the pipeline's error codes
+ * (a `Record` so that a new code is a compile error here until it is listed) plus `UNKNOWN`.
+ */
+const FAILURE_REASONS = Object.keys({
+  PREFLIGHT_CONNECT_FAILED: true,
+  PG_DUMP_NOT_FOUND: true,
+  PG_DUMP_VERSION_MISMATCH: true,
+  INSUFFICIENT_SPACE: true,
+  PG_DUMP_FAILED: true,
+  COMPRESSION_FAILED: true,
+  INTEGRITY_CHECK_FAILED: true,
+  UPLOAD_FAILED: true,
+  UPLOAD_VERIFY_FAILED: true,
+  MANIFEST_INVALID: true,
+  UNKNOWN: true,
+} satisfies Record<BackupErrorCode | 'UNKNOWN', true>);
+
+/**
+ * A counter series only exists after its first increment, and Prometheus' `increase()` cannot see
+ * the step from "absent" to 1, so the first failure after every restart would be missed by the
+ * `WardenBackupFailing` alert. Exposing every target's series at 0 from the start fixes that.
+ */
+export function presetBackupCounters(
+  metrics: Pick<WardenMetrics, 'backupFailuresTotal' | 'backupUploadRetriesTotal'>,
+  targets: readonly { name: string }[],
+): void {
+  for (const target of targets) {
+    metrics.backupUploadRetriesTotal.inc({ target: target.name }, 0);
+    for (const reason of FAILURE_REASONS) metrics.backupFailuresTotal.inc({ target: target.name, reason }, 0);
+  }
+}
+
 export interface WorkerServices {
   logger: Logger;
   storage: BackupStorage;
   metrics: WardenMetrics | undefined;
   notifier: Notifier;
   errorReporter: ErrorReporter;
-  events: BackupEvents;
+  events: BackupEvents & RestoreEvents;
   createConnection: (name: string) => RedisConnection;
   close(): Promise<void>;
 }
@@ -71,6 +106,7 @@ export function createWorkerServices(config: WardenConfig, options: CreateServic
         defaultLabels: { service: options.service },
       })
     : undefined;
+  if (metrics) presetBackupCounters(metrics, config.targets);
   const notifier = createSlackNotifier({
     webhookUrl: config.slack.webhookUrl,
     channel: config.slack.channel,
@@ -91,7 +127,10 @@ export function createWorkerServices(config: WardenConfig, options: CreateServic
     secrets,
     logger,
   });
-  const events = createBackupEvents({ logger, notifier, metrics });
+  const events = {
+    ...createBackupEvents({ logger, notifier, metrics }),
+    ...createRestoreEvents({ logger, notifier, metrics }),
+  };
 
   return {
     logger,

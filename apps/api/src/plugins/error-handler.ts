@@ -139,10 +139,31 @@ export function toErrorResponse(
   return { status: 500, body: errorBody(API_ERROR_CODES.internal, 'internal error') };
 }
 
-/** Every error and unknown route answers `{ error: { code, message } }`; stacks stay in the log. */
-export function registerErrorHandling(app: FastifyInstance): void {
+/** Where server-side (5xx) errors are reported; structurally the `ErrorReporter` of `@warden/notify`. */
+export interface ServerErrorReporter {
+  captureException(error: unknown, context?: Record<string, unknown>): void;
+}
+
+/**
+ * Every error and unknown route answers `{ error: { code, message } }`; stacks stay in the log.
+ * 5xx answers are also sent to `reporter` (Sentry, SPEC L2) with the route template and method only:
+ * no URL, query, headers or body, which may carry tokens.
+ */
+export function registerErrorHandling(
+  app: FastifyInstance,
+  options: { reporter?: ServerErrorReporter | undefined } = {},
+): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const { status, body } = toErrorResponse(error, request.log);
+    if (status >= 500 && options.reporter) {
+      options.reporter.captureException(error, {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status,
+        code: body.error.code,
+        requestId: request.id,
+      });
+    }
     if (status === 401) reply.header('www-authenticate', 'Bearer realm="Warden"');
     return reply.code(status).send(body);
   });

@@ -1,8 +1,11 @@
 import { runBackup, toBackupResult } from '@warden/backup';
+import { silenceAwsNodeVersionWarning } from '@warden/storage';
 import { pino } from 'pino';
 import { createWorkerServices, loadConfigOrExit } from '../services.js';
 import { parseFlags } from './cli-args.js';
 import { createProgressLine, formatBytes, resolveTarget, runCli } from './run-cli.js';
+
+silenceAwsNodeVersionWarning();
 
 const USAGE = 'usage: npm run backup:create [-- --target NAME]';
 

@@ -1,8 +1,10 @@
 import { listBackups, toBackupResult } from '@warden/backup';
-import { createStorage } from '@warden/storage';
+import { createStorage, silenceAwsNodeVersionWarning } from '@warden/storage';
 import { loadConfigOrExit } from '../services.js';
 import { parseFlags, UsageError } from './cli-args.js';
 import { formatBytes, runCli } from './run-cli.js';
+
+silenceAwsNodeVersionWarning();
 
 const USAGE = 'usage: npm run backup:list [-- --target NAME] [--limit N] [--json]';
 

@@ -14,6 +14,7 @@ import { type BackupJobPayload, type BackupJobResult, backupJobSchema, QUEUE_NAM
 import type { BackupStorage } from '@warden/storage';
 import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq';
 import type { BackupEvents } from '../backup-events.js';
+import { removeStalePartials } from '../spool-cleanup.js';
 import type { TargetLock } from '../target-lock.js';
 
 export interface BackupPipelineSettings {
@@ -78,7 +79,13 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
       throw new DelayedError();
     }
 
+    // When this backup started, once known: it names the file (SPEC B3, one-second resolution).
+    let startedAt: unknown;
     try {
+      // Holding the lock means no backup of this target runs anywhere: partial files are leftovers.
+      await removeStalePartials({ spoolDir: deps.settings.spoolDir, target: target.name, logger: log }).catch(
+        (error: unknown) => log.warn({ err: error }, 'could not clean the spool directory'),
+      );
       let upload = data.upload;
       if (!upload) {
         const spooled = await runDumpStep(job, target, log, signal).catch(async (error: unknown) => {
@@ -94,6 +101,7 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
         upload = { spoolPath: spooled.spoolPath, host, attempts: 0, manifest: { ...spooled.manifest } };
         await job.updateData({ ...data, upload });
       }
+      startedAt = upload.manifest.started_at;
       const manifest = await runUploadStep(job, token, target, upload, log);
       await job.updateProgress({ phase: 'retention', percent: 98 });
       try {
@@ -109,6 +117,12 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
       await deps.events.backupSucceeded(target, manifest, { jobId: job.id });
       return toBackupResult(manifest);
     } finally {
+      // The next backup of the target must start in a later second, or its file name would equal
+      // this one's and its upload would overwrite this backup. Backups rarely last under a second,
+      // so this rarely waits.
+      const nameFreeAt = nextSecondAfter(startedAt);
+      if (nameFreeAt > Date.now())
+        await new Promise((resolve) => setTimeout(resolve, nameFreeAt - Date.now()));
       await lock
         .release()
         .catch((error: unknown) => log.warn({ err: error }, 'could not release target lock'));
@@ -207,6 +221,12 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
       throw new DelayedError();
     }
   }
+}
+
+/** The first millisecond of the second after an ISO time; 0 when there is none. */
+function nextSecondAfter(iso: unknown): number {
+  const time = typeof iso === 'string' ? Date.parse(iso) : Number.NaN;
+  return Number.isNaN(time) ? 0 : Math.floor(time / 1000) * 1000 + 1000;
 }
 
 /** Permanent failures (version mismatch, bad target) should not be retried by BullMQ. */

@@ -1,10 +1,288 @@
-import { UnrecoverableError } from 'bullmq';
+import {
+  type BackupTargetSpec,
+  isRestoreError,
+  type RestoreProgress,
+  type RestoreResult,
+  type RestoreVerificationOutcome,
+  restoreBackup,
+  type SafetyBackupSettings,
+  verifyRestore,
+} from '@warden/backup';
+import type { Logger } from '@warden/logging';
+import type { WardenMetrics } from '@warden/metrics';
+import { backupAlerts, type Notifier } from '@warden/notify';
+import { JOB_NAMES, QUEUE_NAMES, restoreJobSchema, restoreVerifyJobSchema } from '@warden/queue';
+import type { BackupStorage } from '@warden/storage';
+import { type Job, UnrecoverableError, WaitingError } from 'bullmq';
 
-/** Restores are not implemented yet: the job fails clearly instead of pretending to work. */
-export function createRestoreProcessor() {
-  return async function processRestore(): Promise<unknown> {
+/** What restores tell the outside world. Never throws: a failing Slack never fails a restore (A6). */
+export interface RestoreEvents {
+  restoreSucceeded(
+    target: BackupTargetSpec,
+    result: RestoreResult,
+    context: { jobId?: string },
+  ): Promise<void>;
+  restoreFailed(
+    target: BackupTargetSpec,
+    error: unknown,
+    context: { jobId?: string; file: string; database?: string; dryRun: boolean },
+  ): Promise<void>;
+  /** A restore test ran to a verdict (passed or failed). */
+  verificationFinished(
+    target: BackupTargetSpec,
+    outcome: RestoreVerificationOutcome,
+    context: { jobId?: string },
+  ): Promise<void>;
+}
+
+export interface RestoreEventsDeps {
+  logger: Logger;
+  notifier?: Notifier;
+  metrics?: Pick<WardenMetrics, 'lastVerifiedRestoreTimestamp' | 'restoreVerificationsTotal'> | undefined;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function createRestoreEvents(deps: RestoreEventsDeps): RestoreEvents {
+  const { logger, notifier, metrics } = deps;
+  async function send(alert: Parameters<Notifier['notify']>[0]) {
+    if (!notifier) return;
+    try {
+      await notifier.notify(alert);
+    } catch (error) {
+      logger.warn({ err: error, alert: alert.key }, 'notification failed');
+    }
+  }
+  return {
+    async restoreSucceeded(target, result, context) {
+      logger.info(
+        {
+          jobId: context.jobId,
+          target: target.name,
+          file: result.file,
+          database: result.database,
+          status: result.status,
+        },
+        result.status === 'dry-run' ? 'dry-run restore checked' : 'restore completed and checked',
+      );
+      await send(
+        backupAlerts.restoreResult({
+          target: target.name,
+          file: result.file,
+          database: result.database,
+          success: true,
+          duration_ms: result.duration_ms,
+          dryRun: result.dryRun,
+          ...(result.check ? { tables: result.check.tables, rows: result.check.rows } : {}),
+          ...(context.jobId ? { jobId: context.jobId } : {}),
+        }),
+      );
+    },
+
+    async restoreFailed(target, error, context) {
+      const code = (error as { code?: unknown } | undefined)?.code;
+      logger.error({ err: error, jobId: context.jobId, target: target.name, code }, 'restore failed');
+      await send(
+        backupAlerts.restoreResult({
+          target: target.name,
+          file: context.file,
+          database: context.database ?? 'a new database',
+          success: false,
+          dryRun: context.dryRun,
+          error: errorMessage(error),
+          ...(context.jobId ? { jobId: context.jobId } : {}),
+        }),
+      );
+    },
+
+    async verificationFinished(target, outcome, context) {
+      const passed = outcome.verification.status === 'passed';
+      metrics?.restoreVerificationsTotal.inc({ target: target.name, result: passed ? 'success' : 'failure' });
+      if (passed) {
+        metrics?.lastVerifiedRestoreTimestamp.set(
+          { target: target.name },
+          Date.parse(outcome.verification.at) / 1000,
+        );
+        logger.info(
+          { jobId: context.jobId, target: target.name, file: outcome.file },
+          'restore verification passed',
+        );
+        return;
+      }
+      const problems = outcome.verification.problems ?? [];
+      logger.error(
+        { jobId: context.jobId, target: target.name, file: outcome.file, problems },
+        'restore verification failed',
+      );
+      await send(
+        backupAlerts.verificationFailed({
+          target: target.name,
+          file: outcome.file,
+          reason: problems.slice(0, 10).join('\n') || 'the restored database differs from the backup',
+          ...(context.jobId ? { jobId: context.jobId } : {}),
+        }),
+      );
+    },
+  };
+}
+
+/** Restore settings taken from the configuration. */
+export interface RestoreSettings {
+  spoolDir: string;
+  minFreeBytes: number;
+  psqlPath: string;
+  timeoutMs: number;
+  encryptionKey?: string | undefined;
+  /** How the safety backup before an overwrite is taken (the backup pipeline's settings). */
+  safetyBackup: SafetyBackupSettings;
+}
+
+export interface RestoreProcessorDeps {
+  targets: readonly BackupTargetSpec[];
+  settings: RestoreSettings;
+  storage: BackupStorage;
+  logger: Logger;
+  events: RestoreEvents;
+}
+
+type SafeParse<T> =
+  | { success: true; data: T }
+  | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
+
+function parsePayload<T>(schema: { safeParse(data: unknown): SafeParse<T> }, data: unknown, what: string): T {
+  const parsed = schema.safeParse(data);
+  if (!parsed.success) {
     throw new UnrecoverableError(
-      'RESTORE_NOT_IMPLEMENTED: restore jobs are not supported by this Warden version yet',
+      `invalid ${what} job data: ${parsed.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ')}`,
     );
+  }
+  return parsed.data;
+}
+
+/** Permanent failures (corrupt backup, existing database, bad name) must not be retried by BullMQ. */
+function asJobError(error: unknown): unknown {
+  if (isRestoreError(error)) {
+    const message = `${error.code}: ${error.message}`;
+    return error.permanent ? new UnrecoverableError(message) : new Error(message, { cause: error });
+  }
+  return error;
+}
+
+/**
+ * The `restores` queue: `restore.run` (SPEC B9, one restore asked for by the API or CLI) and
+ * `restore.verify` (SPEC B10, the scheduled restore test of a target's newest backup).
+ */
+export function createRestoreProcessor(deps: RestoreProcessorDeps) {
+  const { settings } = deps;
+
+  function findTarget(name: string): BackupTargetSpec {
+    const target = deps.targets.find((candidate) => candidate.name === name);
+    if (!target) {
+      throw new UnrecoverableError(
+        `unknown target "${name}"; configured targets: ${deps.targets.map((t) => t.name).join(', ')}`,
+      );
+    }
+    return target;
+  }
+
+  function progressReporter(job: Job) {
+    let last = 0;
+    return (progress: RestoreProgress) => {
+      // A few updates a second are plenty; writing on every chunk would flood Redis.
+      const now = Date.now();
+      if (now - last < 500 && progress.phase !== 'done') return;
+      last = now;
+      job.updateProgress({ ...progress }).catch(() => undefined);
+    };
+  }
+
+  async function handBack(job: Job, token: string | undefined, log: Logger): Promise<never> {
+    // Shutting down: the half-restored database is already dropped; another worker starts afresh.
+    log.warn('restore interrupted by shutdown; handing the job back');
+    await job.moveToWait(token);
+    throw new WaitingError();
+  }
+
+  const common = (job: Job) => ({
+    spoolDir: settings.spoolDir,
+    minFreeBytes: settings.minFreeBytes,
+    psqlPath: settings.psqlPath,
+    timeoutMs: settings.timeoutMs,
+    ...(settings.encryptionKey === undefined ? {} : { encryptionKey: settings.encryptionKey }),
+    ...(job.id === undefined ? {} : { jobId: job.id }),
+    onProgress: progressReporter(job),
+  });
+
+  async function runRestore(job: Job, token: string | undefined, signal: AbortSignal | undefined) {
+    const data = parsePayload(restoreJobSchema, job.data, 'restore');
+    const target = findTarget(data.target);
+    const log = deps.logger.child({ jobId: job.id, target: target.name, queue: QUEUE_NAMES.restores });
+    try {
+      const result = await restoreBackup(
+        { storage: deps.storage, logger: log },
+        {
+          ...common(job),
+          target,
+          file: data.file,
+          ...(data.database === undefined ? {} : { database: data.database }),
+          overwrite: data.overwrite,
+          dryRun: data.dryRun,
+          safetyBackup: settings.safetyBackup,
+          ...(signal ? { signal } : {}),
+        },
+      );
+      await deps.events.restoreSucceeded(target, result, { ...(job.id ? { jobId: job.id } : {}) });
+      return result;
+    } catch (error) {
+      if (signal?.aborted) return handBack(job, token, log);
+      await deps.events.restoreFailed(target, error, {
+        ...(job.id ? { jobId: job.id } : {}),
+        file: data.file,
+        ...(data.database === undefined ? {} : { database: data.database }),
+        dryRun: data.dryRun,
+      });
+      throw asJobError(error);
+    }
+  }
+
+  async function runVerify(job: Job, token: string | undefined, signal: AbortSignal | undefined) {
+    const data = parsePayload(restoreVerifyJobSchema, job.data, 'restore verification');
+    const target = findTarget(data.target);
+    const log = deps.logger.child({ jobId: job.id, target: target.name, queue: QUEUE_NAMES.restores });
+    let outcome: RestoreVerificationOutcome;
+    try {
+      outcome = await verifyRestore(
+        { storage: deps.storage, logger: log },
+        { ...common(job), target, ...(signal ? { signal } : {}) },
+      );
+    } catch (error) {
+      if (signal?.aborted) return handBack(job, token, log);
+      log.error({ err: error }, 'restore verification could not run');
+      throw asJobError(error);
+    }
+    await deps.events.verificationFinished(target, outcome, { ...(job.id ? { jobId: job.id } : {}) });
+    if (outcome.verification.status === 'failed') {
+      // Failing the job puts the bad backup in front of people: Bull Board, Sentry (the worker's
+      // failed-job reporter), and no pointless retry.
+      throw new UnrecoverableError(
+        `RESTORE_VERIFICATION_FAILED: backup ${outcome.file} of target "${target.name}" did not restore as recorded: ${(outcome.verification.problems ?? []).slice(0, 5).join('; ')}`,
+      );
+    }
+    return {
+      status: 'passed',
+      target: target.name,
+      file: outcome.file,
+      at: outcome.verification.at,
+      duration_ms: outcome.verification.duration_ms,
+      ...(outcome.check ? { tables: outcome.check.tables, rows: outcome.check.rows } : {}),
+    };
+  }
+
+  return async function processRestore(job: Job, token?: string, signal?: AbortSignal): Promise<unknown> {
+    if (job.name === JOB_NAMES.restoreRun) return runRestore(job, token, signal);
+    if (job.name === JOB_NAMES.restoreVerify) return runVerify(job, token, signal);
+    throw new UnrecoverableError(`unknown job "${job.name}" on the ${QUEUE_NAMES.restores} queue`);
   };
 }

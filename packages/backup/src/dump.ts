@@ -1,19 +1,23 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { open, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Logger } from '@warden/logging';
-import { execa } from 'execa';
+import { describeExit, startChild } from './child-process.js';
 import {
   assertCompressionLevel,
   type Compression,
+  compressionContentType,
   createCompressor,
   pipeThroughCodec,
 } from './compression.js';
 import { connectionSecrets, libpqEnv, parseDatabaseUrl, scrubSecrets } from './connection.js';
-import { BackupError, errorMessage, STDERR_TAIL_BYTES } from './errors.js';
+import { createEncryptStream, ENCRYPTED_FILE_SUFFIX, ENCRYPTION_ALGORITHM, keyIdOf } from './encryption.js';
+import { BackupError, errorMessage } from './errors.js';
+import { createFanOut, type FanOutTarget } from './fan-out.js';
 import {
   type BackupManifest,
   backupFileName,
@@ -23,9 +27,9 @@ import {
 } from './manifest.js';
 import { formatBytes, type PreflightResult, runPreflight, scrubError } from './preflight.js';
 import { type DumpSnapshot, openDumpSnapshot, type SnapshotCounts } from './snapshot.js';
-import { createTailBuffer, hasCompletionTrailer } from './tail-buffer.js';
+import { hasCompletionTrailer } from './tail-buffer.js';
 import type { BackupTargetSpec } from './target.js';
-import { verifyBackupFile } from './verify.js';
+import { createStreamVerifier } from './verify.js';
 
 export interface BackupProgress {
   phase: 'preflight' | 'dump' | 'verify';
@@ -47,6 +51,8 @@ export interface CreateSpooledBackupOptions {
   gzipLevel?: number;
   /** zstd level 1–19. @defaultValue 3 */
   zstdLevel?: number;
+  /** gzip engine: `pigz` when installed, or Node's zlib on every core (`zlib`). @defaultValue 'auto' */
+  gzipEngine?: 'auto' | 'pigz' | 'zlib';
   /** zstd binary (compression `zstd`). @defaultValue 'zstd' */
   zstdPath?: string;
   /** Exact `count(*)` per table in the dump's snapshot; `false` records statistics estimates instead. @defaultValue true */
@@ -62,6 +68,27 @@ export interface CreateSpooledBackupOptions {
   now?: () => Date;
   onProgress?: (progress: BackupProgress) => void;
   signal?: AbortSignal;
+  /**
+   * Client-side encryption at rest: 64 hex characters (`BACKUP_ENCRYPTION_KEY`). The compressed
+   * stream is encrypted (AES-256-GCM, see `encryption.ts`), the file name gets `.enc`, and the
+   * manifest records the key id. @defaultValue no encryption
+   */
+  encryptionKey?: string | undefined;
+  /**
+   * Upload while dumping: called once with the stream of the file's bytes as they are written. The
+   * stream ends only after every check passed, and is destroyed when the backup fails, so an upload
+   * that completes on its end never stores a bad dump. The spool file is written all the same; a
+   * failed streamed upload leaves it for the retries (SPEC B5). @defaultValue no streamed upload
+   */
+  streamUpload?: (body: Readable, info: StreamUploadInfo) => Promise<unknown>;
+}
+
+export interface StreamUploadInfo {
+  /** Storage key of the dump, `<target>/<filename>`. */
+  key: string;
+  contentType: string;
+  /** An upper estimate of the file size (the database size), to choose a part size from. */
+  expectedSize: number;
 }
 
 /** A verified dump in the spool directory, waiting for upload. */
@@ -69,9 +96,9 @@ export interface SpooledBackup {
   spoolPath: string;
   /** Complete except `location`, which is `''` until the upload sets it. */
   manifest: BackupManifest;
+  /** How the streamed upload (`streamUpload`) went, when there was one. */
+  streamedUpload?: { ok: true } | { ok: false; error: unknown };
 }
-
-const SQL_TAIL_BYTES = 4096;
 
 /** Spool names carry the target so that two targets with the same database name never collide. */
 export function spoolFileName(target: string, filename: string): string {
@@ -95,9 +122,10 @@ export async function createSpooledBackup(
   const startedAt = now();
   const progress = options.onProgress ?? (() => undefined);
 
-  // Bad levels are configuration errors: refuse them before connecting anywhere.
+  // Bad levels and keys are configuration errors: refuse them before connecting anywhere.
   assertCompressionLevel('gzip', options.gzipLevel);
   assertCompressionLevel('zstd', options.zstdLevel);
+  const encryption = options.encryptionKey === undefined ? undefined : encryptionOf(options.encryptionKey);
 
   progress({ phase: 'preflight', percent: 0, bytes: 0 });
   const preflight = await runPreflight({
@@ -116,7 +144,8 @@ export async function createSpooledBackup(
     'backup preflight passed',
   );
 
-  const filename = backupFileName(target.database, target.environment, startedAt, compression);
+  const filename = `${backupFileName(target.database, target.environment, startedAt, compression)}${encryption ? ENCRYPTED_FILE_SUFFIX : ''}`;
+  const key = dumpKeyFor(target.name, filename);
   const spoolPath = join(options.spoolDir, spoolFileName(target.name, filename));
   const partialPath = `${spoolPath}.partial`;
 
@@ -132,30 +161,24 @@ export async function createSpooledBackup(
           cause: options.signal?.reason,
         });
 
+  const upload = options.streamUpload
+    ? startStreamedUpload(options.streamUpload, {
+        key,
+        contentType: encryption ? 'application/octet-stream' : compressionContentType(compression),
+        expectedSize: preflight.databaseSizeBytes,
+      })
+    : undefined;
+
   let renamed = false;
   try {
-    const dumped = await dumpToFile(log, options, preflight, partialPath, signal, abortError, progress);
+    const dumped = await dumpToFile(log, options, preflight, partialPath, signal, abortError, progress, {
+      ...(encryption ? { encryptionKey: encryption.key } : {}),
+      ...(upload ? { upload: upload.target } : {}),
+    });
     await rename(partialPath, spoolPath);
     renamed = true;
-
-    progress({ phase: 'verify', percent: 99, bytes: 0 });
-    const verified = await verifyBackupFile(spoolPath, {
-      compression,
-      expectedSha256: dumped.sha256,
-      ...(options.zstdPath === undefined ? {} : { zstdPath: options.zstdPath }),
-      signal,
-      onProgress: (bytes) => progress({ phase: 'verify', percent: 99, bytes }),
-    }).catch((error: unknown) => {
-      throw signal.aborted ? abortError() : error;
-    });
-    if (verified.sqlBytes !== dumped.sqlBytes) {
-      throw new BackupError(
-        'INTEGRITY_CHECK_FAILED',
-        `integrity check of ${spoolPath} failed: it decompresses to ${verified.sqlBytes} bytes of SQL, ${dumped.sqlBytes} were written`,
-      );
-    }
     const finishedAt = now();
-    progress({ phase: 'verify', percent: 100, bytes: verified.bytes });
+    progress({ phase: 'verify', percent: 100, bytes: dumped.bytes });
 
     const manifest: BackupManifest = {
       formatVersion: MANIFEST_FORMAT_VERSION,
@@ -164,12 +187,13 @@ export async function createSpooledBackup(
       environment: target.environment,
       database: target.database,
       filename,
-      key: dumpKeyFor(target.name, filename),
-      bytes: verified.bytes,
-      size_mb: sizeMb(verified.bytes),
-      sha256: verified.sha256,
+      key,
+      bytes: dumped.bytes,
+      size_mb: sizeMb(dumped.bytes),
+      sha256: dumped.sha256,
       sql_bytes: dumped.sqlBytes,
       compression,
+      ...(encryption ? { encryption: { algorithm: ENCRYPTION_ALGORITHM, keyId: encryption.keyId } } : {}),
       started_at: startedAt.toISOString(),
       finished_at: finishedAt.toISOString(),
       duration_ms: finishedAt.getTime() - startedAt.getTime(),
@@ -187,12 +211,79 @@ export async function createSpooledBackup(
       { filename, bytes: manifest.bytes, sqlBytes: manifest.sql_bytes, sha256: manifest.sha256 },
       'backup spooled and verified',
     );
-    return { spoolPath, manifest };
+    if (!upload) return { spoolPath, manifest };
+    // Every check passed: only now may the upload complete.
+    const streamedUpload = await upload.finish();
+    if (!streamedUpload.ok) {
+      log.warn(
+        { err: streamedUpload.error },
+        'upload during the dump failed; the spooled dump is uploaded again',
+      );
+    }
+    return { spoolPath, manifest, streamedUpload };
   } catch (error) {
+    await upload?.cancel(error);
     await rm(partialPath, { force: true }).catch(() => undefined);
     if (renamed) await rm(spoolPath, { force: true }).catch(() => undefined);
     throw error;
   }
+}
+
+function encryptionOf(key: string): { key: string; keyId: string } {
+  try {
+    return { key, keyId: keyIdOf(key) };
+  } catch (error) {
+    throw new BackupError('COMPRESSION_FAILED', `invalid encryption key: ${errorMessage(error)}`, {
+      cause: error,
+      permanent: true,
+    });
+  }
+}
+
+interface StreamedUpload {
+  /** The fan-out target that feeds the upload; never ended by the fan-out. */
+  target: FanOutTarget;
+  /** Ends the body (letting the upload complete) and waits for the outcome. */
+  finish(): Promise<{ ok: true } | { ok: false; error: unknown }>;
+  /** Stops the upload (a multipart upload is aborted, nothing is stored) and waits for it to settle. */
+  cancel(reason: unknown): Promise<void>;
+}
+
+function startStreamedUpload(
+  streamUpload: NonNullable<CreateSpooledBackupOptions['streamUpload']>,
+  info: StreamUploadInfo,
+): StreamedUpload {
+  const body = new PassThrough({ highWaterMark: 1024 * 1024 });
+  let detached: unknown;
+  const outcome: Promise<{ ok: true } | { ok: false; error: unknown }> = Promise.resolve()
+    .then(() => streamUpload(body, info))
+    .then(
+      () => ({ ok: true as const }),
+      (error: unknown) => {
+        body.destroy();
+        return { ok: false as const, error };
+      },
+    );
+  return {
+    target: {
+      stream: body,
+      end: false,
+      optional: true,
+      onDetach: (error) => {
+        detached = error;
+      },
+    },
+    async finish() {
+      if (detached === undefined && !body.destroyed) body.end();
+      return outcome;
+    },
+    async cancel(reason) {
+      if (!body.destroyed) {
+        body.destroy(new Error(`the backup failed: ${errorMessage(reason)}`));
+      }
+      await outcome;
+    },
+  };
 }
 
 interface DumpOutcome {
@@ -210,6 +301,7 @@ async function dumpToFile(
   signal: AbortSignal,
   abortError: () => BackupError,
   progress: (p: BackupProgress) => void,
+  extra: { encryptionKey?: string; upload?: FanOutTarget },
 ): Promise<DumpOutcome> {
   const { target } = options;
   const secrets = connectionSecrets(target.databaseUrl);
@@ -245,58 +337,44 @@ async function dumpToFile(
   };
 
   try {
-    // Connection settings travel in libpq's environment: argv is visible to every local user.
-    const pgDump = execa(
+    const compression = options.compression ?? 'gzip';
+    const compressor = await createCompressor(compression, {
+      ...(options.gzipLevel === undefined ? {} : { gzipLevel: options.gzipLevel }),
+      ...(options.zstdLevel === undefined ? {} : { zstdLevel: options.zstdLevel }),
+      ...(options.zstdPath === undefined ? {} : { zstdPath: options.zstdPath }),
+      ...(options.gzipEngine === 'zlib' ? { allowPigz: false } : {}),
+      signal: kill.signal,
+    });
+    /*
+     * A compressor process reads pg_dump's output straight from its pipe: the SQL never passes
+     * through Node (half the CPU this process would spend, and most of its garbage). Its size, end
+     * and trailer are seen on the way back, by the verifier that decompresses what is written.
+     * Connection settings travel in libpq's environment: argv is visible to every local user.
+     */
+    const pgDump = startChild(
       options.pgDumpPath ?? 'pg_dump',
       ['--format=plain', '--no-password', `--snapshot=${snapshot.id}`],
       {
         env: libpqEnv(params, 'warden-backup'),
-        buffer: false,
-        stdin: 'ignore',
-        stdout: 'pipe',
-        stderr: 'pipe',
-        reject: false,
-        cancelSignal: kill.signal,
+        stdout: compressor.directInput ? compressor.input : 'pipe',
+        signal: kill.signal,
       },
     );
-    const stderr = createTailBuffer(STDERR_TAIL_BYTES);
-    pgDump.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-
-    const compressor = await createCompressor(options.compression ?? 'gzip', {
-      ...(options.gzipLevel === undefined ? {} : { gzipLevel: options.gzipLevel }),
-      ...(options.zstdLevel === undefined ? {} : { zstdLevel: options.zstdLevel }),
-      ...(options.zstdPath === undefined ? {} : { zstdPath: options.zstdPath }),
-      signal: kill.signal,
-    });
+    // pg_dump holds the write end now; ours must close or the compressor never sees the end.
+    if (compressor.directInput) compressor.input.destroy();
     log.debug({ compressor: compressor.description }, 'dump started');
 
-    const sqlTail = createTailBuffer(SQL_TAIL_BYTES);
-    let sqlBytes = 0;
     let lastPercent = -1;
     const databaseSize = Math.max(preflight.databaseSizeBytes, 1);
-    const sqlCounter = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        sqlBytes += chunk.length;
-        sqlTail.push(chunk);
-        const percent = Math.min(99, Math.floor((sqlBytes / databaseSize) * 100));
-        if (percent !== lastPercent) {
-          lastPercent = percent;
-          progress({ phase: 'dump', percent, bytes: sqlBytes });
-        }
-        callback(null, chunk);
-      },
-    });
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const hasher = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        hash.update(chunk);
-        bytes += chunk.length;
-        callback(null, chunk);
-      },
-    });
+    const onSqlBytes = (sqlBytes: number) => {
+      const percent = Math.min(99, Math.floor((sqlBytes / databaseSize) * 100));
+      if (percent !== lastPercent) {
+        lastPercent = percent;
+        progress({ phase: 'dump', percent, bytes: sqlBytes });
+      }
+    };
     // 0600: the dump holds the whole database.
-    const file = createWriteStream(partialPath, { flags: 'wx', mode: 0o600 });
+    const file = createWriteStream(partialPath, { flags: 'wx', mode: 0o600, highWaterMark: 256 * 1024 });
 
     // The spool file's own errors (disk full, I/O) are the one failure no exit status reports.
     let spoolError: NodeJS.ErrnoException | undefined;
@@ -305,20 +383,56 @@ async function dumpToFile(
     });
     let streamError: unknown;
 
-    const dumpExit = pgDump.then((result) => {
-      if (result.failed) failing();
-      return result;
+    /*
+     * B4 without a second pass: the bytes going to the spool file are decrypted and decompressed as
+     * they are written (zlib runs on the thread pool, beside the compressor) and hashed on the way;
+     * only a stream that decompresses whole, with nothing after its end, counts.
+     */
+    const verifier = createStreamVerifier({
+      compression,
+      ...(extra.encryptionKey === undefined ? {} : { encryptionKey: extra.encryptionKey }),
+      ...(options.zstdPath === undefined ? {} : { zstdPath: options.zstdPath }),
+      signal: kill.signal,
+      onSqlBytes,
+    });
+    let verifierError: unknown;
+    // Settles once the fan-out ended or destroyed its input, so awaiting it below cannot hang.
+    const verification = verifier.done.then(
+      (result) => result,
+      (error: unknown) => {
+        verifierError = error;
+        failing();
+        return undefined;
+      },
+    );
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const fanOut = createFanOut(
+      [{ stream: file }, { stream: verifier.input }, ...(extra.upload ? [extra.upload] : [])],
+      (chunk) => {
+        hash.update(chunk);
+        bytes += chunk.length;
+      },
+    );
+    const sink =
+      extra.encryptionKey === undefined ? [fanOut] : [createEncryptStream(extra.encryptionKey), fanOut];
+
+    const dumpExit = pgDump.exited.then((exit) => {
+      if (exit.failed) failing();
+      return exit;
     });
     const compressorExit = compressor.exited.then((exit) => {
       if (exit.failed) failing();
       return exit;
     });
-    const flow = pipeThroughCodec([pgDump.stdout, sqlCounter], compressor, [hasher, file], kill.signal).catch(
-      (error: unknown) => {
-        streamError = error;
-        failing();
-      },
-    );
+    const flow = (
+      compressor.directInput
+        ? pipeline([compressor.output, ...sink], { signal: kill.signal })
+        : pipeThroughCodec([pgDump.stdout as Readable], compressor, sink, kill.signal)
+    ).catch((error: unknown) => {
+      streamError = error;
+      failing();
+    });
     // Counting runs while pg_dump dumps: both read the same snapshot.
     const counting = snapshot.count(options.rowCounts !== false).then(
       (counts) => counts,
@@ -331,29 +445,32 @@ async function dumpToFile(
       },
     );
 
-    const [dumpResult, compressorResult] = await Promise.all([dumpExit, compressorExit, flow]);
-    const stderrText = scrub(stderr.text().trim());
+    const [dumpResult, compressorResult, , verified] = await Promise.all([
+      dumpExit,
+      compressorExit,
+      flow,
+      verification,
+    ]);
+    const stderrText = scrub(dumpResult.stderr);
     const stderrSuffix = stderrText ? `: ${stderrText}` : '';
 
     // Most specific cause first. A compressor never fails because pg_dump did (it just sees EOF),
-    // but pg_dump is killed when the compressor dies, and both when the spool file cannot be written.
+    // but pg_dump is killed when the compressor dies, and both when the spool file cannot be written
+    // or the verifier rejects the stream (the compressor then dies of a broken pipe).
     if (signal.aborted) throw abortError();
     if (spoolError) throw spoolWriteError(spoolError, partialPath);
-    if (compressorResult.failed) {
+    if (compressorResult.failed && !(verifierError !== undefined && compressorResult.brokenPipe)) {
       throw new BackupError(
         'COMPRESSION_FAILED',
         `${compressor.description} failed: ${compressorResult.message}`,
       );
     }
-    if (dumpResult.failed && !dumpResult.isCanceled) {
-      if ((dumpResult as { code?: string }).code === 'ENOENT') {
+    if (verifierError !== undefined) throw integrityError(verifierError, partialPath);
+    if (dumpResult.failed) {
+      if (dumpResult.errorCode === 'ENOENT') {
         throw new BackupError('PG_DUMP_NOT_FOUND', 'pg_dump disappeared between preflight and dump');
       }
-      const how =
-        dumpResult.exitCode === undefined
-          ? `was ended by ${dumpResult.signal ?? 'an error'}`
-          : `exited with code ${dumpResult.exitCode}`;
-      throw new BackupError('PG_DUMP_FAILED', `pg_dump ${how}${stderrSuffix}`);
+      throw new BackupError('PG_DUMP_FAILED', `pg_dump ${describeExit(dumpResult)}${stderrSuffix}`);
     }
     if (streamError !== undefined || failed) {
       throw new BackupError(
@@ -363,7 +480,14 @@ async function dumpToFile(
       );
     }
     const counts = await counting;
-    if (!hasCompletionTrailer(sqlTail.text())) {
+    if (verified === undefined) {
+      failed = true;
+      throw integrityError(verifierError, partialPath);
+    }
+    // The stream decompressed whole and its checksums held, so it is what pg_dump wrote: a missing
+    // trailer means pg_dump stopped early (trap 4: a valid gzip of an incomplete dump).
+    const sqlBytes = verified.sqlBytes;
+    if (!hasCompletionTrailer(verified.sqlTail)) {
       failed = true;
       throw new BackupError(
         'PG_DUMP_FAILED',
@@ -378,6 +502,15 @@ async function dumpToFile(
       await handle.sync();
     } finally {
       await handle.close();
+    }
+    // The file is checked through what was written to it; its size shows that all of it arrived.
+    const written = (await stat(partialPath)).size;
+    if (written !== bytes) {
+      failed = true;
+      throw new BackupError(
+        'INTEGRITY_CHECK_FAILED',
+        `integrity check of ${partialPath} failed: it has ${written} bytes, ${bytes} were written`,
+      );
     }
     progress({ phase: 'dump', percent: 99, bytes: sqlBytes });
     return {
@@ -406,6 +539,21 @@ function isOwnFsError(error: NodeJS.ErrnoException): boolean {
     typeof error.syscall === 'string' &&
     error.code !== 'EPIPE' &&
     !String(error.code ?? '').startsWith('ERR_')
+  );
+}
+
+function integrityError(error: unknown, partialPath: string): BackupError {
+  if (error instanceof BackupError) {
+    return new BackupError(
+      'INTEGRITY_CHECK_FAILED',
+      error.message.replace(/^integrity check failed/, `integrity check of ${partialPath} failed`),
+      { cause: error.cause },
+    );
+  }
+  return new BackupError(
+    'INTEGRITY_CHECK_FAILED',
+    `integrity check of ${partialPath} failed: ${errorMessage(error)}`,
+    { cause: error },
   );
 }
 

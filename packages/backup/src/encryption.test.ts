@@ -35,10 +35,7 @@ async function run(transform: NodeJS.ReadWriteStream, input: Buffer[]): Promise<
 }
 
 /** Collects what the decryptor released before failing, and the failure. */
-async function decryptOutcome(
-  key: string,
-  encrypted: Buffer,
-): Promise<{ output: Buffer; error: unknown }> {
+async function decryptOutcome(key: string, encrypted: Buffer): Promise<{ output: Buffer; error: unknown }> {
   const out: Buffer[] = [];
   try {
     await pipeline(
@@ -64,7 +61,9 @@ describe('encryption framing', () => {
       for (const writeSize of [1, 333, 5000]) {
         if (size > 20_000 && writeSize === 1) continue;
         const encrypted = await run(createEncryptStream(KEY, { chunkBytes: 1024 }), pieces(plain, writeSize));
-        expect(encrypted.length).toBe(32 + (Math.floor(size / 1024) + (size % 1024 === 0 && size > 0 ? 0 : 1)) * 20 + size);
+        expect(encrypted.length).toBe(
+          32 + (Math.floor(size / 1024) + (size % 1024 === 0 && size > 0 ? 0 : 1)) * 20 + size,
+        );
         const decrypted = await run(createDecryptStream(KEY), pieces(encrypted, writeSize + 17));
         expect(decrypted.equals(plain)).toBe(true);
       }

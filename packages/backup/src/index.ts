@@ -13,6 +13,7 @@ export {
   type Compression,
   compressionContentType,
   createDecompressor,
+  createParallelGzip,
   detectPigz,
   pipeThroughCodec,
 } from './compression.js';
@@ -28,6 +29,7 @@ export {
   type CreateSpooledBackupOptions,
   createSpooledBackup,
   type SpooledBackup,
+  type StreamUploadInfo,
   spoolFileName,
 } from './dump.js';
 export {
@@ -66,15 +68,54 @@ export {
   runPreflight,
 } from './preflight.js';
 export {
+  assertRestorableDatabaseName,
+  checkPsql,
+  compareWithManifest,
+  databaseUrlFor,
+  findLatestGoodBackup,
+  isRestoreError,
+  RESTORE_DATABASE_NAME_PATTERN,
+  type RestoreBackupOptions,
+  type RestoreCheck,
+  type RestoreDeps,
+  RestoreError,
+  type RestoreErrorCode,
+  type RestoreProgress,
+  type RestoreResult,
+  resolveBackup,
+  restoreBackup,
+  restoreDatabaseName,
+  type SafetyBackupSettings,
+} from './restore.js';
+export {
+  type RestoreVerificationOutcome,
+  type VerifyRestoreOptions,
+  verifyRestore,
+} from './restore-verify.js';
+export {
   type ApplyRetentionOptions,
   applyRetention,
+  explainRetention,
+  isoWeekKey,
   planRetention,
+  type RetentionExplanation,
   type RetentionOutcome,
   type RetentionPlan,
+  type RetentionReason,
+  type RetentionRules,
+  type RetentionTargetRef,
 } from './retention.js';
 export { type RunBackupDeps, type RunBackupOptions, runBackup } from './run-backup.js';
 export type { RowCounts, SnapshotCounts } from './snapshot.js';
 export { DUMP_COMPLETE_MARKER, hasCompletionTrailer } from './tail-buffer.js';
 export type { BackupTargetSpec, RetentionPolicy } from './target.js';
 export { type UploadSpooledBackupOptions, uploadSpooledBackup } from './upload.js';
-export { type VerifyBackupOptions, type VerifyBackupResult, verifyBackupFile } from './verify.js';
+export {
+  createStreamVerifier,
+  type StreamVerifier,
+  type StreamVerifierOptions,
+  type StreamVerifierResult,
+  type VerifyBackupOptions,
+  type VerifyBackupResult,
+  verifyBackupFile,
+} from './verify.js';

@@ -61,12 +61,15 @@ export function isoWeekKey(date: Date): string {
   return `${day.getUTCFullYear()}-W${String(week).padStart(2, '0')}`;
 }
 
-const PERIODS: { reason: 'daily' | 'weekly' | 'monthly'; count: keyof RetentionRules; key: (d: Date) => string }[] =
-  [
-    { reason: 'daily', count: 'keepDaily', key: (d) => d.toISOString().slice(0, 10) },
-    { reason: 'weekly', count: 'keepWeekly', key: isoWeekKey },
-    { reason: 'monthly', count: 'keepMonthly', key: (d) => d.toISOString().slice(0, 7) },
-  ];
+const PERIODS: {
+  reason: 'daily' | 'weekly' | 'monthly';
+  count: keyof RetentionRules;
+  key: (d: Date) => string;
+}[] = [
+  { reason: 'daily', count: 'keepDaily', key: (d) => d.toISOString().slice(0, 10) },
+  { reason: 'weekly', count: 'keepWeekly', key: isoWeekKey },
+  { reason: 'monthly', count: 'keepMonthly', key: (d) => d.toISOString().slice(0, 7) },
+];
 
 /**
  * SPEC B7, per target, with reasons: keep backups younger than `retentionDays`, the newest

@@ -14,7 +14,7 @@ export interface RunBackupDeps {
   sleep?: (ms: number) => Promise<void>;
 }
 
-export interface RunBackupOptions extends CreateSpooledBackupOptions {
+export interface RunBackupOptions extends Omit<CreateSpooledBackupOptions, 'streamUpload'> {
   /** Upload retries after the first attempt, without dumping again (SPEC B5). */
   uploadRetryAttempts: number;
   /** Wait between upload attempts (SPEC B5: 5 minutes). */
@@ -28,6 +28,12 @@ export interface RunBackupOptions extends CreateSpooledBackupOptions {
   onUploadRetry?: (attempt: number, error: BackupError, final: boolean) => void | Promise<void>;
   onUploadProgress?: (bytes: number) => void;
   onRetention?: (outcome: RetentionOutcome) => void;
+  /**
+   * Upload while dumping instead of after: `auto` does it for remote (S3) storage, where the upload
+   * takes real time; a local directory gains nothing from it. The spool file is written either way
+   * and a failed streamed upload counts as the first attempt (SPEC B5). @defaultValue 'auto'
+   */
+  uploadWhileDumping?: boolean | 'auto';
 }
 
 async function notifyRetry(
@@ -63,15 +69,42 @@ export async function runBackup(deps: RunBackupDeps, options: RunBackupOptions):
     ...(options.jobId ? { jobId: options.jobId } : {}),
   });
 
-  const spooled = await createSpooledBackup({ logger }, options);
+  const streaming =
+    options.uploadWhileDumping === 'auto' || options.uploadWhileDumping === undefined
+      ? storage.location.startsWith('s3://')
+      : options.uploadWhileDumping;
+  const spooled = await createSpooledBackup(
+    { logger },
+    streaming
+      ? {
+          ...options,
+          streamUpload: (body, info) =>
+            storage.putStream(info.key, body, {
+              contentType: info.contentType,
+              expectedSize: info.expectedSize,
+              ...(options.onUploadProgress ? { onProgress: options.onUploadProgress } : {}),
+              ...(options.signal ? { signal: options.signal } : {}),
+            }),
+        }
+      : options,
+  );
   const attempts = 1 + Math.max(0, Math.floor(options.uploadRetryAttempts));
   let manifest: BackupManifest | undefined;
   for (let attempt = 1; manifest === undefined; attempt++) {
     try {
+      if (attempt === 1 && spooled.streamedUpload && !spooled.streamedUpload.ok) {
+        const cause = spooled.streamedUpload.error;
+        throw new BackupError(
+          'UPLOAD_FAILED',
+          `upload of ${spooled.manifest.key} to ${storage.location} failed: ${errorMessage(cause)}; the verified dump is kept at ${spooled.spoolPath}`,
+          { cause, spoolPath: spooled.spoolPath },
+        );
+      }
       manifest = await uploadSpooledBackup({ storage, logger }, spooled, {
         ...(options.onUploadProgress ? { onProgress: options.onUploadProgress } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
         ...(options.now ? { now: options.now } : {}),
+        alreadyStored: attempt === 1 && spooled.streamedUpload?.ok === true,
       });
     } catch (error) {
       if (!isRetryableUploadError(error)) throw error;

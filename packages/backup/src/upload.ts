@@ -13,6 +13,11 @@ export interface UploadSpooledBackupOptions {
   signal?: AbortSignal;
   /** Sets `finished_at`/`duration_ms` to include the upload. @defaultValue () => new Date() */
   now?: () => Date;
+  /**
+   * The dump was already uploaded while it was written (`streamUpload`): only the stored object is
+   * checked and the manifest written. @defaultValue false
+   */
+  alreadyStored?: boolean;
 }
 
 /**
@@ -49,20 +54,26 @@ export async function uploadSpooledBackup(
   }
 
   const location = storage.describe(manifest.key);
-  try {
-    await storage.putFile(manifest.key, spoolPath, {
-      sha256: manifest.sha256,
-      expectedSize: manifest.bytes,
-      contentType: compressionContentType(manifest.compression),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
-  } catch (error) {
-    throw new BackupError(
-      'UPLOAD_FAILED',
-      `upload of ${manifest.key} to ${storage.location} failed: ${errorMessage(error)}; ${kept}`,
-      { cause: error, spoolPath },
-    );
+  if (options.alreadyStored) {
+    options.onProgress?.(manifest.bytes);
+  } else {
+    try {
+      await storage.putFile(manifest.key, spoolPath, {
+        sha256: manifest.sha256,
+        expectedSize: manifest.bytes,
+        contentType: manifest.encryption
+          ? 'application/octet-stream'
+          : compressionContentType(manifest.compression),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (error) {
+      throw new BackupError(
+        'UPLOAD_FAILED',
+        `upload of ${manifest.key} to ${storage.location} failed: ${errorMessage(error)}; ${kept}`,
+        { cause: error, spoolPath },
+      );
+    }
   }
 
   let stored: Awaited<ReturnType<BackupStorage['head']>>;

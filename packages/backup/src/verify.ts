@@ -1,15 +1,21 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { Transform, Writable } from 'node:stream';
+import { PassThrough, Transform, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { type Compression, createDecompressor, pipeThroughCodec } from './compression.js';
+import { createDecryptStream, type EncryptionKey, isEncryptionError, looksEncrypted } from './encryption.js';
 import { BackupError, errorMessage } from './errors.js';
 import { createTailBuffer, hasCompletionTrailer } from './tail-buffer.js';
+
+const SQL_TAIL_BYTES = 4096;
 
 export interface VerifyBackupOptions {
   compression: Compression;
   /** Hex SHA-256 the file must have, computed while it was written. */
   expectedSha256?: string;
+  /** The file is encrypted (`.enc`): it is decrypted with this key before decompressing. */
+  encryptionKey?: EncryptionKey;
   signal?: AbortSignal;
   /** Called with the compressed bytes read so far. */
   onProgress?: (bytesRead: number) => void;
@@ -26,10 +32,120 @@ export interface VerifyBackupResult {
   sqlBytes: number;
 }
 
+export interface StreamVerifierOptions {
+  compression: Compression;
+  encryptionKey?: EncryptionKey;
+  signal?: AbortSignal;
+  zstdPath?: string;
+  /** Called with the SQL bytes decompressed so far. */
+  onSqlBytes?: (sqlBytes: number) => void;
+}
+
+export interface StreamVerifierResult {
+  /** Bytes of SQL the stream decompresses to. */
+  sqlBytes: number;
+  /** The last 4 KiB of that SQL. */
+  sqlTail: string;
+}
+
 /**
- * SPEC B4: the whole file decompresses (no truncation, no trailing garbage — what `gzip -t`
- * checks), the SQL ends with pg_dump's completion trailer, and the SHA-256 matches. Throws a
- * `BackupError` with code `INTEGRITY_CHECK_FAILED` otherwise.
+ * Checks a compressed (and possibly encrypted) backup as it streams past: write the file's bytes to
+ * `input` and end it. `done` resolves once the whole stream decrypted and decompressed with nothing
+ * after its end, or rejects with `INTEGRITY_CHECK_FAILED`. The trailer is the caller's to judge on
+ * `sqlTail` (it knows whether a missing trailer is the dump's fault or the file's).
+ */
+export interface StreamVerifier {
+  readonly input: Writable;
+  readonly done: Promise<StreamVerifierResult>;
+}
+
+/** Human-readable name of what a stream failed to be, for messages. */
+function formatName(options: { compression: Compression; encryptionKey?: EncryptionKey }): string {
+  return options.encryptionKey === undefined ? options.compression : `encrypted ${options.compression}`;
+}
+
+export function createStreamVerifier(options: StreamVerifierOptions): StreamVerifier {
+  const input = new PassThrough();
+  // The last chunks by reference, not copied: a copy per chunk is most of this process's garbage.
+  let tail: Buffer[] = [];
+  let tailBytes = 0;
+  let sqlBytes = 0;
+  const sink = new Writable({
+    highWaterMark: 256 * 1024,
+    write(chunk: Buffer, _encoding, callback) {
+      sqlBytes += chunk.length;
+      tail.push(chunk);
+      tailBytes += chunk.length;
+      while (tail.length > 1 && tailBytes - (tail[0] as Buffer).length >= SQL_TAIL_BYTES) {
+        tailBytes -= (tail.shift() as Buffer).length;
+      }
+      options.onSqlBytes?.(sqlBytes);
+      callback();
+    },
+  });
+  const tailText = (): string => {
+    const buffer = createTailBuffer(SQL_TAIL_BYTES);
+    for (const chunk of tail) buffer.push(chunk);
+    tail = [];
+    return buffer.text();
+  };
+  // What reaches the decompressor, to tell trailing garbage (which gunzip skips silently) from the end.
+  let compressedBytes = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      compressedBytes += chunk.length;
+      callback(null, chunk);
+    },
+  });
+
+  const kill = new AbortController();
+  const onAbort = () => kill.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const decompressor = createDecompressor(options.compression, kill.signal, options.zstdPath);
+  const source = options.encryptionKey
+    ? [input, createDecryptStream(options.encryptionKey), counter]
+    : [input, counter];
+  const name = formatName(options);
+  const fail = (reason: string, cause?: unknown): never => {
+    throw new BackupError('INTEGRITY_CHECK_FAILED', `integrity check failed: ${reason}`, { cause });
+  };
+
+  const done = (async (): Promise<StreamVerifierResult> => {
+    try {
+      await pipeThroughCodec(source, decompressor, [sink], kill.signal);
+    } catch (error) {
+      kill.abort();
+      const exit = await decompressor.exited;
+      if (options.signal?.aborted) return fail('aborted', options.signal.reason);
+      if (isEncryptionError(error))
+        return fail(`the ${name} stream does not decrypt: ${error.message}`, error);
+      return fail(
+        `the ${name} stream does not decompress: ${exit.failed && exit.message ? exit.message : errorMessage(error)}`,
+        error,
+      );
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+    const exit = await decompressor.exited;
+    if (exit.failed) return fail(`the ${name} stream does not decompress: ${exit.message}`);
+    const consumed = decompressor.consumedBytes();
+    if (consumed !== undefined && consumed !== compressedBytes) {
+      fail(
+        `${compressedBytes - consumed} bytes of trailing data after the end of the ${options.compression} stream`,
+      );
+    }
+    return { sqlBytes, sqlTail: tailText() };
+  })();
+  // Observed by whoever awaits `done`; this only keeps an early failure from counting as unhandled.
+  done.catch(() => undefined);
+  return { input, done };
+}
+
+/**
+ * SPEC B4 on a file at rest: the whole file decompresses (no truncation, no trailing garbage — what
+ * `gzip -t` checks), the SQL ends with pg_dump's completion trailer, and the SHA-256 matches. Throws a
+ * `BackupError` with code `INTEGRITY_CHECK_FAILED` otherwise. (A new backup is checked while it is
+ * written, by {@link createStreamVerifier}; this re-checks a stored or kept file.)
  */
 export async function verifyBackupFile(
   path: string,
@@ -41,63 +157,56 @@ export async function verifyBackupFile(
     });
   };
 
-  let size: number;
   try {
-    size = (await stat(path)).size;
+    await stat(path);
   } catch (error) {
     return fail(errorMessage(error), error);
   }
 
   const hash = createHash('sha256');
   let bytes = 0;
+  let encryptedWithoutKey = false;
   const hashing = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
+      if (bytes === 0 && options.encryptionKey === undefined && looksEncrypted(chunk)) {
+        encryptedWithoutKey = true;
+        callback(new Error('encrypted backup'));
+        return;
+      }
       hash.update(chunk);
       bytes += chunk.length;
       options.onProgress?.(bytes);
       callback(null, chunk);
     },
   });
-  const tail = createTailBuffer(4096);
-  let sqlBytes = 0;
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      sqlBytes += chunk.length;
-      tail.push(chunk);
-      callback();
-    },
+  const verifier = createStreamVerifier({
+    compression: options.compression,
+    ...(options.encryptionKey === undefined ? {} : { encryptionKey: options.encryptionKey }),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.zstdPath === undefined ? {} : { zstdPath: options.zstdPath }),
   });
-
-  const kill = new AbortController();
-  const onAbort = () => kill.abort(options.signal?.reason);
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  const decompressor = createDecompressor(options.compression, kill.signal, options.zstdPath);
-  try {
-    await pipeThroughCodec([createReadStream(path), hashing], decompressor, [sink], kill.signal);
-  } catch (error) {
-    kill.abort();
-    const exit = await decompressor.exited;
-    if (options.signal?.aborted) return fail('aborted', options.signal.reason);
-    return fail(
-      `the ${options.compression} stream does not decompress: ${exit.failed && exit.message ? exit.message : errorMessage(error)}`,
-      error,
-    );
-  } finally {
-    options.signal?.removeEventListener('abort', onAbort);
+  const reading = pipeline(createReadStream(path), hashing, verifier.input);
+  const [verified, read] = await Promise.allSettled([verifier.done, reading]);
+  if (encryptedWithoutKey) {
+    return fail('the file is encrypted (.enc); checking it needs the encryption key (BACKUP_ENCRYPTION_KEY)');
   }
-  const exit = await decompressor.exited;
-  if (exit.failed) return fail(`the ${options.compression} stream does not decompress: ${exit.message}`);
-
-  const consumed = decompressor.consumedBytes();
-  if (consumed !== undefined && consumed !== size) {
-    fail(`${size - consumed} bytes of trailing data after the end of the ${options.compression} stream`);
+  // The decompressor's own complaint is the cause; the reading side then only saw its input close.
+  if (verified.status === 'rejected') {
+    const error = verified.reason as unknown;
+    const reason =
+      error instanceof BackupError
+        ? error.message.replace(/^integrity check failed: /, '')
+        : errorMessage(error);
+    return fail(reason, error instanceof BackupError ? error.cause : error);
   }
-  if (!hasCompletionTrailer(tail.text())) {
+  if (read.status === 'rejected') return fail(errorMessage(read.reason), read.reason);
+  const result = verified.value;
+  if (!hasCompletionTrailer(result.sqlTail)) {
     fail('the SQL does not end with pg_dump\'s "dump complete" trailer (truncated dump)');
   }
   const sha256 = hash.digest('hex');
   if (options.expectedSha256 !== undefined && options.expectedSha256.toLowerCase() !== sha256) {
     fail(`SHA-256 ${sha256} differs from the ${options.expectedSha256.toLowerCase()} recorded while writing`);
   }
-  return { sha256, bytes, sqlBytes };
+  return { sha256, bytes, sqlBytes: result.sqlBytes };
 }

@@ -16,10 +16,13 @@ export interface BackupTarget {
   timezone: string;
   retentionDays: number;
   keepLast: number;
-  /** Grandfather-father-son: the newest backup of each of the last N days/weeks/months with backups (0 = off). */
-  keepDaily: number;
-  keepWeekly: number;
-  keepMonthly: number;
+  /**
+   * Grandfather-father-son: also keep the newest backup of each of the last N days / ISO weeks /
+   * months that have backups. `loadConfig` always sets them. @defaultValue 0 (off)
+   */
+  keepDaily?: number;
+  keepWeekly?: number;
+  keepMonthly?: number;
   enabled: boolean;
 }
 
@@ -71,7 +74,16 @@ export interface WardenConfig {
   storage: StorageConfig;
   redis: RedisConfig;
   http: { port: number; host: string; adminApiToken: string | undefined; bullBoardReadOnly: boolean };
-  worker: { metricsPort: number; concurrency: number };
+  worker: {
+    metricsPort: number;
+    concurrency: number;
+    /** How long a job lock lives without renewal; a dead worker's job is recovered after it. */
+    lockDurationMs: number;
+    /** How often workers look for stalled jobs (those whose lock expired). */
+    stalledIntervalMs: number;
+    /** How long shutdown lets running jobs finish before handing them back. */
+    shutdownGraceMs: number;
+  };
   slack: { webhookUrl: string | undefined; channel: string | undefined; botName: string };
   alerts: {
     throttleSeconds: number;
@@ -312,7 +324,13 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
       adminApiToken: e.ADMIN_API_TOKEN,
       bullBoardReadOnly: e.BULL_BOARD_READ_ONLY,
     },
-    worker: { metricsPort: e.WORKER_METRICS_PORT, concurrency: e.WORKER_CONCURRENCY },
+    worker: {
+      metricsPort: e.WORKER_METRICS_PORT,
+      concurrency: e.WORKER_CONCURRENCY,
+      lockDurationMs: e.WORKER_LOCK_DURATION_MS,
+      stalledIntervalMs: e.WORKER_STALLED_INTERVAL_MS,
+      shutdownGraceMs: e.WORKER_SHUTDOWN_GRACE_MS,
+    },
     slack: { webhookUrl: e.SLACK_WEBHOOK_URL, channel: e.SLACK_DEFAULT_CHANNEL, botName: e.SLACK_BOT_NAME },
     alerts: {
       throttleSeconds: e.ALERT_THROTTLE_SECONDS,

@@ -150,6 +150,9 @@ export const envSchema = z.object({
   BULL_BOARD_READ_ONLY: booleanFlag(false),
   WORKER_METRICS_PORT: integer(9464, 0, 65535),
   WORKER_CONCURRENCY: integer(2, 1, 64),
+  WORKER_LOCK_DURATION_MS: integer(60_000, 1_000),
+  WORKER_STALLED_INTERVAL_MS: integer(30_000, 1_000),
+  WORKER_SHUTDOWN_GRACE_MS: integer(25_000, 0),
 
   SLACK_WEBHOOK_URL: optionalUrl(['https:', 'http:']),
   SLACK_DEFAULT_CHANNEL: optionalString,

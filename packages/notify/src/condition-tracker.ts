@@ -71,9 +71,11 @@ export function createConditionTracker(options: ConditionTrackerOptions): Condit
   const stateKey = (key: string) => `${keyPrefix}condition:${key}`;
   /**
    * Conditions this process raised, used only while Redis is unreachable: the "Redis connection
-   * failed" alert and its "resolved" must work without Redis.
+   * failed" alert and its "resolved" must work without Redis. `inRedis` tells whether the state also
+   * made it to Redis; one that did not (raised during the outage) is resolved from here, because
+   * Redis, restarted or failed over, may not know it.
    */
-  const local = new Map<string, ConditionState>();
+  const local = new Map<string, ConditionState & { inRedis: boolean }>();
   const onRedisError = (error: unknown) =>
     logger?.warn({ error: describeError(error, (text) => text) }, 'condition tracker: redis unavailable');
 
@@ -85,7 +87,9 @@ export function createConditionTracker(options: ConditionTrackerOptions): Condit
       title: alert.title,
       since: known?.since ?? Date.now(),
     };
-    local.set(key, state);
+    // Until Redis confirms, assume it does not hold the state (it may have restarted empty); a
+    // duplicate "resolved" is throttled like any alert, a missing one would never come.
+    local.set(key, { ...state, inRedis: false });
     try {
       const created = await withRedisTimeout(
         redis.set(redisKey, JSON.stringify(state), 'EX', ttl, 'NX'),
@@ -95,9 +99,11 @@ export function createConditionTracker(options: ConditionTrackerOptions): Condit
         const previous = parseState(await withRedisTimeout(redis.get(redisKey), timeoutMs));
         // A change of alert key (e.g. disk warning -> critical) replaces the state but keeps `since`.
         const next = previous ? { ...previous, alertKey: alert.key, title: alert.title } : state;
-        local.set(key, next);
+        local.set(key, { ...next, inRedis: false });
         await withRedisTimeout(redis.set(redisKey, JSON.stringify(next), 'EX', ttl), timeoutMs);
       }
+      const stored = local.get(key);
+      if (stored) stored.inRedis = true;
     } catch (error) {
       onRedisError(error);
     }
@@ -108,7 +114,9 @@ export function createConditionTracker(options: ConditionTrackerOptions): Condit
     local.delete(key);
     try {
       // GETDEL lets exactly one process observe the transition and send the single "resolved".
-      return parseState(await withRedisTimeout(redis.getdel(stateKey(key)), timeoutMs));
+      const shared = parseState(await withRedisTimeout(redis.getdel(stateKey(key)), timeoutMs));
+      // Raised only here while Redis was away: no other process knows it, so this one resolves it.
+      return shared ?? (known && !known.inRedis ? known : undefined);
     } catch (error) {
       onRedisError(error);
       return known;

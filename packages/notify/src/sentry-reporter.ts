@@ -74,12 +74,21 @@ export function createSentryReporter(options: SentryReporterOptions): ErrorRepor
       stackFrameVariables: false,
     },
     integrations: (defaults) =>
-      defaults.filter(
-        (integration) =>
-          integration.name !== 'OnUncaughtException' &&
-          integration.name !== 'OnUnhandledRejection' &&
-          !integration.name.startsWith('LocalVariables'),
-      ),
+      defaults
+        .filter(
+          (integration) =>
+            integration.name !== 'OnUncaughtException' &&
+            integration.name !== 'OnUnhandledRejection' &&
+            !integration.name.startsWith('LocalVariables'),
+        )
+        // The API reports its 5xx answers itself, from its error handler, with the route template
+        // and error code. Sentry's Fastify integration would capture the same error first (with the
+        // raw URL) and its Dedupe would then drop ours, so it keeps its tracing but captures nothing.
+        .map((integration) =>
+          integration.name === 'Fastify'
+            ? Sentry.fastifyIntegration({ shouldHandleError: () => false })
+            : integration,
+        ),
     beforeSend: (event) => scrubDeep(event, scrub),
     // Sentry 11 streams spans by default (`beforeSendTransaction` is ignored then): scrub spans here.
     beforeSendSpan: (span) => scrubDeep(span, scrub),

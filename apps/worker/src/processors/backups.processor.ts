@@ -79,8 +79,6 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
       throw new DelayedError();
     }
 
-    // When this backup started, once known: it names the file (SPEC B3, one-second resolution).
-    let startedAt: unknown;
     try {
       // Holding the lock means no backup of this target runs anywhere: partial files are leftovers.
       await removeStalePartials({ spoolDir: deps.settings.spoolDir, target: target.name, logger: log }).catch(
@@ -101,7 +99,6 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
         upload = { spoolPath: spooled.spoolPath, host, attempts: 0, manifest: { ...spooled.manifest } };
         await job.updateData({ ...data, upload });
       }
-      startedAt = upload.manifest.started_at;
       const manifest = await runUploadStep(job, token, target, upload, log);
       await job.updateProgress({ phase: 'retention', percent: 98 });
       try {
@@ -115,14 +112,9 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
       }
       await job.updateProgress({ phase: 'done', percent: 100 });
       await deps.events.backupSucceeded(target, manifest, { jobId: job.id });
+      await keepNameUntilNextSecond(upload);
       return toBackupResult(manifest);
     } finally {
-      // The next backup of the target must start in a later second, or its file name would equal
-      // this one's and its upload would overwrite this backup. Backups rarely last under a second,
-      // so this rarely waits.
-      const nameFreeAt = nextSecondAfter(startedAt);
-      if (nameFreeAt > Date.now())
-        await new Promise((resolve) => setTimeout(resolve, nameFreeAt - Date.now()));
       await lock
         .release()
         .catch((error: unknown) => log.warn({ err: error }, 'could not release target lock'));
@@ -191,6 +183,7 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
         },
       );
     } catch (error) {
+      await keepNameUntilNextSecond(upload);
       const failedAttempts = upload.attempts + 1;
       const message = error instanceof Error ? error.message : String(error);
       const retriesLeft = deps.settings.uploadRetryAttempts - upload.attempts;
@@ -223,10 +216,18 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
   }
 }
 
-/** The first millisecond of the second after an ISO time; 0 when there is none. */
-function nextSecondAfter(iso: unknown): number {
-  const time = typeof iso === 'string' ? Date.parse(iso) : Number.NaN;
-  return Number.isNaN(time) ? 0 : Math.floor(time / 1000) * 1000 + 1000;
+/**
+ * SPEC B3 names have one-second resolution: the next backup of the target must start in a later
+ * second than this one, or its file (spooled and stored) would take this one's name and overwrite
+ * it. Called while the target lock is held, just before the job finishes or waits for a retry, so
+ * the lock is released right after. Backups rarely last under a second, so this rarely waits.
+ */
+async function keepNameUntilNextSecond(upload: { manifest: Record<string, unknown> }): Promise<void> {
+  const startedAt = upload.manifest.started_at;
+  const time = typeof startedAt === 'string' ? Date.parse(startedAt) : Number.NaN;
+  if (Number.isNaN(time)) return;
+  const wait = Math.floor(time / 1000) * 1000 + 1000 - Date.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
 }
 
 /** Permanent failures (version mismatch, bad target) should not be retried by BullMQ. */

@@ -1,0 +1,136 @@
+import { listBackups, readManifest, writeManifest } from './catalog.js';
+import { errorMessage } from './errors.js';
+import type { BackupManifest, RestoreVerification } from './manifest.js';
+import {
+  type RestoreBackupOptions,
+  type RestoreCheck,
+  type RestoreDeps,
+  RestoreError,
+  type RestoreErrorCode,
+  type RestoreProgress,
+  restoreBackup,
+} from './restore.js';
+
+export interface VerifyRestoreOptions
+  extends Pick<
+    RestoreBackupOptions,
+    | 'target'
+    | 'spoolDir'
+    | 'minFreeBytes'
+    | 'psqlPath'
+    | 'zstdPath'
+    | 'maintenanceDatabase'
+    | 'encryptionKey'
+    | 'timeoutMs'
+    | 'jobId'
+    | 'now'
+    | 'signal'
+  > {
+  /** A backup file name of the target. @defaultValue the target's newest backup */
+  file?: string;
+  onProgress?: (progress: RestoreProgress) => void;
+}
+
+export interface RestoreVerificationOutcome {
+  target: string;
+  file: string;
+  verification: RestoreVerification;
+  /** Row and table totals of the scratch database when the restore got that far. */
+  check?: RestoreCheck;
+  /** The manifest as stored after recording the verification (`undefined` when it vanished meanwhile). */
+  manifest: BackupManifest | undefined;
+}
+
+/**
+ * Failures that say something about the backup itself: they are recorded as a failed verification.
+ * Anything else (database server down, storage unreachable) is thrown so the job is retried.
+ */
+const BACKUP_FAULTS: ReadonlySet<RestoreErrorCode> = new Set([
+  'RESTORE_INTEGRITY_FAILED',
+  'RESTORE_CHECK_FAILED',
+  'RESTORE_ENCRYPTED_UNSUPPORTED',
+  'RESTORE_BACKUP_NOT_FOUND',
+]);
+
+function isBackupFault(error: unknown): error is RestoreError {
+  if (!(error instanceof RestoreError)) return false;
+  // psql exit 3 is an error in the dump's SQL; other psql failures (lost connection) are not the backup's.
+  return BACKUP_FAULTS.has(error.code) || (error.code === 'RESTORE_PSQL_FAILED' && error.permanent);
+}
+
+/**
+ * SPEC B10, the restore test: restores the target's newest backup (of its own database) into a
+ * scratch database, compares schema objects and per-table row counts with the manifest, drops the
+ * scratch database, and records the result as `manifest.verification`. Resolves with a `failed`
+ * verification when the backup is at fault; throws when the test could not run.
+ */
+export async function verifyRestore(
+  deps: RestoreDeps,
+  options: VerifyRestoreOptions,
+): Promise<RestoreVerificationOutcome> {
+  const { storage } = deps;
+  const { target } = options;
+  const now = options.now ?? (() => new Date());
+  const log = deps.logger.child({ target: target.name, ...(options.jobId ? { jobId: options.jobId } : {}) });
+
+  let file = options.file;
+  if (file === undefined) {
+    const newest = (await listBackups(storage, { target: target.name })).find(
+      (manifest) => manifest.database === target.database,
+    );
+    if (!newest) {
+      throw new RestoreError(
+        'RESTORE_BACKUP_NOT_FOUND',
+        `target "${target.name}" has no backup to verify yet`,
+      );
+    }
+    file = newest.filename;
+  }
+
+  const startedAt = now();
+  let verification: RestoreVerification;
+  let check: RestoreCheck | undefined;
+  try {
+    const result = await restoreBackup(deps, {
+      ...options,
+      file,
+      discard: true,
+      overwrite: false,
+      dryRun: false,
+      newDatabaseLabel: 'verify',
+    });
+    check = result.check;
+    verification = {
+      status: 'passed',
+      at: now().toISOString(),
+      database: result.database,
+      duration_ms: now().getTime() - startedAt.getTime(),
+    };
+    log.info({ file, tables: check?.tables, rows: check?.rows }, 'restore verification passed');
+  } catch (error) {
+    if (!isBackupFault(error)) throw error;
+    verification = {
+      status: 'failed',
+      at: now().toISOString(),
+      duration_ms: now().getTime() - startedAt.getTime(),
+      problems: error.problems.length > 0 ? [...error.problems] : [`${error.code}: ${errorMessage(error)}`],
+    };
+    log.warn({ file, code: error.code, problems: verification.problems }, 'restore verification failed');
+  }
+
+  // Re-read so that nothing written meanwhile is overwritten; a backup deleted meanwhile stays deleted.
+  let manifest: BackupManifest | undefined;
+  try {
+    const current = await readManifest(storage, target.name, file);
+    if (current) {
+      manifest = { ...current, verification };
+      await writeManifest(storage, manifest);
+    } else {
+      log.warn({ file }, 'the verified backup disappeared before its result could be recorded');
+    }
+  } catch (error) {
+    log.warn({ err: error, file }, 'recording the restore verification in the manifest failed');
+    manifest = undefined;
+  }
+  return { target: target.name, file, verification, ...(check ? { check } : {}), manifest };
+}

@@ -80,8 +80,10 @@ describe('Slack and Sentry unreachable', () => {
     await worker.waitForLine(/"msg":"worker started"/, 60_000);
 
     const job = await queue.add(JOB_NAMES.backupCreate, { target: database.name, trigger: 'api' });
-    // Slack gets a 5 s timeout and 3 retries with back-off before the notifier gives up.
+    // Notifications are delivered in the background: the job must not wait for a Slack that hangs.
+    const queuedAt = Date.now();
     const done = await waitForJobEnd(job, 90_000);
+    expect(Date.now() - queuedAt).toBeLessThan(15_000);
     expect(done.failedReason).toBeUndefined();
     expect(await done.getState()).toBe('completed');
     const result = done.returnvalue as { status: string; filename: string };
@@ -93,6 +95,8 @@ describe('Slack and Sentry unreachable', () => {
     await storage.close();
 
     expect(slackHole.connections).toBeGreaterThanOrEqual(1);
+    // Slack gets a 5 s timeout and 3 retries with back-off before the notifier gives up.
+    await worker.waitForLine(/"msg":"slack notification failed"/, 60_000);
     const failedNotice = jsonLines(worker.lines).find((line) => line.msg === 'slack notification failed');
     expect(failedNotice).toMatchObject({ alertKey: expect.stringContaining('backup-success:') });
     // The webhook URL is a secret: it must not appear in any log line.

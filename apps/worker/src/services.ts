@@ -4,7 +4,13 @@ import type { BackupErrorCode } from '@warden/backup';
 import { ConfigError, collectSecrets, loadConfig, type WardenConfig } from '@warden/config';
 import { createLogger, type Logger } from '@warden/logging';
 import { createMetrics, type WardenMetrics } from '@warden/metrics';
-import { createSentryReporter, createSlackNotifier, type ErrorReporter, type Notifier } from '@warden/notify';
+import {
+  createBackgroundNotifier,
+  createSentryReporter,
+  createSlackNotifier,
+  type ErrorReporter,
+  type Notifier,
+} from '@warden/notify';
 import { createRedisConnection, type RedisConnection } from '@warden/queue';
 import { type BackupStorage, createStorage } from '@warden/storage';
 import type { DestinationStream } from 'pino';
@@ -107,17 +113,21 @@ export function createWorkerServices(config: WardenConfig, options: CreateServic
       })
     : undefined;
   if (metrics) presetBackupCounters(metrics, config.targets);
-  const notifier = createSlackNotifier({
-    webhookUrl: config.slack.webhookUrl,
-    channel: config.slack.channel,
-    botName: config.slack.botName,
-    redis: notifyRedis,
-    keyPrefix: `${config.redis.queuePrefix}:alerts`,
-    throttleSeconds: config.alerts.throttleSeconds,
-    logger,
-    metrics,
-    secrets,
-  });
+  // Jobs never wait for Slack; `close()` below still delivers what is in flight.
+  const notifier = createBackgroundNotifier(
+    createSlackNotifier({
+      webhookUrl: config.slack.webhookUrl,
+      channel: config.slack.channel,
+      botName: config.slack.botName,
+      redis: notifyRedis,
+      keyPrefix: `${config.redis.queuePrefix}:alerts`,
+      throttleSeconds: config.alerts.throttleSeconds,
+      logger,
+      metrics,
+      secrets,
+    }),
+    { logger },
+  );
   const errorReporter = createSentryReporter({
     dsn: config.sentry.dsn,
     environment: config.sentry.environment,

@@ -1,3 +1,4 @@
+export { type BackgroundNotifierOptions, createBackgroundNotifier } from './background-notifier.js';
 export {
   type BackupAlertTarget,
   type BackupFailureInfo,

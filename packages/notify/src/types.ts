@@ -13,7 +13,8 @@ export interface Alert {
 }
 
 /** What became of one notification. */
-export type NotifyOutcome = 'sent' | 'suppressed' | 'failed' | 'logged';
+/** `queued`: handed to a background notifier, delivered later. */
+export type NotifyOutcome = 'sent' | 'suppressed' | 'failed' | 'logged' | 'queued';
 
 export interface Notifier {
   /** Never throws: a failing Slack must never fail a backup (SPEC A6). */

@@ -16,7 +16,12 @@ const children = [
   ['worker', 'apps/worker/src/main.ts'],
 ].map(([name, entry]) => {
   // Own process groups, so a terminal's Ctrl-C reaches the children once (through stopAll), not twice.
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: root, stdio: 'inherit', env: process.env, detached: true });
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    cwd: root,
+    stdio: 'inherit',
+    env: process.env,
+    detached: true,
+  });
   child.on('exit', (code, signal) => onExit(name, code, signal));
   return child;
 });

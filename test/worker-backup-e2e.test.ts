@@ -278,7 +278,11 @@ describe('backup:create', () => {
     expect(result).toMatchObject({ status: 'success', target: database.name, environment: 'e2e' });
     expect(typeof result.size_mb).toBe('number');
     expect(result.sha256).toMatch(/^[0-9a-f]{64}$/);
-    await expectRestorable(createLocalStorage({ dir: backupDir }), String(result.filename), String(result.sha256));
+    await expectRestorable(
+      createLocalStorage({ dir: backupDir }),
+      String(result.filename),
+      String(result.sha256),
+    );
   });
 
   it('exits non-zero with a failed JSON line when the database is unreachable', async () => {
@@ -293,7 +297,11 @@ describe('backup:create', () => {
     cli.child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk.toString()));
     expect(await cli.exited).toBe(1);
     const result = JSON.parse(stdout.join('').trim()) as Record<string, unknown>;
-    expect(result).toMatchObject({ status: 'failed', target: 'warden_nowhere', code: 'PREFLIGHT_CONNECT_FAILED' });
+    expect(result).toMatchObject({
+      status: 'failed',
+      target: 'warden_nowhere',
+      code: 'PREFLIGHT_CONNECT_FAILED',
+    });
     expect(cli.lines.join('\n')).not.toContain('hunter2-secret');
   });
 });

@@ -121,7 +121,8 @@ export async function runBackup(deps: RunBackupDeps, options: RunBackupOptions):
 
   if (options.retention !== false) {
     try {
-      const outcome = await applyRetention({ storage, logger }, options.target.name, {
+      // The target object carries the grandfather-father-son counts too.
+      const outcome = await applyRetention({ storage, logger }, options.target, {
         retentionDays: options.target.retentionDays,
         keepLast: options.target.keepLast,
       });

@@ -104,7 +104,7 @@ export const envSchema = z.object({
   BACKUP_SPOOL_DIR: z.string().default('./spool'),
   BACKUP_MIN_FREE_MB: integer(256, 0),
   BACKUP_COMPRESSION: z.enum(['gzip', 'zstd']).default('gzip'),
-  BACKUP_GZIP_LEVEL: integer(6, 1, 9),
+  BACKUP_GZIP_LEVEL: integer(3, 1, 9),
   BACKUP_ROW_COUNTS: booleanFlag(true),
   BACKUP_TIMEOUT_MINUTES: integer(360, 1),
   PG_DUMP_PATH: z.string().default('pg_dump'),

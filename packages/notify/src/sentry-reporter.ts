@@ -1,4 +1,14 @@
-import * as Sentry from '@sentry/node';
+import { createRequire } from 'node:module';
+import type * as SentrySdk from '@sentry/node';
+
+/**
+ * `@sentry/node` costs about half a second and 85 MB to load; most installations run without a
+ * DSN, so it is only loaded when one is configured.
+ */
+function loadSentry(): typeof SentrySdk {
+  return createRequire(import.meta.url)('@sentry/node') as typeof SentrySdk;
+}
+
 import { createSecretScrubber, describeError, scrubDeep } from './secret-scrubber.js';
 import type { NotifyLogger } from './types.js';
 
@@ -57,6 +67,7 @@ export function createSentryReporter(options: SentryReporterOptions): ErrorRepor
 
   if (!options.dsn) return createLoggingReporter(logger, scrub);
 
+  const Sentry = loadSentry();
   Sentry.init({
     dsn: options.dsn,
     environment: options.environment,

@@ -62,9 +62,12 @@ export interface S3StorageOptions {
 }
 
 const MIB = 1024 * 1024;
-/** Each buffered part costs memory `queueSize` times over; 8 MiB keeps that at 32 MiB. */
+/**
+ * Each buffered part costs memory `queueSize` times over; 8 MiB × 2 keeps that at 16 MiB. Two parts
+ * in flight already keep a local or same-region store busy while the next part fills.
+ */
 const MIN_PART_SIZE = 8 * MIB;
-const QUEUE_SIZE = 4;
+const QUEUE_SIZE = 2;
 /** S3 allows 10,000 parts; leave room for an `expectedSize` that was an underestimate. */
 const TARGET_MAX_PARTS = 9_000;
 const SHA256_HEX = /^[0-9a-f]{64}$/;

@@ -27,6 +27,8 @@ export interface BackupPipelineSettings {
   pgDumpPath: string;
   uploadRetryAttempts: number;
   uploadRetryDelayMs: number;
+  /** 64 hex characters turn on client-side AES-256-GCM encryption of the dump. */
+  encryptionKey?: string | undefined;
 }
 
 export interface BackupProcessorDeps {

@@ -1,11 +1,14 @@
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
+import type { Readable } from 'node:stream';
 import {
   applyRetention,
   BackupError,
   type BackupManifest,
   type BackupTargetSpec,
   createSpooledBackup,
+  type SpooledBackup,
+  type StreamUploadInfo,
   toBackupResult,
   uploadSpooledBackup,
 } from '@warden/backup';
@@ -45,6 +48,7 @@ export interface BackupProcessorDeps {
 }
 
 type UploadState = NonNullable<BackupJobPayload['upload']>;
+type StreamedUpload = NonNullable<SpooledBackup['streamedUpload']>;
 
 /**
  * Runs a backup as one BullMQ job in two steps. Step one dumps, compresses and verifies into the
@@ -87,6 +91,7 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
         (error: unknown) => log.warn({ err: error }, 'could not clean the spool directory'),
       );
       let upload = data.upload;
+      let streamed: StreamedUpload | undefined;
       if (!upload) {
         const spooled = await runDumpStep(job, target, log, signal).catch(async (error: unknown) => {
           if (signal?.aborted) {
@@ -99,9 +104,10 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
           throw permanentAsUnrecoverable(error);
         });
         upload = { spoolPath: spooled.spoolPath, host, attempts: 0, manifest: { ...spooled.manifest } };
+        streamed = spooled.streamedUpload;
         await job.updateData({ ...data, upload });
       }
-      const manifest = await runUploadStep(job, token, target, upload, log);
+      const manifest = await runUploadStep(job, token, target, upload, log, streamed);
       await job.updateProgress({ phase: 'retention', percent: 98 });
       try {
         await applyRetention({ storage: deps.storage, logger: log }, target, {
@@ -130,11 +136,22 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
     signal: AbortSignal | undefined,
   ) {
     let lastReported = 0;
+    // On S3 the upload runs while pg_dump writes (the spool file is still written, for B5 retries);
+    // it only completes once every integrity check has passed.
+    const streamUpload = deps.storage.location.startsWith('s3://')
+      ? (body: Readable, info: StreamUploadInfo) =>
+          deps.storage.putStream(info.key, body, {
+            contentType: info.contentType,
+            ...(info.expectedSize === undefined ? {} : { expectedSize: info.expectedSize }),
+            ...(signal ? { signal } : {}),
+          })
+      : undefined;
     return createSpooledBackup(
       { logger: log },
       {
         target,
         ...deps.settings,
+        ...(streamUpload ? { streamUpload } : {}),
         trigger: backupJobSchema.shape.trigger.parse(job.data.trigger),
         jobId: job.id,
         signal,
@@ -162,6 +179,7 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
     target: BackupTargetSpec,
     upload: UploadState,
     log: Logger,
+    streamed?: StreamedUpload,
   ): Promise<BackupManifest> {
     if (upload.host !== host) {
       throw new UnrecoverableError(
@@ -174,10 +192,13 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
     const manifest = upload.manifest as unknown as BackupManifest;
     await job.updateProgress({ phase: 'upload', percent: 80, attempt: upload.attempts + 1 });
     try {
+      // A streamed upload that failed counts as the first attempt; the retries use the spool file.
+      if (streamed && !streamed.ok) throw streamed.error;
       return await uploadSpooledBackup(
         { storage: deps.storage, logger: log },
         { spoolPath: upload.spoolPath, manifest },
         {
+          alreadyStored: streamed?.ok === true,
           onProgress: (bytesSent) => {
             const percent = 80 + Math.floor((bytesSent / Math.max(1, manifest.bytes)) * 17);
             job.updateProgress({ phase: 'upload', percent, bytes: bytesSent }).catch(() => undefined);

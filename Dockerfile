@@ -23,6 +23,7 @@ COPY package.json package-lock.json ./
 COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
 COPY packages/backup/package.json packages/backup/
+COPY packages/bootstrap/package.json packages/bootstrap/
 COPY packages/config/package.json packages/config/
 COPY packages/logging/package.json packages/logging/
 COPY packages/metrics/package.json packages/metrics/

@@ -7,11 +7,10 @@ import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createRedisConnection, JOB_NAMES, QUEUE_NAMES } from '@warden/queue';
-import { type Job, Queue } from 'bullmq';
+import { JOB_NAMES, QUEUE_NAMES } from '@warden/queue';
+import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  deleteKeysUnder,
   type SentryReceiver,
   type SlackMessage,
   type SlackReceiver,
@@ -21,17 +20,16 @@ import {
 import { uniquePrefix } from './helpers/api-fixtures.js';
 import { createTestDatabase, pgUrl, type TestDatabase, withClient } from './helpers/pg-fixtures.js';
 import { startWardenProcess, testEnv, type WardenProcess, waitFor } from './helpers/processes.js';
-import { S3RVER_CREDENTIALS, S3RVER_REGION, type S3TestServer, startS3Server } from './helpers/s3-server.js';
+import { createTestQueue } from './helpers/queues.js';
+import { type S3TestServer, s3rverEnv, startS3Server } from './helpers/s3-server.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const BUCKET = 'warden-alerts';
 const ENVIRONMENT = 'alerting';
 
 const prefix = uniquePrefix('alerts-backup');
-const redis = createRedisConnection({ url: REDIS_URL, role: 'worker' });
-redis.on('error', () => undefined);
-const queue = new Queue(QUEUE_NAMES.backups, { connection: redis, prefix });
-queue.on('error', () => undefined);
+const testQueue = createTestQueue({ prefix });
+const { queue } = testQueue;
 let workDir: string;
 let database: TestDatabase;
 let slack: SlackReceiver;
@@ -84,11 +82,7 @@ beforeAll(async () => {
     'apps/worker/src/main.ts',
     testEnv({
       WARDEN_CONFIG: targetsFile,
-      BACKUP_S3_BUCKET: BUCKET,
-      AWS_REGION: S3RVER_REGION,
-      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-      S3_ENDPOINT: s3.endpoint,
+      ...s3rverEnv(s3.endpoint, BUCKET),
       BACKUP_SPOOL_DIR: path.join(workDir, 'spool'),
       UPLOAD_RETRY_ATTEMPTS: '1',
       UPLOAD_RETRY_DELAY_MS: '300',
@@ -106,10 +100,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await worker?.stop('SIGKILL');
-  await queue.obliterate({ force: true }).catch(() => undefined);
-  await queue.close();
-  await deleteKeysUnder(redis, prefix);
-  await redis.quit();
+  await testQueue.close();
   await s3?.stop();
   await slack?.receiver.close();
   await sentry?.receiver.close();

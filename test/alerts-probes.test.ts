@@ -14,7 +14,6 @@ import { ALL_QUEUE_NAMES, createRedisConnection, JOB_NAMES, QUEUE_NAMES } from '
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  deleteKeysUnder,
   type SentryReceiver,
   type SlackMessage,
   type SlackReceiver,
@@ -25,6 +24,7 @@ import {
 import { uniquePrefix } from './helpers/api-fixtures.js';
 import { pgUrl } from './helpers/pg-fixtures.js';
 import { startWardenProcess, testEnv, type WardenProcess, waitFor } from './helpers/processes.js';
+import { deleteKeysUnder } from './helpers/queues.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const PROBE_INTERVAL_SECONDS = 5;

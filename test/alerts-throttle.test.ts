@@ -6,27 +6,21 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createRedisConnection, JOB_NAMES, QUEUE_NAMES } from '@warden/queue';
-import { type Job, Queue } from 'bullmq';
+import { JOB_NAMES } from '@warden/queue';
+import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  deleteKeysUnder,
-  type SlackMessage,
-  type SlackReceiver,
-  startSlackReceiver,
-} from './helpers/alerts-receivers.js';
+import { type SlackMessage, type SlackReceiver, startSlackReceiver } from './helpers/alerts-receivers.js';
 import { uniquePrefix } from './helpers/api-fixtures.js';
 import { startWardenProcess, testEnv, type WardenProcess, waitFor } from './helpers/processes.js';
+import { createTestQueue } from './helpers/queues.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const THROTTLE_SECONDS = 12;
 const KEY = 'backup-failed:pgdown';
 
 const prefix = uniquePrefix('alerts-throttle');
-const redis = createRedisConnection({ url: REDIS_URL, role: 'worker' });
-redis.on('error', () => undefined);
-const queue = new Queue(QUEUE_NAMES.backups, { connection: redis, prefix });
-queue.on('error', () => undefined);
+const testQueue = createTestQueue({ prefix });
+const { queue } = testQueue;
 let workDir: string;
 let slack: SlackReceiver;
 const workers: WardenProcess[] = [];
@@ -81,10 +75,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
-  await queue.obliterate({ force: true }).catch(() => undefined);
-  await queue.close();
-  await deleteKeysUnder(redis, prefix);
-  await redis.quit();
+  await testQueue.close();
   await slack?.receiver.close();
   await rm(workDir, { recursive: true, force: true });
 });

@@ -27,9 +27,10 @@ import {
   restorePlainDump,
   type TestDatabase,
   tableFingerprints,
+  targetSpecFor,
   uniqueDatabaseName,
 } from './helpers/pg-fixtures.js';
-import { S3RVER_CREDENTIALS, S3RVER_REGION, type S3TestServer, startS3Server } from './helpers/s3-server.js';
+import { type S3TestServer, s3rverStorageOptions, startS3Server } from './helpers/s3-server.js';
 
 const logger = createLogger({ service: 'backup-encryption-test', level: 'silent' });
 const KEY = '0f'.repeat(16) + 'a5'.repeat(16);
@@ -42,14 +43,7 @@ let s3: S3TestServer;
 const scratch: string[] = [];
 
 function target(): BackupTargetSpec {
-  return {
-    name: 'secret',
-    environment: 'test',
-    databaseUrl: db.url,
-    database: db.name,
-    retentionDays: 30,
-    keepLast: 3,
-  };
+  return targetSpecFor(db, { name: 'secret', keepLast: 3 });
 }
 
 async function decryptToBuffer(file: string, key: string): Promise<Buffer> {
@@ -199,15 +193,7 @@ describe('encrypted backups (BACKUP_ENCRYPTION_KEY)', () => {
   });
 
   it('uploads an encrypted backup to S3 while dumping, byte-identical to the manifest', async () => {
-    const s3Storage = createS3Storage({
-      bucket: 'encrypted',
-      region: S3RVER_REGION,
-      ...S3RVER_CREDENTIALS,
-      endpoint: s3.endpoint,
-      forcePathStyle: true,
-      prefix: '',
-      checksumWhenRequired: true,
-    });
+    const s3Storage = createS3Storage(s3rverStorageOptions(s3.endpoint, 'encrypted'));
     try {
       let streamed = 0;
       const manifest = await runBackup(

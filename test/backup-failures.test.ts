@@ -14,7 +14,7 @@ import {
 import { createLogger } from '@warden/logging';
 import { type BackupStorage, createLocalStorage } from '@warden/storage';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDatabase, pgUrl, type TestDatabase } from './helpers/pg-fixtures.js';
+import { createTestDatabase, pgUrl, type TestDatabase, targetSpecFor } from './helpers/pg-fixtures.js';
 
 const logger = createLogger({ service: 'backup-failures-test', level: 'silent' });
 const PASSWORD = 'Sup3r-S3cret-pw_4217';
@@ -26,15 +26,12 @@ let storage: BackupStorage;
 let scripts: string;
 
 function target(overrides: Partial<BackupTargetSpec> = {}): BackupTargetSpec {
-  return {
+  return targetSpecFor(db, {
     name: 'failing',
-    environment: 'test',
     databaseUrl: pgUrl(db.name, { password: PASSWORD }),
-    database: db.name,
-    retentionDays: 30,
     keepLast: 3,
     ...overrides,
-  };
+  });
 }
 
 function options(overrides: Partial<CreateSpooledBackupOptions> = {}): CreateSpooledBackupOptions {

@@ -23,19 +23,14 @@ import {
   type TestDatabase,
   tableFingerprints,
   tableRowCounts,
+  targetSpecFor,
   uniqueDatabaseName,
   withClient,
 } from './helpers/pg-fixtures.js';
+import { commandAvailable } from './helpers/processes.js';
 
 const logger = createLogger({ service: 'backup-pipeline-test', level: 'silent' });
-const hasZstd = (() => {
-  try {
-    execFileSync('zstd', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasZstd = commandAvailable('zstd');
 
 let db: TestDatabase;
 let work: string;
@@ -44,14 +39,7 @@ let storage: BackupStorage;
 const scratch: string[] = [];
 
 function targetFor(database: TestDatabase, name = 'pipeline'): BackupTargetSpec {
-  return {
-    name,
-    environment: 'test',
-    databaseUrl: database.url,
-    database: database.name,
-    retentionDays: 30,
-    keepLast: 3,
-  };
+  return targetSpecFor(database, { name, keepLast: 3 });
 }
 
 async function download(key: string, path: string): Promise<Buffer> {

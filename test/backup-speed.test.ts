@@ -14,18 +14,18 @@ import {
 import { createLogger } from '@warden/logging';
 import { type BackupStorage, createS3Storage } from '@warden/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from './helpers/pg-fixtures.js';
-import { S3RVER_CREDENTIALS, S3RVER_REGION, type S3TestServer, startS3Server } from './helpers/s3-server.js';
+import { createTestDatabase, type TestDatabase, targetSpecFor } from './helpers/pg-fixtures.js';
+import { commandAvailable } from './helpers/processes.js';
+import {
+  S3RVER_CREDENTIALS,
+  S3RVER_REGION,
+  type S3TestServer,
+  s3rverStorageOptions,
+  startS3Server,
+} from './helpers/s3-server.js';
 
 const logger = createLogger({ service: 'backup-speed-test', level: 'silent' });
-const hasZstd = (() => {
-  try {
-    execFileSync('zstd', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasZstd = commandAvailable('zstd');
 
 let db: TestDatabase;
 let work: string;
@@ -34,14 +34,7 @@ let s3: S3TestServer;
 let bucketCount = 0;
 
 function target(): BackupTargetSpec {
-  return {
-    name: 'speedy',
-    environment: 'test',
-    databaseUrl: db.url,
-    database: db.name,
-    retentionDays: 30,
-    keepLast: 3,
-  };
+  return targetSpecFor(db, { name: 'speedy', keepLast: 3 });
 }
 
 async function script(name: string, body: string): Promise<string> {
@@ -63,15 +56,7 @@ async function freshS3Storage(): Promise<BackupStorage> {
   });
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
   client.destroy();
-  return createS3Storage({
-    bucket,
-    region: S3RVER_REGION,
-    ...S3RVER_CREDENTIALS,
-    endpoint: s3.endpoint,
-    forcePathStyle: true,
-    prefix: '',
-    checksumWhenRequired: true,
-  });
+  return createS3Storage(s3rverStorageOptions(s3.endpoint, bucket));
 }
 
 /** Counts how the pipeline reached the store. */

@@ -8,13 +8,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createRedisConnection, JOB_NAMES, QUEUE_NAMES } from '@warden/queue';
-import { Queue } from 'bullmq';
+import { JOB_NAMES } from '@warden/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deleteKeysUnder, sampleValue } from './helpers/alerts-receivers.js';
+import { sampleValue } from './helpers/alerts-receivers.js';
 import { uniquePrefix } from './helpers/api-fixtures.js';
 import { createTestDatabase, type TestDatabase, withClient } from './helpers/pg-fixtures.js';
 import { startWardenProcess, testEnv, type WardenProcess, waitFor } from './helpers/processes.js';
+import { createTestQueue } from './helpers/queues.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const has = (command: string) => spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
@@ -22,10 +22,8 @@ const tools = has('promtool') && has('curl');
 if (!tools) console.warn('metrics-processes: promtool or curl is not on PATH; skipped');
 
 const prefix = uniquePrefix('metrics-processes');
-const redis = createRedisConnection({ url: REDIS_URL, role: 'worker' });
-redis.on('error', () => undefined);
-const queue = new Queue(QUEUE_NAMES.backups, { connection: redis, prefix });
-queue.on('error', () => undefined);
+const testQueue = createTestQueue({ prefix });
+const { queue } = testQueue;
 let workDir: string;
 let database: TestDatabase;
 let worker: WardenProcess;
@@ -76,10 +74,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([worker?.stop('SIGKILL'), api?.stop('SIGKILL')]);
-  await queue.obliterate({ force: true }).catch(() => undefined);
-  await queue.close();
-  await deleteKeysUnder(redis, prefix);
-  await redis.quit();
+  await testQueue.close();
   await database?.drop();
   if (workDir) await rm(workDir, { recursive: true, force: true });
 });

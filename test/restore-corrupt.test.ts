@@ -21,8 +21,10 @@ import {
   createDatabase,
   createTestDatabase,
   dropDatabase,
+  listDatabases,
   type TestDatabase,
   tableFingerprints,
+  targetSpecFor,
   withClient,
 } from './helpers/pg-fixtures.js';
 
@@ -41,13 +43,6 @@ let psqlLog: string;
 let sequence = 0;
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-
-async function databases(): Promise<string[]> {
-  return withClient('postgres', async (client) => {
-    const { rows } = await client.query<{ datname: string }>('SELECT datname FROM pg_database ORDER BY 1');
-    return rows.map((row) => row.datname);
-  });
-}
 
 async function psqlRuns(): Promise<number> {
   const text = await readFile(psqlLog, 'utf8').catch(() => '');
@@ -82,7 +77,7 @@ async function expectRejected(
   code: RestoreErrorCode,
   message: RegExp,
 ): Promise<void> {
-  const before = await databases();
+  const before = await listDatabases();
   const existingBefore = await tableFingerprints(existing);
   const runsBefore = await psqlRuns();
   const backupsBefore = (await listBackups(storage, { target: target.name })).length;
@@ -109,7 +104,7 @@ async function expectRejected(
   }
   // No SQL ran, no database was created, the existing one is as it was, no safety backup was taken.
   expect(await psqlRuns()).toBe(runsBefore);
-  expect(await databases()).toEqual(before);
+  expect(await listDatabases()).toEqual(before);
   expect(await tableFingerprints(existing)).toEqual(existingBefore);
   expect((await listBackups(storage, { target: target.name })).length).toBe(backupsBefore);
 }
@@ -122,14 +117,7 @@ beforeAll(async () => {
   );
   work = await mkdtemp(join(tmpdir(), 'warden-restore-corrupt-'));
   storage = createLocalStorage({ dir: join(work, 'store') });
-  target = {
-    name: source.name,
-    environment: 'test',
-    databaseUrl: source.url,
-    database: source.name,
-    retentionDays: 30,
-    keepLast: 10,
-  };
+  target = targetSpecFor(source);
   good = await runBackup(
     { storage, logger },
     {
@@ -199,7 +187,7 @@ describe('a damaged backup is rejected before any SQL runs', () => {
       { target, file: good.filename, psqlPath, spoolDir: join(work, 'spool'), discard: true },
     );
     expect(result).toMatchObject({ status: 'success', discarded: true, check: { rowCounts: 'matched' } });
-    expect(await databases()).not.toContain(result.database);
+    expect(await listDatabases()).not.toContain(result.database);
   });
 });
 
@@ -211,7 +199,7 @@ describe('a dump whose SQL fails part-way', () => {
     expect(at).toBeGreaterThan(0);
     const broken = Buffer.from(`${sql.slice(0, at)}SELECT 1/0;\n${sql.slice(at)}`);
     const manifest = await storeBackup(gzipSync(broken), broken.length, true);
-    const before = await databases();
+    const before = await listDatabases();
     const error = await restoreBackup(
       { storage, logger },
       { target, file: manifest.filename, psqlPath, spoolDir: join(work, 'spool') },
@@ -219,6 +207,6 @@ describe('a dump whose SQL fails part-way', () => {
     expect(isRestoreError(error, 'RESTORE_PSQL_FAILED'), String(error)).toBe(true);
     expect((error as Error).message).toMatch(/division by zero/);
     expect((error as { permanent: boolean }).permanent).toBe(true);
-    expect(await databases()).toEqual(before);
+    expect(await listDatabases()).toEqual(before);
   });
 });

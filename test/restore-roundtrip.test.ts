@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,12 +18,14 @@ import {
   createDatabase,
   createTestDatabase,
   dropDatabase,
+  listDatabases,
   sequenceValues,
   type TestDatabase,
   tableFingerprints,
+  targetSpecFor,
   withClient,
 } from './helpers/pg-fixtures.js';
-import { REPO_ROOT, testEnv } from './helpers/processes.js';
+import { type CliRun, runWardenCli, testEnv } from './helpers/processes.js';
 
 const logger = createLogger({ service: 'restore-roundtrip-test', level: 'silent' });
 
@@ -44,44 +45,21 @@ const backupSettings = () => ({
   uploadRetryDelayMs: 0,
 });
 
-async function databases(): Promise<string[]> {
-  return withClient('postgres', async (client) => {
-    const { rows } = await client.query<{ datname: string }>('SELECT datname FROM pg_database ORDER BY 1');
-    return rows.map((row) => row.datname);
-  });
-}
-
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'apps/worker/src/cli/backup-restore.ts', ...args],
-      {
-        cwd: REPO_ROOT,
-        env: testEnv({
-          DATABASE_URL: source.url,
-          BACKUP_ENVIRONMENT: 'test',
-          BACKUP_DIR: storeDir,
-          BACKUP_SPOOL_DIR: join(work, 'cli-spool'),
-          BACKUP_MIN_FREE_MB: '0',
-          REDIS_URL: 'redis://127.0.0.1:6379',
-          QUEUE_PREFIX: `warden-restore-cli-${process.pid}`,
-          LOG_LEVEL: 'info',
-        }),
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function runCli(args: string[]): Promise<CliRun> {
+  return runWardenCli(
+    'apps/worker/src/cli/backup-restore.ts',
+    args,
+    testEnv({
+      DATABASE_URL: source.url,
+      BACKUP_ENVIRONMENT: 'test',
+      BACKUP_DIR: storeDir,
+      BACKUP_SPOOL_DIR: join(work, 'cli-spool'),
+      BACKUP_MIN_FREE_MB: '0',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      QUEUE_PREFIX: `warden-restore-cli-${process.pid}`,
+      LOG_LEVEL: 'info',
+    }),
+  );
 }
 
 beforeAll(async () => {
@@ -90,14 +68,7 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'warden-restore-rt-'));
   storeDir = join(work, 'store');
   storage = createLocalStorage({ dir: storeDir });
-  target = {
-    name: source.name,
-    environment: 'test',
-    databaseUrl: source.url,
-    database: source.name,
-    retentionDays: 30,
-    keepLast: 10,
-  };
+  target = targetSpecFor(source);
   backup = await runBackup({ storage, logger }, { target, ...backupSettings() });
 });
 
@@ -110,7 +81,7 @@ afterAll(async () => {
 
 describe('restore round trip', () => {
   it('restores the latest backup into a new database with identical contents, checked against the manifest', async () => {
-    const before = await databases();
+    const before = await listDatabases();
     const progress: RestoreProgress[] = [];
     const result = await restoreBackup(
       { storage, logger },
@@ -163,7 +134,7 @@ describe('restore round trip', () => {
   });
 
   it('dry run verifies the backup and reports the plan without creating anything', async () => {
-    const before = await databases();
+    const before = await listDatabases();
     const result = await restoreBackup(
       { storage, logger },
       { target, file: backup.filename, dryRun: true, spoolDir: join(work, 'restore-spool') },
@@ -175,7 +146,7 @@ describe('restore round trip', () => {
       sha256: backup.sha256,
     });
     expect(result.check).toBeUndefined();
-    expect(await databases()).toEqual(before);
+    expect(await listDatabases()).toEqual(before);
   });
 
   it('refuses an existing database without overwrite and leaves it unchanged', async () => {
@@ -228,7 +199,7 @@ describe('restore round trip', () => {
 
     // The replaced database now holds the backup; the old table is gone, no helper database is left.
     expect(await tableFingerprints(existing)).toEqual(await tableFingerprints(source.name));
-    const after = await databases();
+    const after = await listDatabases();
     expect(after.filter((name) => name.startsWith(`${existing}_`))).toEqual([]);
 
     // The safety backup is a real, verified backup of the old contents, stored under the target…
@@ -259,7 +230,7 @@ describe('encrypted backups', () => {
     );
     expect(encrypted.encryption?.keyId).toBeDefined();
     const spoolDir = join(work, 'restore-spool');
-    const before = await databases();
+    const before = await listDatabases();
     for (const encryptionKey of [undefined, randomBytes(32).toString('hex')]) {
       const error = await restoreBackup(
         { storage, logger },
@@ -267,7 +238,7 @@ describe('encrypted backups', () => {
       ).catch((caught: unknown) => caught);
       expect(isRestoreError(error, 'RESTORE_ENCRYPTED_UNSUPPORTED'), String(error)).toBe(true);
     }
-    expect(await databases()).toEqual(before);
+    expect(await listDatabases()).toEqual(before);
 
     const result = await restoreBackup(
       { storage, logger },

@@ -23,7 +23,12 @@ import {
   createRestoreProcessor,
 } from '../apps/worker/src/processors/restores.processor.js';
 import { type HttpReceiver, startHttpReceiver } from './helpers/http-receiver.js';
-import { createTestDatabase, type TestDatabase, withClient } from './helpers/pg-fixtures.js';
+import {
+  createTestDatabase,
+  listDatabases,
+  type TestDatabase,
+  targetSpecFor,
+} from './helpers/pg-fixtures.js';
 
 const logger = createLogger({ service: 'restore-verify-test', level: 'silent' });
 const prefix = `warden-test-restore-verify-${randomBytes(4).toString('hex')}`;
@@ -48,13 +53,6 @@ const backupSettings = () => ({
   uploadRetryAttempts: 0,
   uploadRetryDelayMs: 0,
 });
-
-async function databases(): Promise<string[]> {
-  return withClient('postgres', async (client) => {
-    const { rows } = await client.query<{ datname: string }>('SELECT datname FROM pg_database ORDER BY 1');
-    return rows.map((row) => row.datname);
-  });
-}
 
 async function finished(job: Job): Promise<Job> {
   const deadline = Date.now() + 60_000;
@@ -112,14 +110,7 @@ beforeAll(async () => {
   source = await createTestDatabase({ prefix: 'warden_rv', seed: { orders: 4_000 } });
   work = await mkdtemp(join(tmpdir(), 'warden-restore-verify-'));
   storage = createLocalStorage({ dir: join(work, 'store') });
-  target = {
-    name: source.name,
-    environment: 'test',
-    databaseUrl: source.url,
-    database: source.name,
-    retentionDays: 30,
-    keepLast: 10,
-  };
+  target = targetSpecFor(source);
   good = await runBackup({ storage, logger }, { ...backupSettings(), target, retention: false });
   receiver = await startHttpReceiver();
   metrics = createMetrics({ prefix: 'warden_', collectDefaultMetrics: false });
@@ -171,7 +162,7 @@ afterAll(async () => {
 
 describe('restore.verify job', () => {
   it('passes on a good backup: records it in the manifest, sets the metrics, drops the scratch database', async () => {
-    const before = await databases();
+    const before = await listDatabases();
     const job = await queue.add(JOB_NAMES.restoreVerify, { target: target.name, trigger: 'schedule' });
     const done = await finished(job);
     expect(done.failedReason).toBeUndefined();
@@ -180,7 +171,7 @@ describe('restore.verify job', () => {
     const manifest = await readManifest(storage, target.name, good.filename);
     expect(manifest?.verification).toMatchObject({ status: 'passed' });
     expect(manifest?.verification?.database).toMatch(new RegExp(`^${source.name}_verify_\\d{8}_\\d{6}$`));
-    expect(await databases()).toEqual(before);
+    expect(await listDatabases()).toEqual(before);
     expect(
       await metricValue('warden_restore_last_verified_timestamp_seconds', { target: target.name }),
     ).toBeCloseTo(Date.parse(manifest?.verification?.at ?? '') / 1000, 0);
@@ -192,7 +183,7 @@ describe('restore.verify job', () => {
 
   it('fails on a backup doctored to lose rows, alerts Slack and records the failure', async () => {
     const doctored = await storeDoctoredBackup();
-    const before = await databases();
+    const before = await listDatabases();
     const job = await queue.add(JOB_NAMES.restoreVerify, { target: target.name, trigger: 'schedule' });
     const done = await finished(job);
     expect(await done.getState()).toBe('failed');
@@ -212,7 +203,7 @@ describe('restore.verify job', () => {
     ]);
     // The good one keeps its passed verification; no scratch database is left behind.
     expect((await readManifest(storage, target.name, good.filename))?.verification?.status).toBe('passed');
-    expect(await databases()).toEqual(before);
+    expect(await listDatabases()).toEqual(before);
     expect(
       await metricValue('warden_restore_verifications_total', { target: target.name, result: 'failure' }),
     ).toBe(1);

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +12,7 @@ import {
 import { createLogger } from '@warden/logging';
 import { type BackupStorage, createLocalStorage } from '@warden/storage';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { REPO_ROOT, testEnv } from './helpers/processes.js';
+import { type CliRun, runWardenCli, testEnv } from './helpers/processes.js';
 
 const logger = createLogger({ service: 'retention-catalog-test', level: 'silent' });
 const DAY = 24 * 60 * 60 * 1000;
@@ -99,33 +98,17 @@ const EXPECTED_REMOVED = {
   'app-eu': () => pick('app-eu', [1, 0]),
 };
 
-function runPrune(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'apps/worker/src/cli/backup-prune.ts', ...args],
-      {
-        cwd: REPO_ROOT,
-        env: testEnv({
-          WARDEN_CONFIG: configFile,
-          BACKUP_DIR: storeDir,
-          BACKUP_KEEP_WEEKLY: '2',
-          LOG_LEVEL: 'info',
-        }),
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function runPrune(args: string[]): Promise<CliRun> {
+  return runWardenCli(
+    'apps/worker/src/cli/backup-prune.ts',
+    args,
+    testEnv({
+      WARDEN_CONFIG: configFile,
+      BACKUP_DIR: storeDir,
+      BACKUP_KEEP_WEEKLY: '2',
+      LOG_LEVEL: 'info',
+    }),
+  );
 }
 
 function parseLines(

@@ -14,8 +14,6 @@ import { createRedisConnection, QUEUE_NAMES } from '@warden/queue';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  deleteKeysUnder,
-  keysUnder,
   type SentryReceiver,
   type SlackReceiver,
   startSentryReceiver,
@@ -24,6 +22,7 @@ import {
 import { uniquePrefix } from './helpers/api-fixtures.js';
 import { createTestDatabase, type TestDatabase, withClient } from './helpers/pg-fixtures.js';
 import { startWardenProcess, testEnv, type WardenProcess, waitFor } from './helpers/processes.js';
+import { deleteKeysUnder, keysUnder } from './helpers/queues.js';
 import { S3RVER_REGION, type S3TestServer, startS3Server } from './helpers/s3-server.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';

@@ -13,7 +13,13 @@ import {
   StorageError,
 } from '@warden/storage';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { S3RVER_CREDENTIALS, S3RVER_REGION, type S3TestServer, startS3Server } from './helpers/s3-server.js';
+import {
+  S3RVER_CREDENTIALS,
+  S3RVER_REGION,
+  type S3TestServer,
+  s3rverStorageOptions,
+  startS3Server,
+} from './helpers/s3-server.js';
 
 const MIB = 1024 * 1024;
 
@@ -345,15 +351,7 @@ let rawClient: S3Client;
 let bucketCounter = 0;
 
 function s3Options(bucket: string, prefix: string): S3StorageOptions {
-  return {
-    bucket,
-    region: S3RVER_REGION,
-    ...S3RVER_CREDENTIALS,
-    endpoint: s3.endpoint,
-    forcePathStyle: true,
-    prefix,
-    checksumWhenRequired: true,
-  };
+  return s3rverStorageOptions(s3.endpoint, bucket, prefix);
 }
 
 async function rawKeys(bucket: string, prefix = ''): Promise<string[]> {

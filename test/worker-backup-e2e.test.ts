@@ -5,9 +5,8 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { listBackups } from '@warden/backup';
-import { createRedisConnection, JOB_NAMES, QUEUE_NAMES } from '@warden/queue';
+import { JOB_NAMES } from '@warden/queue';
 import { type BackupStorage, createLocalStorage, createS3Storage } from '@warden/storage';
-import { type Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createDatabase,
@@ -17,8 +16,15 @@ import {
   type TestDatabase,
   tableRowCounts,
 } from './helpers/pg-fixtures.js';
-import { startWardenProcess, testEnv, type WardenProcess, waitFor } from './helpers/processes.js';
-import { S3RVER_CREDENTIALS, S3RVER_REGION, type S3TestServer, startS3Server } from './helpers/s3-server.js';
+import {
+  startWardenProcess,
+  testEnv,
+  type WardenProcess,
+  waitFor,
+  waitForJobEnd,
+} from './helpers/processes.js';
+import { createTestQueue } from './helpers/queues.js';
+import { type S3TestServer, s3rverEnv, s3rverStorageOptions, startS3Server } from './helpers/s3-server.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const BUCKET = 'warden-e2e';
@@ -26,8 +32,8 @@ const BUCKET = 'warden-e2e';
 let database: TestDatabase;
 let workDir: string;
 const queuePrefix = `warden-e2e-${randomBytes(4).toString('hex')}`;
-const redis = createRedisConnection({ url: REDIS_URL, role: 'worker' });
-const queue = new Queue(QUEUE_NAMES.backups, { connection: redis, prefix: queuePrefix });
+const testQueue = createTestQueue({ prefix: queuePrefix });
+const { queue } = testQueue;
 const processes: WardenProcess[] = [];
 
 function workerEnv(extra: Record<string, string | undefined>) {
@@ -51,37 +57,11 @@ async function startWorker(extra: Record<string, string | undefined>): Promise<W
 }
 
 function s3Env(endpoint: string) {
-  return {
-    BACKUP_S3_BUCKET: BUCKET,
-    AWS_REGION: S3RVER_REGION,
-    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-    S3_ENDPOINT: endpoint,
-  };
+  return s3rverEnv(endpoint, BUCKET);
 }
 
 function s3Storage(endpoint: string): BackupStorage {
-  return createS3Storage({
-    bucket: BUCKET,
-    region: S3RVER_REGION,
-    ...S3RVER_CREDENTIALS,
-    endpoint,
-    forcePathStyle: true,
-    prefix: '',
-    checksumWhenRequired: true,
-  });
-}
-
-async function waitForJobEnd(job: Job, timeoutMs = 90_000): Promise<Job> {
-  return waitFor(
-    async () => {
-      const fresh = await queue.getJob(job.id ?? '');
-      const state = await fresh?.getState();
-      return state === 'completed' || state === 'failed' ? fresh : undefined;
-    },
-    timeoutMs,
-    `job ${job.id} to finish`,
-  );
+  return createS3Storage(s3rverStorageOptions(endpoint, BUCKET));
 }
 
 /** Downloads the dump, checks gzip integrity and checksum, restores it and compares row counts. */
@@ -109,11 +89,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(processes.map((p) => p.stop('SIGKILL')));
-  await queue.obliterate({ force: true }).catch(() => undefined);
-  await queue.close();
-  const keys = await redis.keys(`${queuePrefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
+  await testQueue.close();
   await database?.drop();
   await rm(workDir, { recursive: true, force: true });
 });
@@ -124,7 +100,7 @@ describe('backups through the queue and the real worker process', () => {
     const worker = await startWorker(s3Env(s3.endpoint));
     try {
       const job = await queue.add(JOB_NAMES.backupCreate, { target: database.name, trigger: 'api' });
-      const done = await waitForJobEnd(job);
+      const done = await waitForJobEnd(queue, job, 90_000);
       expect(done.failedReason).toBeUndefined();
       const result = done.returnvalue as Record<string, unknown>;
       expect(result).toMatchObject({ status: 'success', target: database.name, environment: 'e2e' });
@@ -150,7 +126,7 @@ describe('backups through the queue and the real worker process', () => {
     const worker = await startWorker({ BACKUP_DIR: backupDir });
     try {
       const job = await queue.add(JOB_NAMES.backupCreate, { target: database.name, trigger: 'api' });
-      const done = await waitForJobEnd(job);
+      const done = await waitForJobEnd(queue, job, 90_000);
       expect(done.failedReason).toBeUndefined();
       const result = done.returnvalue as Record<string, unknown>;
       expect(result.location).toBe(path.join(backupDir, database.name, String(result.filename)));
@@ -202,7 +178,7 @@ describe('backups through the queue and the real worker process', () => {
       );
       s3 = await startS3Server({ buckets: [BUCKET], port });
 
-      const done = await waitForJobEnd(job);
+      const done = await waitForJobEnd(queue, job, 90_000);
       expect(done.failedReason).toBeUndefined();
       expect(done.returnvalue).toMatchObject({ status: 'success' });
       expect(readFileSync(dumpCount, 'utf8').trim().split('\n')).toHaveLength(1);
@@ -228,7 +204,7 @@ describe('backups through the queue and the real worker process', () => {
     });
     try {
       const job = await queue.add(JOB_NAMES.backupCreate, { target: database.name, trigger: 'api' });
-      const done = await waitForJobEnd(job);
+      const done = await waitForJobEnd(queue, job, 90_000);
       expect(await done.getState()).toBe('failed');
       expect(done.failedReason).toMatch(/upload failed after 4 attempts/);
       const kept = (await readdir(spoolDir)).filter((name) => name.endsWith('.sql.gz'));
@@ -251,7 +227,7 @@ describe('backups through the queue and the real worker process', () => {
     });
     try {
       const job = await queue.add(JOB_NAMES.backupCreate, { target: 'warden_nowhere', trigger: 'api' });
-      const done = await waitForJobEnd(job);
+      const done = await waitForJobEnd(queue, job, 90_000);
       expect(await done.getState()).toBe('failed');
       expect(done.failedReason).toMatch(/PREFLIGHT_CONNECT_FAILED/);
       expect(existsSync(spoolDir) ? await readdir(spoolDir) : []).toEqual([]);

@@ -9,19 +9,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { type BackupManifest, listBackups } from '@warden/backup';
-import { createRedisConnection, JOB_NAMES, QUEUE_NAMES } from '@warden/queue';
+import { JOB_NAMES } from '@warden/queue';
 import { createLocalStorage } from '@warden/storage';
-import { type Job, Queue } from 'bullmq';
+import type { Job } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg-fixtures.js';
 import { startWardenProcess, testEnv, type WardenProcess, waitFor } from '../helpers/processes.js';
+import { createTestQueue } from '../helpers/queues.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const queuePrefix = `warden-fault-multi-${randomBytes(4).toString('hex')}`;
-const redis = createRedisConnection({ url: REDIS_URL, role: 'worker' });
-redis.on('error', () => undefined);
-const queue = new Queue(QUEUE_NAMES.backups, { connection: redis, prefix: queuePrefix });
-queue.on('error', () => undefined);
+const testQueue = createTestQueue({ prefix: queuePrefix });
+const { queue } = testQueue;
 
 const databases: TestDatabase[] = [];
 let workDir: string;
@@ -95,10 +94,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await queue.close();
-  const keys = await redis.keys(`${queuePrefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
+  await testQueue.close();
   for (const db of databases) await db.drop();
   await rm(workDir, { recursive: true, force: true });
 });

@@ -7,37 +7,23 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { listBackups } from '@warden/backup';
-import { createRedisConnection, JOB_NAMES, QUEUE_NAMES } from '@warden/queue';
+import { JOB_NAMES } from '@warden/queue';
 import { createLocalStorage } from '@warden/storage';
-import { type Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg-fixtures.js';
-import { startWardenProcess, testEnv, type WardenProcess, waitFor } from '../helpers/processes.js';
+import { startWardenProcess, testEnv, type WardenProcess, waitForJobEnd } from '../helpers/processes.js';
+import { createTestQueue } from '../helpers/queues.js';
 import { freePort, jsonLines, startBlackhole } from './fault-helpers.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const queuePrefix = `warden-fault-notify-${randomBytes(4).toString('hex')}`;
-const redis = createRedisConnection({ url: REDIS_URL, role: 'worker' });
-redis.on('error', () => undefined);
-const queue = new Queue(QUEUE_NAMES.backups, { connection: redis, prefix: queuePrefix });
-queue.on('error', () => undefined);
+const testQueue = createTestQueue({ prefix: queuePrefix });
+const { queue } = testQueue;
 
 let database: TestDatabase;
 let workDir: string;
 let worker: WardenProcess | undefined;
 let slackHole: Awaited<ReturnType<typeof startBlackhole>>;
-
-async function waitForJobEnd(job: Job, timeoutMs: number): Promise<Job> {
-  return waitFor(
-    async () => {
-      const fresh = await queue.getJob(job.id ?? '');
-      const state = await fresh?.getState();
-      return state === 'completed' || state === 'failed' ? fresh : undefined;
-    },
-    timeoutMs,
-    `job ${job.id} to finish`,
-  );
-}
 
 beforeAll(async () => {
   workDir = await mkdtemp(path.join(tmpdir(), 'warden-fault-notify-'));
@@ -48,11 +34,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await worker?.stop('SIGKILL');
   await slackHole?.close();
-  await queue.obliterate({ force: true }).catch(() => undefined);
-  await queue.close();
-  const keys = await redis.keys(`${queuePrefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
+  await testQueue.close();
   await database?.drop();
   await rm(workDir, { recursive: true, force: true });
 });
@@ -82,7 +64,7 @@ describe('Slack and Sentry unreachable', () => {
     const job = await queue.add(JOB_NAMES.backupCreate, { target: database.name, trigger: 'api' });
     // Notifications are delivered in the background: the job must not wait for a Slack that hangs.
     const queuedAt = Date.now();
-    const done = await waitForJobEnd(job, 90_000);
+    const done = await waitForJobEnd(queue, job, 90_000);
     expect(Date.now() - queuedAt).toBeLessThan(15_000);
     expect(done.failedReason).toBeUndefined();
     expect(await done.getState()).toBe('completed');
@@ -104,7 +86,7 @@ describe('Slack and Sentry unreachable', () => {
 
     // A job failure goes to the (unreachable) Sentry; the job still fails normally and quickly.
     const broken = await queue.add(JOB_NAMES.backupCreate, { target: 'no_such_target', trigger: 'api' });
-    const brokenDone = await waitForJobEnd(broken, 30_000);
+    const brokenDone = await waitForJobEnd(queue, broken, 30_000);
     expect(brokenDone.failedReason).toMatch(/unknown target "no_such_target"/);
 
     const signalledAt = Date.now();

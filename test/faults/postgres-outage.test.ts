@@ -7,21 +7,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createRedisConnection, QUEUE_NAMES } from '@warden/queue';
-import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HttpReceiver, startHttpReceiver } from '../helpers/http-receiver.js';
 import { startWardenProcess, testEnv, type WardenProcess, waitFor } from '../helpers/processes.js';
+import { createTestQueue } from '../helpers/queues.js';
 import { freePort, type PrivatePostgres, startPrivatePostgres } from './fault-helpers.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const TOKEN = 'fault-pg-token-0123456789abcdef';
 const DATABASE = 'shop';
 const queuePrefix = `warden-fault-pg-${randomBytes(4).toString('hex')}`;
-const redis = createRedisConnection({ url: REDIS_URL, role: 'worker' });
-redis.on('error', () => undefined);
-const queue = new Queue(QUEUE_NAMES.backups, { connection: redis, prefix: queuePrefix });
-queue.on('error', () => undefined);
+const testQueue = createTestQueue({ prefix: queuePrefix });
+const { queue } = testQueue;
 
 let postgres: PrivatePostgres;
 let workDir: string;
@@ -78,11 +75,7 @@ afterAll(async () => {
   await api?.stop('SIGKILL');
   await worker?.stop('SIGKILL');
   await slack?.close();
-  await queue.obliterate({ force: true }).catch(() => undefined);
-  await queue.close();
-  const keys = await redis.keys(`${queuePrefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
+  await testQueue.close();
   await postgres?.destroy();
   await rm(workDir, { recursive: true, force: true });
 });

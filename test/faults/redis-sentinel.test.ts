@@ -10,11 +10,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createRedisConnection, JOB_NAMES, QUEUE_NAMES, type RedisConnection } from '@warden/queue';
-import { type Job, Queue } from 'bullmq';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg-fixtures.js';
-import { startWardenProcess, testEnv, type WardenProcess, waitFor } from '../helpers/processes.js';
+import {
+  startWardenProcess,
+  testEnv,
+  type WardenProcess,
+  waitFor,
+  waitForJobEnd,
+} from '../helpers/processes.js';
 import { freePort } from './fault-helpers.js';
 
 /** Sentinel mode is part of redis-server; without the binary there is nothing to test against. */
@@ -53,18 +59,6 @@ async function startRedis(args: string[], ready: RegExp): Promise<ChildProcess> 
     });
   });
   return child;
-}
-
-async function waitForJobEnd(job: Job, timeoutMs = 60_000): Promise<Job> {
-  return waitFor(
-    async () => {
-      const fresh = await queue.getJob(job.id ?? '');
-      const state = await fresh?.getState();
-      return state === 'completed' || state === 'failed' ? fresh : undefined;
-    },
-    timeoutMs,
-    `job ${job.id} to finish`,
-  );
 }
 
 async function sentinelMaster(): Promise<number> {
@@ -154,7 +148,7 @@ describe.skipIf(!hasRedisServer)('Redis Sentinel', () => {
     expect(await sentinelMaster()).toBe(masterPort);
 
     const before = await queue.add(JOB_NAMES.backupCreate, { target: database.name, trigger: 'api' });
-    const first = await waitForJobEnd(before);
+    const first = await waitForJobEnd(queue, before, 60_000);
     expect(first.failedReason).toBeUndefined();
     expect(first.returnvalue).toMatchObject({ status: 'success' });
 
@@ -170,7 +164,7 @@ describe.skipIf(!hasRedisServer)('Redis Sentinel', () => {
     );
 
     const after = await queue.add(JOB_NAMES.backupCreate, { target: database.name, trigger: 'api' });
-    const second = await waitForJobEnd(after);
+    const second = await waitForJobEnd(queue, after, 60_000);
     expect(second.failedReason).toBeUndefined();
     expect(second.returnvalue).toMatchObject({ status: 'success' });
     // The job went through the promoted replica.

@@ -9,42 +9,28 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { listBackups } from '@warden/backup';
-import { createRedisConnection, JOB_NAMES, QUEUE_NAMES } from '@warden/queue';
+import { JOB_NAMES } from '@warden/queue';
 import { createS3Storage } from '@warden/storage';
-import { type Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HttpReceiver, startHttpReceiver } from '../helpers/http-receiver.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg-fixtures.js';
-import { startWardenProcess, testEnv, type WardenProcess, waitFor } from '../helpers/processes.js';
-import { S3RVER_CREDENTIALS, S3RVER_REGION, type S3TestServer, startS3Server } from '../helpers/s3-server.js';
+import { startWardenProcess, testEnv, type WardenProcess, waitForJobEnd } from '../helpers/processes.js';
+import { createTestQueue } from '../helpers/queues.js';
+import { type S3TestServer, s3rverEnv, s3rverStorageOptions, startS3Server } from '../helpers/s3-server.js';
 import { createSlowPgDump, freePort } from './fault-helpers.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const BUCKET = 'warden-fault-s3';
 const RETRY_DELAY_MS = 1_000;
 const queuePrefix = `warden-fault-s3-${randomBytes(4).toString('hex')}`;
-const redis = createRedisConnection({ url: REDIS_URL, role: 'worker' });
-redis.on('error', () => undefined);
-const queue = new Queue(QUEUE_NAMES.backups, { connection: redis, prefix: queuePrefix });
-queue.on('error', () => undefined);
+const testQueue = createTestQueue({ prefix: queuePrefix });
+const { queue } = testQueue;
 
 let database: TestDatabase;
 let workDir: string;
 let slack: HttpReceiver;
 let worker: WardenProcess | undefined;
 let s3: S3TestServer | undefined;
-
-async function waitForJobEnd(job: Job, timeoutMs = 60_000): Promise<Job> {
-  return waitFor(
-    async () => {
-      const fresh = await queue.getJob(job.id ?? '');
-      const state = await fresh?.getState();
-      return state === 'completed' || state === 'failed' ? fresh : undefined;
-    },
-    timeoutMs,
-    `job ${job.id} to finish`,
-  );
-}
 
 const slackTexts = () => slack.requests.map((request) => request.text);
 
@@ -58,11 +44,7 @@ afterAll(async () => {
   await worker?.stop('SIGKILL');
   await s3?.stop();
   await slack?.close();
-  await queue.obliterate({ force: true }).catch(() => undefined);
-  await queue.close();
-  const keys = await redis.keys(`${queuePrefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
+  await testQueue.close();
   await database?.drop();
   await rm(workDir, { recursive: true, force: true });
 });
@@ -83,11 +65,7 @@ describe('S3 down for the whole retry window', () => {
         BACKUP_SPOOL_DIR: spoolDir,
         BACKUP_MIN_FREE_MB: '0',
         PG_DUMP_PATH: pgDump.path,
-        BACKUP_S3_BUCKET: BUCKET,
-        AWS_REGION: S3RVER_REGION,
-        AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-        S3_ENDPOINT: endpoint,
+        ...s3rverEnv(endpoint, BUCKET),
         UPLOAD_RETRY_ATTEMPTS: '3',
         UPLOAD_RETRY_DELAY_MS: String(RETRY_DELAY_MS),
         SLACK_WEBHOOK_URL: `${slack.url}/hooks/fault`,
@@ -98,7 +76,7 @@ describe('S3 down for the whole retry window', () => {
     await worker.waitForLine(/"msg":"worker started"/, 60_000);
 
     const failing = await queue.add(JOB_NAMES.backupCreate, { target: database.name, trigger: 'api' });
-    const failed = await waitForJobEnd(failing);
+    const failed = await waitForJobEnd(queue, failing, 60_000);
     expect(await failed.getState()).toBe('failed');
     expect(failed.failedReason).toMatch(/upload failed after 4 attempts/);
     // One dump, four uploads of the same verified file.
@@ -135,21 +113,13 @@ describe('S3 down for the whole retry window', () => {
     s3 = await startS3Server({ buckets: [BUCKET], port });
     slack.reset();
     const next = await queue.add(JOB_NAMES.backupCreate, { target: database.name, trigger: 'api' });
-    const done = await waitForJobEnd(next);
+    const done = await waitForJobEnd(queue, next, 60_000);
     expect(done.failedReason).toBeUndefined();
     expect(done.returnvalue).toMatchObject({
       status: 'success',
       location: expect.stringContaining(`s3://${BUCKET}/`),
     });
-    const storage = createS3Storage({
-      bucket: BUCKET,
-      region: S3RVER_REGION,
-      ...S3RVER_CREDENTIALS,
-      endpoint,
-      forcePathStyle: true,
-      prefix: '',
-      checksumWhenRequired: true,
-    });
+    const storage = createS3Storage(s3rverStorageOptions(endpoint, BUCKET));
     const stored = await listBackups(storage, { target: database.name });
     await storage.close();
     expect(stored.map((manifest) => manifest.filename)).toEqual([

@@ -8,21 +8,19 @@ import { mkdir, mkdtemp, readdir, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { createRedisConnection, JOB_NAMES, QUEUE_NAMES } from '@warden/queue';
-import { type Job, Queue } from 'bullmq';
+import { JOB_NAMES } from '@warden/queue';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase, withClient } from '../helpers/pg-fixtures.js';
-import { startWardenProcess, testEnv, type WardenProcess, waitFor } from '../helpers/processes.js';
+import { startWardenProcess, testEnv, type WardenProcess, waitForJobEnd } from '../helpers/processes.js';
+import { createTestQueue } from '../helpers/queues.js';
 import { jsonLines, listFilesRecursive } from './fault-helpers.js';
 
 const run = promisify(execFile);
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const SPOOL_BYTES = 4 * 1024 * 1024;
 const queuePrefix = `warden-fault-disk-${randomBytes(4).toString('hex')}`;
-const redis = createRedisConnection({ url: REDIS_URL, role: 'worker' });
-redis.on('error', () => undefined);
-const queue = new Queue(QUEUE_NAMES.backups, { connection: redis, prefix: queuePrefix });
-queue.on('error', () => undefined);
+const testQueue = createTestQueue({ prefix: queuePrefix });
+const { queue } = testQueue;
 
 let database: TestDatabase;
 let workDir: string;
@@ -48,18 +46,6 @@ async function mountSmallFileSystem(dir: string): Promise<string> {
       );
     }
   }
-}
-
-async function waitForJobEnd(job: Job, timeoutMs = 60_000): Promise<Job> {
-  return waitFor(
-    async () => {
-      const fresh = await queue.getJob(job.id ?? '');
-      const state = await fresh?.getState();
-      return state === 'completed' || state === 'failed' ? fresh : undefined;
-    },
-    timeoutMs,
-    `job ${job.id} to finish`,
-  );
 }
 
 async function startWorker(extra: Record<string, string>): Promise<WardenProcess> {
@@ -104,11 +90,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   if (mounted) await run('umount', [spoolDir]);
-  await queue.obliterate({ force: true }).catch(() => undefined);
-  await queue.close();
-  const keys = await redis.keys(`${queuePrefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
+  await testQueue.close();
   await database?.drop();
   await rm(workDir, { recursive: true, force: true });
 });
@@ -117,7 +99,7 @@ describe('spool disk full', () => {
   it('refuses to start a dump when the spool has less room than BACKUP_MIN_FREE_MB', async () => {
     await startWorker({});
     const job = await queue.add(JOB_NAMES.backupCreate, { target: database.name, trigger: 'api' });
-    const done = await waitForJobEnd(job);
+    const done = await waitForJobEnd(queue, job, 60_000);
     expect(await done.getState()).toBe('failed');
     expect(done.failedReason).toMatch(/INSUFFICIENT_SPACE: only .* free in spool directory .* at least 256/);
     expect(await readdir(spoolDir)).toEqual([]);
@@ -126,7 +108,7 @@ describe('spool disk full', () => {
   it('fails clearly when the disk fills during the dump, and leaves no partial file', async () => {
     const running = await startWorker({ BACKUP_MIN_FREE_MB: '1' });
     const job = await queue.add(JOB_NAMES.backupCreate, { target: database.name, trigger: 'api' });
-    const done = await waitForJobEnd(job);
+    const done = await waitForJobEnd(queue, job, 60_000);
     expect(await done.getState()).toBe('failed');
     expect(done.failedReason).toMatch(
       /^INSUFFICIENT_SPACE: spool file system full while writing .*\.partial/,

@@ -8,20 +8,25 @@ import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { listBackups } from '@warden/backup';
-import { createRedisConnection, JOB_NAMES, QUEUE_NAMES } from '@warden/queue';
+import { JOB_NAMES } from '@warden/queue';
 import { createLocalStorage } from '@warden/storage';
-import { type Job, Queue } from 'bullmq';
+import type { Job } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg-fixtures.js';
-import { startWardenProcess, testEnv, type WardenProcess, waitFor } from '../helpers/processes.js';
+import {
+  startWardenProcess,
+  testEnv,
+  type WardenProcess,
+  waitFor,
+  waitForJobEnd,
+} from '../helpers/processes.js';
+import { createTestQueue } from '../helpers/queues.js';
 import { createSlowPgDump, jsonLines, listFilesRecursive, type SlowPgDump } from './fault-helpers.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const queuePrefix = `warden-fault-sig-${randomBytes(4).toString('hex')}`;
-const redis = createRedisConnection({ url: REDIS_URL, role: 'worker' });
-redis.on('error', () => undefined);
-const queue = new Queue(QUEUE_NAMES.backups, { connection: redis, prefix: queuePrefix });
-queue.on('error', () => undefined);
+const testQueue = createTestQueue({ prefix: queuePrefix });
+const { queue } = testQueue;
 
 let database: TestDatabase;
 let workDir: string;
@@ -71,18 +76,6 @@ async function jobState(job: Job): Promise<string | undefined> {
   return (await queue.getJob(job.id ?? ''))?.getState();
 }
 
-async function waitForJobEnd(job: Job, timeoutMs = 60_000): Promise<Job> {
-  return waitFor(
-    async () => {
-      const fresh = await queue.getJob(job.id ?? '');
-      const state = await fresh?.getState();
-      return state === 'completed' || state === 'failed' ? fresh : undefined;
-    },
-    timeoutMs,
-    `job ${job.id} to finish`,
-  );
-}
-
 async function partialFiles(spoolDir: string): Promise<string[]> {
   return existsSync(spoolDir) ? (await readdir(spoolDir)).filter((name) => name.endsWith('.partial')) : [];
 }
@@ -123,11 +116,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await queue.obliterate({ force: true }).catch(() => undefined);
-  await queue.close();
-  const keys = await redis.keys(`${queuePrefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
+  await testQueue.close();
   await database?.drop();
   await rm(workDir, { recursive: true, force: true });
 });
@@ -146,7 +135,7 @@ describe('worker killed or stopped during pg_dump', () => {
     // Nothing cleaned up after the dead worker: its partial dump is still there.
     expect(await partialFiles(s.spoolDir)).toEqual([partial]);
 
-    const done = await waitForJobEnd(job);
+    const done = await waitForJobEnd(queue, job, 60_000);
     expect(done.failedReason).toBeUndefined();
     expect(await done.getState()).toBe('completed');
     // Recovered through BullMQ's stalled-job check, and finished by the second worker.
@@ -187,7 +176,7 @@ describe('worker killed or stopped during pg_dump', () => {
     expect(await partialFiles(s.spoolDir)).toEqual([]);
 
     await startWorker(s);
-    const done = await waitForJobEnd(job);
+    const done = await waitForJobEnd(queue, job, 60_000);
     expect(done.failedReason).toBeUndefined();
     expect(await done.getState()).toBe('completed');
     const result = done.returnvalue as { filename: string };

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import type { RedisConnection } from '@warden/queue';
 import { type HttpReceiver, type RecordedRequest, startHttpReceiver } from './http-receiver.js';
 
 /** A Slack message as it arrived at the fake webhook, decoded from the Block Kit payload. */
@@ -150,29 +149,6 @@ export async function startSentryReceiver(): Promise<SentryReceiver> {
       }
     },
   };
-}
-
-/** Every key under `prefix` (SCAN, not KEYS, so a busy shared Redis is not blocked). */
-export async function keysUnder(redis: RedisConnection, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await (redis as import('ioredis').Redis).scan(
-      cursor,
-      'MATCH',
-      `${prefix}:*`,
-      'COUNT',
-      500,
-    );
-    cursor = next;
-    keys.push(...batch);
-  } while (cursor !== '0');
-  return keys;
-}
-
-export async function deleteKeysUnder(redis: RedisConnection, prefix: string): Promise<void> {
-  const keys = await keysUnder(redis, prefix);
-  for (let start = 0; start < keys.length; start += 500) await redis.del(...keys.slice(start, start + 500));
 }
 
 /** Reads the value of a Prometheus sample (first series whose line contains every `parts`). */

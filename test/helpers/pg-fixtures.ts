@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
+import type { BackupTargetSpec } from '@warden/backup';
 import { execa } from 'execa';
 import pg from 'pg';
 
@@ -56,6 +57,14 @@ export async function dropDatabase(name: string): Promise<void> {
   await withClient('postgres', (client) =>
     client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`),
   );
+}
+
+/** Every database on the shared server, sorted by name. */
+export async function listDatabases(): Promise<string[]> {
+  return withClient('postgres', async (client) => {
+    const { rows } = await client.query<{ datname: string }>('SELECT datname FROM pg_database ORDER BY 1');
+    return rows.map((row) => row.datname);
+  });
 }
 
 export interface SeedOptions {
@@ -305,4 +314,23 @@ export async function restorePlainDump(file: string, database: string): Promise<
   } else {
     await Promise.all([pipeline(createReadStream(file), psql.stdin), psql]);
   }
+}
+
+/**
+ * A backup target on a test database, as the backup pipeline takes it: named after the database,
+ * environment `test`, 30 days and 10 copies kept, unless `overrides` say otherwise.
+ */
+export function targetSpecFor(
+  database: TestDatabase,
+  overrides: Partial<BackupTargetSpec> = {},
+): BackupTargetSpec {
+  return {
+    name: database.name,
+    environment: 'test',
+    databaseUrl: database.url,
+    database: database.name,
+    retentionDays: 30,
+    keepLast: 10,
+    ...overrides,
+  };
 }

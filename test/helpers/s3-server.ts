@@ -5,10 +5,38 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import type { S3StorageOptions } from '@warden/storage';
 
 /** Dummy credentials s3rver accepts (it checks signatures against these). */
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 export const S3RVER_REGION = 'us-east-1';
+
+/**
+ * Options for `createS3Storage` on a bucket of the s3rver at `endpoint`: its credentials and region,
+ * path-style addressing, checksums only when required.
+ */
+export function s3rverStorageOptions(endpoint: string, bucket: string, prefix = ''): S3StorageOptions {
+  return {
+    bucket,
+    region: S3RVER_REGION,
+    ...S3RVER_CREDENTIALS,
+    endpoint,
+    forcePathStyle: true,
+    prefix,
+    checksumWhenRequired: true,
+  };
+}
+
+/** The environment variables that make a Warden process store its backups in an s3rver bucket. */
+export function s3rverEnv(endpoint: string, bucket: string): Record<string, string> {
+  return {
+    BACKUP_S3_BUCKET: bucket,
+    AWS_REGION: S3RVER_REGION,
+    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    S3_ENDPOINT: endpoint,
+  };
+}
 
 export interface S3TestServer {
   /** `http://127.0.0.1:<port>`; use with path-style addressing. */

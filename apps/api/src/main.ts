@@ -1,15 +1,14 @@
-import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { listBackups } from '@warden/backup';
-import { ConfigError, collectSecrets, loadConfig, type WardenConfig } from '@warden/config';
+import {
+  alertKeyPrefix,
+  createErrorReporterFromConfig,
+  createSlackNotifierFromConfig,
+  loadConfigOrExit,
+} from '@warden/bootstrap';
+import { collectSecrets, type WardenConfig } from '@warden/config';
 import { createLogger, type Logger } from '@warden/logging';
 import { createMetrics } from '@warden/metrics';
-import {
-  createConditionTracker,
-  createSentryReporter,
-  createSlackNotifier,
-  installProcessErrorHandlers,
-} from '@warden/notify';
+import { createConditionTracker, installProcessErrorHandlers } from '@warden/notify';
 import { createHealthChecker } from '@warden/probes';
 import { ALL_QUEUE_NAMES, createRedisConnection, QUEUE_NAMES } from '@warden/queue';
 import {
@@ -31,32 +30,13 @@ const STEP_DEADLINE_MS = 8_000;
 
 silenceAwsNodeVersionWarning();
 
-function packageVersion(): string | undefined {
-  try {
-    const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-    return typeof manifest.version === 'string' ? manifest.version : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function loadConfigOrExit(): WardenConfig {
-  try {
-    const defaultRelease = packageVersion();
-    const config = loadConfig(process.env, defaultRelease === undefined ? {} : { defaultRelease });
-    assertSafeBinding(config.http.host, config.http.adminApiToken);
-    return config;
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`warden-api: ${error.message}\n`);
-      process.exit(2);
-    }
-    if (error instanceof StartupError) {
-      process.stderr.write(`warden-api: ${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
+function loadApiConfigOrExit(): WardenConfig {
+  return loadConfigOrExit(process.env, {
+    messagePrefix: 'warden-api: ',
+    packageJsonUrl: new URL('../package.json', import.meta.url),
+    check: (config) => assertSafeBinding(config.http.host, config.http.adminApiToken),
+    isRefusal: (error) => error instanceof StartupError,
+  });
 }
 
 function createStorage(config: WardenConfig): BackupStorage {
@@ -93,7 +73,7 @@ async function closeStep(logger: Logger, name: string, close: () => Promise<unkn
   }
 }
 
-const config = loadConfigOrExit();
+const config = loadApiConfigOrExit();
 const secrets = collectSecrets(config);
 const logger = createLogger({
   service: `${config.serviceName}-api`,
@@ -101,16 +81,7 @@ const logger = createLogger({
   secrets,
 });
 
-const errorReporter = createSentryReporter({
-  dsn: config.sentry.dsn,
-  environment: config.sentry.environment,
-  release: config.release,
-  tracesSampleRate: config.sentry.tracesSampleRate,
-  serverName: hostname(),
-  secrets,
-  logger,
-  tags: { service: 'api' },
-});
+const errorReporter = createErrorReporterFromConfig(config, { logger, tags: { service: 'api' } });
 // An unhandled rejection is captured and logged; an uncaught exception leaves the process in an
 // unknown state, so after flushing Sentry the API exits and the orchestrator restarts it.
 installProcessErrorHandlers({ reporter: errorReporter, logger, onFatal: () => process.exit(1) });
@@ -164,19 +135,8 @@ const healthChecker = createHealthChecker({
 // Alerts from the periodic probes. Throttle windows and condition state live in Redis under the same
 // prefix the worker uses, so the API and every worker share them (SPEC A4). The fail-fast client is
 // deliberate: while Redis is down both fall back to in-process state at once instead of hanging.
-const alertKeyPrefix = `${config.redis.queuePrefix}:alerts`;
-const notifier = createSlackNotifier({
-  webhookUrl: config.slack.webhookUrl,
-  channel: config.slack.channel,
-  botName: config.slack.botName,
-  redis,
-  keyPrefix: alertKeyPrefix,
-  throttleSeconds: config.alerts.throttleSeconds,
-  logger,
-  metrics,
-  secrets,
-});
-const tracker = createConditionTracker({ notifier, redis, keyPrefix: alertKeyPrefix, logger });
+const notifier = createSlackNotifierFromConfig(config, { redis, logger, metrics });
+const tracker = createConditionTracker({ notifier, redis, keyPrefix: alertKeyPrefix(config), logger });
 // BullMQ Workers need a client that waits for Redis (`maxRetriesPerRequest: null`).
 const probesRedis = createRedisConnection({
   url: config.redis.url,

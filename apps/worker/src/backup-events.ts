@@ -3,6 +3,7 @@ import { type BackupManifest, type BackupTargetSpec, spoolFileName } from '@ward
 import type { Logger } from '@warden/logging';
 import type { WardenMetrics } from '@warden/metrics';
 import { backupAlerts, type Notifier } from '@warden/notify';
+import { createSafeSender, errorMessage } from './notify-safely.js';
 
 /** What the backup pipeline tells the outside world. Never throws: a failing Slack never fails a backup (A6). */
 export interface BackupEvents {
@@ -36,10 +37,6 @@ export interface BackupEventsDeps {
   >;
 }
 
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 function errorCode(error: unknown): string {
   const code = (error as { code?: unknown } | undefined)?.code;
   return typeof code === 'string' ? code : 'UNKNOWN';
@@ -48,14 +45,7 @@ function errorCode(error: unknown): string {
 export function createBackupEvents(deps: BackupEventsDeps): BackupEvents {
   const { logger, notifier, metrics } = deps;
 
-  async function send(alert: Parameters<Notifier['notify']>[0]) {
-    if (!notifier) return;
-    try {
-      await notifier.notify(alert);
-    } catch (error) {
-      logger.warn({ err: error, alert: alert.key }, 'notification failed');
-    }
-  }
+  const send = createSafeSender(notifier, logger);
 
   return {
     async backupSucceeded(target, manifest, context) {

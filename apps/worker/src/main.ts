@@ -5,11 +5,11 @@ import { createWorkerHeartbeat } from '@warden/probes';
 import { ALL_QUEUE_NAMES } from '@warden/queue';
 import { silenceAwsNodeVersionWarning } from '@warden/storage';
 import { createWorkerRuntime } from './runtime.js';
-import { createWorkerServices, loadConfigOrExit } from './services.js';
+import { createWorkerServices, loadWorkerConfigOrExit } from './services.js';
 
 silenceAwsNodeVersionWarning();
 
-const config = loadConfigOrExit(process.env);
+const config = loadWorkerConfigOrExit(process.env);
 const services = createWorkerServices(config, { service: `${config.serviceName}-worker` });
 const { logger } = services;
 

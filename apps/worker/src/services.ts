@@ -1,42 +1,25 @@
-import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import type { BackupErrorCode } from '@warden/backup';
-import { ConfigError, collectSecrets, loadConfig, type WardenConfig } from '@warden/config';
+import {
+  createErrorReporterFromConfig,
+  createSlackNotifierFromConfig,
+  loadConfigOrExit,
+} from '@warden/bootstrap';
+import { collectSecrets, type WardenConfig } from '@warden/config';
 import { createLogger, type Logger } from '@warden/logging';
 import { createMetrics, type WardenMetrics } from '@warden/metrics';
-import {
-  createBackgroundNotifier,
-  createSentryReporter,
-  createSlackNotifier,
-  type ErrorReporter,
-  type Notifier,
-} from '@warden/notify';
+import { createBackgroundNotifier, type ErrorReporter, type Notifier } from '@warden/notify';
 import { createRedisConnection, type RedisConnection } from '@warden/queue';
 import { type BackupStorage, createStorage } from '@warden/storage';
 import type { DestinationStream } from 'pino';
 import { type BackupEvents, createBackupEvents } from './backup-events.js';
 import { createRestoreEvents, type RestoreEvents } from './processors/restores.processor.js';
 
-function packageVersion(): string {
-  try {
-    const file = new URL('../../../package.json', import.meta.url);
-    return (JSON.parse(readFileSync(file, 'utf8')) as { version?: string }).version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
-
 /** Loads the configuration, or prints every problem and exits with status 2. Only for `main`s. */
-export function loadConfigOrExit(env: NodeJS.ProcessEnv): WardenConfig {
-  try {
-    return loadConfig(env, { defaultRelease: packageVersion() });
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`Warden cannot start. ${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
+export function loadWorkerConfigOrExit(env: NodeJS.ProcessEnv): WardenConfig {
+  return loadConfigOrExit(env, {
+    messagePrefix: 'Warden cannot start. ',
+    packageJsonUrl: new URL('../../../package.json', import.meta.url),
+  });
 }
 
 /**
@@ -115,28 +98,10 @@ export function createWorkerServices(config: WardenConfig, options: CreateServic
   if (metrics) presetBackupCounters(metrics, config.targets);
   // Jobs never wait for Slack; `close()` below still delivers what is in flight.
   const notifier = createBackgroundNotifier(
-    createSlackNotifier({
-      webhookUrl: config.slack.webhookUrl,
-      channel: config.slack.channel,
-      botName: config.slack.botName,
-      redis: notifyRedis,
-      keyPrefix: `${config.redis.queuePrefix}:alerts`,
-      throttleSeconds: config.alerts.throttleSeconds,
-      logger,
-      metrics,
-      secrets,
-    }),
+    createSlackNotifierFromConfig(config, { redis: notifyRedis, logger, metrics }),
     { logger },
   );
-  const errorReporter = createSentryReporter({
-    dsn: config.sentry.dsn,
-    environment: config.sentry.environment,
-    release: config.release,
-    tracesSampleRate: config.sentry.tracesSampleRate,
-    serverName: hostname(),
-    secrets,
-    logger,
-  });
+  const errorReporter = createErrorReporterFromConfig(config, { logger });
   const events = {
     ...createBackupEvents({ logger, notifier, metrics }),
     ...createRestoreEvents({ logger, notifier, metrics }),

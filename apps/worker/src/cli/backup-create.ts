@@ -1,7 +1,7 @@
 import { runBackup, toBackupResult } from '@warden/backup';
 import { silenceAwsNodeVersionWarning } from '@warden/storage';
 import { pino } from 'pino';
-import { createWorkerServices, loadConfigOrExit } from '../services.js';
+import { createWorkerServices, loadWorkerConfigOrExit } from '../services.js';
 import { parseFlags } from './cli-args.js';
 import { createProgressLine, formatBytes, resolveTarget, runCli } from './run-cli.js';
 
@@ -11,7 +11,7 @@ const USAGE = 'usage: npm run backup:create [-- --target NAME]';
 
 await runCli(USAGE, async () => {
   const flags = parseFlags(process.argv.slice(2), { values: ['target'], switches: [] });
-  const config = loadConfigOrExit(process.env);
+  const config = loadWorkerConfigOrExit(process.env);
   const target = resolveTarget(config, flags.target as string | undefined);
   // stdout carries only the JSON result; logs go to stderr.
   const services = createWorkerServices(config, {

@@ -1,6 +1,6 @@
 import { listBackups, toBackupResult } from '@warden/backup';
 import { createStorage, silenceAwsNodeVersionWarning } from '@warden/storage';
-import { loadConfigOrExit } from '../services.js';
+import { loadWorkerConfigOrExit } from '../services.js';
 import { parseFlags, UsageError } from './cli-args.js';
 import { formatBytes, runCli } from './run-cli.js';
 
@@ -10,7 +10,7 @@ const USAGE = 'usage: npm run backup:list [-- --target NAME] [--limit N] [--json
 
 await runCli(USAGE, async () => {
   const flags = parseFlags(process.argv.slice(2), { values: ['target', 'limit'], switches: ['json'] });
-  const config = loadConfigOrExit(process.env);
+  const config = loadWorkerConfigOrExit(process.env);
   const target = flags.target as string | undefined;
   if (target !== undefined && !config.targets.some((candidate) => candidate.name === target)) {
     throw new UsageError(

@@ -3,7 +3,7 @@ import { collectSecrets } from '@warden/config';
 import { createLogger } from '@warden/logging';
 import { createStorage, silenceAwsNodeVersionWarning } from '@warden/storage';
 import { pino } from 'pino';
-import { loadConfigOrExit } from '../services.js';
+import { loadWorkerConfigOrExit } from '../services.js';
 import { parseFlags } from './cli-args.js';
 import { resolveTarget, runCli } from './run-cli.js';
 
@@ -17,7 +17,7 @@ const USAGE = 'usage: npm run backup:prune [-- --target NAME] [--dry-run]';
  */
 await runCli(USAGE, async () => {
   const flags = parseFlags(process.argv.slice(2), { values: ['target'], switches: ['dry-run'] });
-  const config = loadConfigOrExit(process.env);
+  const config = loadWorkerConfigOrExit(process.env);
   const targets =
     flags.target === undefined ? config.targets : [resolveTarget(config, flags.target as string)];
   const dryRun = flags['dry-run'] === true;

@@ -1,7 +1,7 @@
 import { isRestoreError, restoreBackup } from '@warden/backup';
 import { silenceAwsNodeVersionWarning } from '@warden/storage';
 import { pino } from 'pino';
-import { createWorkerServices, loadConfigOrExit } from '../services.js';
+import { createWorkerServices, loadWorkerConfigOrExit } from '../services.js';
 import { parseFlags, UsageError } from './cli-args.js';
 import { createProgressLine, formatBytes, resolveTarget, runCli } from './run-cli.js';
 
@@ -19,7 +19,7 @@ await runCli(USAGE, async () => {
     throw new UsageError('give either --file or --latest, not both');
   // SPEC B9: the latest backup when no file is given.
   const file = (flags.file as string | undefined) ?? 'latest';
-  const config = loadConfigOrExit(process.env);
+  const config = loadWorkerConfigOrExit(process.env);
   const target = resolveTarget(config, flags.target as string | undefined);
   const database = flags.database as string | undefined;
   const dryRun = flags['dry-run'] === true;

@@ -14,6 +14,7 @@ import { backupAlerts, type Notifier } from '@warden/notify';
 import { JOB_NAMES, QUEUE_NAMES, restoreJobSchema, restoreVerifyJobSchema } from '@warden/queue';
 import type { BackupStorage } from '@warden/storage';
 import { type Job, UnrecoverableError, WaitingError } from 'bullmq';
+import { createSafeSender, errorMessage } from '../notify-safely.js';
 
 /** What restores tell the outside world. Never throws: a failing Slack never fails a restore (A6). */
 export interface RestoreEvents {
@@ -41,20 +42,9 @@ export interface RestoreEventsDeps {
   metrics?: Pick<WardenMetrics, 'lastVerifiedRestoreTimestamp' | 'restoreVerificationsTotal'> | undefined;
 }
 
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 export function createRestoreEvents(deps: RestoreEventsDeps): RestoreEvents {
   const { logger, notifier, metrics } = deps;
-  async function send(alert: Parameters<Notifier['notify']>[0]) {
-    if (!notifier) return;
-    try {
-      await notifier.notify(alert);
-    } catch (error) {
-      logger.warn({ err: error, alert: alert.key }, 'notification failed');
-    }
-  }
+  const send = createSafeSender(notifier, logger);
   return {
     async restoreSucceeded(target, result, context) {
       logger.info(

@@ -1,0 +1,68 @@
+import { hostname } from 'node:os';
+import { collectSecrets, type WardenConfig } from '@warden/config';
+import {
+  createSentryReporter,
+  createSlackNotifier,
+  type ErrorReporter,
+  type Notifier,
+  type NotifyLogger,
+  type SlackNotifierOptions,
+} from '@warden/notify';
+
+/** Options of {@link createErrorReporterFromConfig}. */
+export interface ErrorReporterFromConfigOptions {
+  logger: NotifyLogger;
+  /** Added to every event, e.g. `{ service: 'api' }`. */
+  tags?: Record<string, string> | undefined;
+}
+
+/** The Sentry reporter for this host, configured by `SENTRY_*`; it scrubs every configured secret. */
+export function createErrorReporterFromConfig(
+  config: WardenConfig,
+  options: ErrorReporterFromConfigOptions,
+): ErrorReporter {
+  return createSentryReporter({
+    dsn: config.sentry.dsn,
+    environment: config.sentry.environment,
+    release: config.release,
+    tracesSampleRate: config.sentry.tracesSampleRate,
+    serverName: hostname(),
+    secrets: collectSecrets(config),
+    logger: options.logger,
+    tags: options.tags,
+  });
+}
+
+/**
+ * Where throttle windows and condition state live in Redis: under the queue prefix, so the API and
+ * every worker share them (SPEC A4).
+ */
+export function alertKeyPrefix(config: WardenConfig): string {
+  return `${config.redis.queuePrefix}:alerts`;
+}
+
+/** Options of {@link createSlackNotifierFromConfig}. */
+export interface SlackNotifierFromConfigOptions {
+  /** Holds the shared throttle windows. Injected: never closed by the notifier. */
+  redis: SlackNotifierOptions['redis'];
+  logger: NotifyLogger;
+  metrics?: SlackNotifierOptions['metrics'];
+}
+
+/** The Slack notifier configured by `SLACK_*` and `ALERT_THROTTLE_SECONDS`; it scrubs every configured secret. */
+export function createSlackNotifierFromConfig(
+  config: WardenConfig,
+  options: SlackNotifierFromConfigOptions,
+): Notifier {
+  return createSlackNotifier({
+    webhookUrl: config.slack.webhookUrl,
+    channel: config.slack.channel,
+    botName: config.slack.botName,
+    redis: options.redis,
+    keyPrefix: alertKeyPrefix(config),
+    throttleSeconds: config.alerts.throttleSeconds,
+    logger: options.logger,
+    metrics: options.metrics,
+    secrets: collectSecrets(config),
+  });
+}

@@ -2,8 +2,8 @@
 #
 # Warden image: one image for both processes.
 #   api (default):  docker run warden
-#   worker:         docker run warden node --import tsx apps/worker/src/main.ts
-#   one-off backup: docker run --rm warden node --import tsx apps/worker/src/cli/backup-create.ts
+#   worker:         docker run warden node scripts/run.mjs apps/worker/src/main.ts
+#   one-off backup: docker run --rm warden node scripts/run.mjs apps/worker/src/cli/backup-create.ts
 #
 # Supported PostgreSQL servers: pg_dump/psql ${PG_MAJOR} (17 by default) dump and restore servers
 # 9.2 to 17. A server newer than the client cannot be dumped (Warden's preflight reports the
@@ -33,9 +33,9 @@ COPY packages/queue/package.json packages/queue/
 COPY packages/storage/package.json packages/storage/
 RUN npm ci
 
-# Warden runs its TypeScript through tsx, which the repository lists as a devDependency, so a plain
-# `npm prune --omit=dev` would delete the runtime loader. Promote tsx to a dependency in this
-# image's copy of package.json only, then prune: tsx and esbuild stay, while biome, vitest,
+# Warden runs its TypeScript through scripts/run.mjs (esbuild, a dependency); the build-time import
+# check below uses tsx, a devDependency, so promote tsx in this image's copy of package.json, then
+# prune: tsx and esbuild stay, while biome, vitest,
 # playwright-core, s3rver and autocannon (~160 MB) go. The lockfile still pins tsx's version.
 # (Keeping the full `npm ci` tree would work too, but ships test tooling into production.)
 RUN node -e " \
@@ -96,6 +96,10 @@ ENV NODE_ENV=production \
     PG_DUMP_PATH=/usr/lib/postgresql/${PG_MAJOR}/bin/pg_dump \
     PSQL_PATH=/usr/lib/postgresql/${PG_MAJOR}/bin/psql
 
+# scripts/run.mjs bundles the entry point into node_modules/.cache/warden at start: let the app
+# user write there (and nowhere else in /app).
+RUN mkdir -p /app/node_modules/.cache/warden && chown warden:warden /app/node_modules/.cache/warden
+
 USER warden
 EXPOSE 3000 9464
 
@@ -103,8 +107,9 @@ EXPOSE 3000 9464
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health', { signal: AbortSignal.timeout(4000) }).then((res) => process.exit(res.ok ? 0 : 1), () => process.exit(1))"]
 
-# tini reaps zombies (pg_dump, pigz) and forwards SIGTERM. The app runs as `node --import tsx`, one
-# process: `npx tsx` puts npm and a shell in between, and npm exits on SIGTERM without passing it on
+# tini reaps zombies (pg_dump, pigz) and forwards SIGTERM. The app runs as `node scripts/run.mjs`,
+# one process (it bundles the TypeScript with esbuild and imports it in-process): `npx` would put
+# npm and a shell in between, and npm exits on SIGTERM without passing it on
 # (seen with npm 11), so the graceful drain would never run.
 ENTRYPOINT ["tini", "--"]
-CMD ["node", "--import", "tsx", "apps/api/src/main.ts"]
+CMD ["node", "scripts/run.mjs", "apps/api/src/main.ts"]

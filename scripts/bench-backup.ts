@@ -581,7 +581,7 @@ async function runWarden(
     ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
   };
   const started = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/worker/src/cli/backup-create.ts'], {
+  const child = spawn(process.execPath, ['scripts/run.mjs', 'apps/worker/src/cli/backup-create.ts'], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-if (!existsSync(`${root}node_modules/tsx`)) {
+if (!existsSync(`${root}node_modules/esbuild`)) {
   console.error('Dependencies are missing: run `npm install` first.');
   process.exit(1);
 }
@@ -16,7 +16,7 @@ const children = [
   ['worker', 'apps/worker/src/main.ts'],
 ].map(([name, entry]) => {
   // Own process groups, so a terminal's Ctrl-C reaches the children once (through stopAll), not twice.
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const child = spawn(process.execPath, ['scripts/run.mjs', entry], {
     cwd: root,
     stdio: 'inherit',
     env: process.env,

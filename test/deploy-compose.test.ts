@@ -363,7 +363,7 @@ describe('Dockerfile', () => {
     expect(healthcheck?.args).toMatch(/\/health'/);
     expect(JSON.parse(of('ENTRYPOINT').at(-1)?.args ?? '[]')).toEqual(['tini', '--']);
     const cmd = JSON.parse(of('CMD').at(-1)?.args ?? '[]') as string[];
-    expect(cmd.slice(0, 3)).toEqual(['node', '--import', 'tsx']);
+    expect(cmd.slice(0, 2)).toEqual(['node', 'scripts/run.mjs']);
     expect(existsSync(path.join(root, cmd.at(-1) ?? 'missing'))).toBe(true);
   });
 });

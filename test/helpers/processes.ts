@@ -27,13 +27,13 @@ export function testEnv(vars: Record<string, string | undefined>): NodeJS.Proces
   return env;
 }
 
-/** Starts `node --import tsx <entry>` from the repository root, as `npm run start:*` does. */
+/** Starts `node scripts/run.mjs <entry>` from the repository root, as `npm run start:*` does. */
 export function startWardenProcess(
   entry: string,
   env: NodeJS.ProcessEnv,
   args: string[] = [],
 ): WardenProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+  const child = spawn(process.execPath, ['scripts/run.mjs', entry, ...args], {
     cwd: REPO_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -132,10 +132,10 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs `node --import tsx <entry> <args>` from the repository root to its end, collecting its output. */
+/** Runs `node scripts/run.mjs <entry> <args>` from the repository root to its end, collecting its output. */
 export function runWardenCli(entry: string, args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+    const child = spawn(process.execPath, ['scripts/run.mjs', entry, ...args], {
       cwd: REPO_ROOT,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

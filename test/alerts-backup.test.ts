@@ -40,8 +40,10 @@ let worker: WardenProcess;
 async function finished(job: Job, timeoutMs = 60_000): Promise<{ state: string; job: Job }> {
   return waitFor(
     async () => {
-      const fresh = await queue.getJob(job.id ?? '');
-      const state = await fresh?.getState();
+      // State first, then the job: a job read before it finished would lack its result.
+      const state = await queue.getJobState(job.id ?? '');
+      const fresh =
+        state === 'completed' || state === 'failed' ? await queue.getJob(job.id ?? '') : undefined;
       return fresh && (state === 'completed' || state === 'failed') ? { state, job: fresh } : undefined;
     },
     timeoutMs,

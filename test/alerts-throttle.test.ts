@@ -29,8 +29,10 @@ async function failedJob(): Promise<Job> {
   const job = await queue.add(JOB_NAMES.backupCreate, { target: 'pgdown', trigger: 'api' });
   return waitFor(
     async () => {
-      const fresh = await queue.getJob(job.id ?? '');
-      return fresh && (await fresh.getState()) === 'failed' ? fresh : undefined;
+      // State first, then the job: a job read before it finished would lack its failure reason.
+      return (await queue.getJobState(job.id ?? '')) === 'failed'
+        ? await queue.getJob(job.id ?? '')
+        : undefined;
     },
     30_000,
     `job ${job.id} to fail`,

@@ -57,8 +57,9 @@ const backupSettings = () => ({
 async function finished(job: Job): Promise<Job> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    const fresh = await queue.getJob(job.id ?? '');
-    const state = await fresh?.getState();
+    // State first, then the job: a job read before it finished would lack its result.
+    const state = await queue.getJobState(job.id ?? '');
+    const fresh = state === 'completed' || state === 'failed' ? await queue.getJob(job.id ?? '') : undefined;
     if (fresh && (state === 'completed' || state === 'failed')) return fresh;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

@@ -54,8 +54,10 @@ async function runAll(jobs: Job[], timeoutMs = 90_000): Promise<Job[]> {
     jobs.map((job) =>
       waitFor(
         async () => {
-          const fresh = await queue.getJob(job.id ?? '');
-          const state = await fresh?.getState();
+          // State first, then the job: a job read before it finished would lack its result.
+          const state = await queue.getJobState(job.id ?? '');
+          const fresh =
+            state === 'completed' || state === 'failed' ? await queue.getJob(job.id ?? '') : undefined;
           if (state === 'failed') throw new Error(`job ${job.id} failed: ${fresh?.failedReason}`);
           return state === 'completed' ? fresh : undefined;
         },

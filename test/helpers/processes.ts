@@ -117,9 +117,9 @@ export async function waitFor<T>(
 export async function waitForJobEnd(queue: Queue, job: Job, timeoutMs: number): Promise<Job> {
   return waitFor(
     async () => {
-      const fresh = await queue.getJob(job.id ?? '');
-      const state = await fresh?.getState();
-      return state === 'completed' || state === 'failed' ? fresh : undefined;
+      // State first, then the job: a job read before it finished would lack its result.
+      const state = await queue.getJobState(job.id ?? '');
+      return state === 'completed' || state === 'failed' ? await queue.getJob(job.id ?? '') : undefined;
     },
     timeoutMs,
     `job ${job.id} to finish`,

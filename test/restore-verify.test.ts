@@ -174,7 +174,7 @@ describe('restore.verify job', () => {
     expect(manifest?.verification?.database).toMatch(new RegExp(`^${source.name}_verify_\\d{8}_\\d{6}$`));
     expect(await listDatabases()).toEqual(before);
     expect(
-      await metricValue('warden_restore_last_verified_timestamp_seconds', { target: target.name }),
+      await metricValue('warden_last_verified_restore_timestamp_seconds', { target: target.name }),
     ).toBeCloseTo(Date.parse(manifest?.verification?.at ?? '') / 1000, 0);
     expect(
       await metricValue('warden_restore_verifications_total', { target: target.name, result: 'success' }),

@@ -14,10 +14,10 @@ describe('createMetrics', () => {
       'acme_disk_usage_ratio',
       'acme_http_request_duration_seconds',
       'acme_http_requests_total',
+      'acme_last_verified_restore_timestamp_seconds',
       'acme_notifications_total',
       'acme_probe_status',
       'acme_queue_jobs',
-      'acme_restore_last_verified_timestamp_seconds',
       'acme_restore_verifications_total',
       'acme_workers_active',
     ]);

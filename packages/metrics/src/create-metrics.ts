@@ -121,7 +121,7 @@ export function createMetrics(options: CreateMetricsOptions): WardenMetrics {
       registers,
     }),
     lastVerifiedRestoreTimestamp: new Gauge({
-      name: `${prefix}restore_last_verified_timestamp_seconds`,
+      name: `${prefix}last_verified_restore_timestamp_seconds`,
       help: 'Unix time in seconds of the last successful restore verification of a target.',
       labelNames: ['target'] as const,
       registers,

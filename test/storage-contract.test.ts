@@ -272,7 +272,7 @@ function storageContract(
     });
 
     it('leaves nothing behind when the source stream fails midway', async () => {
-      // Past one 8 MiB part, so S3 has a multipart upload under way when the source fails.
+      // Past one part (5 MiB), so S3 has a multipart upload under way when the source fails.
       const error = await expectStorageError(
         storage.putStream('app/broken.sql.gz', failingStream(9 * MIB)),
         'STORAGE_UPLOAD_FAILED',

@@ -5,17 +5,17 @@ import { StorageError } from './storage.js';
 const MIB = 1024 * 1024;
 
 describe('choosePartSize', () => {
-  it('uses 8 MiB parts when the size is unknown or small', () => {
-    expect(choosePartSize(undefined)).toBe(8 * MIB);
-    expect(choosePartSize(0)).toBe(8 * MIB);
-    expect(choosePartSize(50 * MIB)).toBe(8 * MIB);
+  it("uses S3's minimum 5 MiB parts when the size is unknown or small", () => {
+    expect(choosePartSize(undefined)).toBe(5 * MIB);
+    expect(choosePartSize(0)).toBe(5 * MIB);
+    expect(choosePartSize(40 * MIB)).toBe(5 * MIB);
   });
 
   it('grows parts in whole MiB so a large object stays under 10,000 parts', () => {
     for (const size of [80 * 1024 * MIB, 200 * 1024 * MIB, 5 * 1024 * 1024 * MIB]) {
       const part = choosePartSize(size);
       expect(part % MIB).toBe(0);
-      expect(part).toBeGreaterThan(8 * MIB);
+      expect(part).toBeGreaterThan(5 * MIB);
       // Room to spare for an expected size that was an underestimate.
       expect(Math.ceil(size / part)).toBeLessThanOrEqual(9_000);
     }

@@ -8,6 +8,7 @@ import { listBackups } from '@warden/backup';
 import { JOB_NAMES } from '@warden/queue';
 import { type BackupStorage, createLocalStorage, createS3Storage } from '@warden/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from './faults/fault-helpers.js';
 import {
   createDatabase,
   createTestDatabase,
@@ -138,10 +139,8 @@ describe('backups through the queue and the real worker process', () => {
   });
 
   it('retries a failed upload as a BullMQ delay that survives a worker restart, without dumping again', async () => {
-    // Find a free port for s3rver, then keep it down while the first uploads fail.
-    const probe = await startS3Server({ buckets: [BUCKET] });
-    const port = probe.port;
-    await probe.stop();
+    // A free port for s3rver, kept down while the first uploads fail.
+    const port = await freePort();
     const dumpCount = path.join(workDir, 'dump-count');
     const pgDumpWrapper = path.join(workDir, 'pg_dump_counting');
     writeFileSync(
@@ -192,9 +191,7 @@ describe('backups through the queue and the real worker process', () => {
   });
 
   it('fails the job after the last retry and keeps the verified file, its path in the reason', async () => {
-    const probe = await startS3Server({ buckets: [BUCKET] });
-    const port = probe.port;
-    await probe.stop();
+    const port = await freePort();
     const spoolDir = path.join(workDir, 'spool-kept');
     const worker = await startWorker({
       ...s3Env(`http://127.0.0.1:${port}`),

@@ -15,13 +15,24 @@ const run = promisify(execFile);
 export const PG_BIN = '/usr/lib/postgresql/15/bin';
 
 /** A TCP port nobody listens on right now. */
+/**
+ * A free loopback port below the kernel's ephemeral range (32768+ on Linux): a port the OS hands out
+ * for `listen(0)` can be taken by any outgoing connection before the private server binds it.
+ */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const server = createServer();
+    const bound = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (bound) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      return port;
+    }
+  }
+  throw new Error('no free port between 20000 and 32000');
 }
 
 export interface PrivateRedis {

@@ -216,10 +216,14 @@ describe('health probes against real Postgres and Redis', () => {
       stale: new Date(Date.now() - 3 * 3600_000).toISOString(),
       never: undefined,
     };
+    // A daily schedule whose last run was two hours ago: "fresh" finished after it, "stale" before,
+    // whatever the time of day the test runs (an hourly one failed just after the full hour).
+    const lastRun = new Date(Date.now() - 2 * 3600_000);
+    const schedule = `${lastRun.getUTCMinutes()} ${lastRun.getUTCHours()} * * *`;
     const checker = checkerWith({
       backups: {
         graceMs: 0,
-        targets: Object.keys(finished).map((name) => ({ name, schedule: '0 * * * *', timezone: 'UTC' })),
+        targets: Object.keys(finished).map((name) => ({ name, schedule, timezone: 'UTC' })),
         listLatest: async (target) => (finished[target] ? { finished_at: finished[target] } : undefined),
       },
     });

@@ -116,3 +116,8 @@ function scrubbedCause(error: unknown, url: string): Error {
   const message = error instanceof Error ? error.message : String(error);
   return new Error(scrubSecrets(message, connectionSecrets(url)));
 }
+
+/** A PostgreSQL identifier (database, schema, table) quoted for SQL text where no parameter fits. */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}

@@ -17,6 +17,7 @@ import {
   describeConnection,
   libpqEnv,
   parseDatabaseUrl,
+  quoteIdent,
   scrubSecrets,
 } from './connection.js';
 import { createDecryptStream, keyIdOf } from './encryption.js';
@@ -358,10 +359,6 @@ async function withMaintenanceClient<T>(
   } finally {
     await client.end().catch(() => undefined);
   }
-}
-
-function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
 }
 
 async function databaseExists(client: pg.Client, name: string): Promise<boolean> {

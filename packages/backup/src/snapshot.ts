@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { quoteIdent } from './connection.js';
 
 /** `schema.table` → rows. */
 export type RowCounts = Record<string, number>;
@@ -76,10 +77,6 @@ export async function openDumpSnapshot(
       }
     },
   };
-}
-
-function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
 }
 
 async function userTables(client: pg.Client): Promise<{ schema: string; table: string }[]> {

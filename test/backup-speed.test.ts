@@ -26,6 +26,8 @@ import {
 
 const logger = createLogger({ service: 'backup-speed-test', level: 'silent' });
 const hasZstd = commandAvailable('zstd');
+const hasIgzip = commandAvailable('igzip');
+const hasPigz = commandAvailable('pigz');
 
 let db: TestDatabase;
 let work: string;
@@ -117,6 +119,51 @@ describe('in-process parallel gzip (no pigz)', () => {
     expect(sql.length).toBe(spooled.manifest.sql_bytes);
     expect(sql.subarray(-4096).toString()).toContain('PostgreSQL database dump complete');
     await rm(spooled.spoolPath);
+  });
+});
+
+describe('gzip engine choice', () => {
+  /** The compressor a backup ran, from its debug log line. */
+  async function compressorOf(
+    options: Record<string, unknown>,
+  ): Promise<{ compressor: string; path: string }> {
+    const lines: string[] = [];
+    const debugLogger = createLogger({
+      service: 'backup-speed-test',
+      level: 'debug',
+      destination: { write: (line: string) => lines.push(line) },
+    });
+    const spooled = await createSpooledBackup(
+      { logger: debugLogger },
+      { ...baseOptions(), spoolDir: join(work, `spool-engine-${lines.length}-${Date.now()}`), ...options },
+    );
+    const started = lines.map((line) => JSON.parse(line)).find((entry) => entry.msg === 'dump started');
+    return { compressor: started?.compressor as string, path: spooled.spoolPath };
+  }
+
+  it.skipIf(!hasIgzip)('auto uses igzip at levels 1-3, and gunzip reads its file whole', async () => {
+    const { compressor, path } = await compressorOf({ gzipLevel: 3 });
+    expect(compressor).toBe('igzip -3 -c');
+    execFileSync('gzip', ['-t', path]);
+    const sql = execFileSync('gzip', ['-dc', path], { maxBuffer: 256 * 1024 * 1024 });
+    expect(sql.subarray(-4096).toString()).toContain('PostgreSQL database dump complete');
+    await rm(path);
+  });
+
+  it.skipIf(!hasPigz)('auto uses pigz on every core above level 3', async () => {
+    const { compressor, path } = await compressorOf({ gzipLevel: 6 });
+    expect(compressor).toMatch(/^pigz -p \d+ -6 -c$/);
+    execFileSync('gzip', ['-t', path]);
+    await rm(path);
+  });
+
+  it('refuses igzip with a level it does not have before connecting anywhere', async () => {
+    await expect(
+      createSpooledBackup(
+        { logger },
+        { ...baseOptions(), spoolDir: join(work, 'spool-igzip-9'), gzipLevel: 9, gzipEngine: 'igzip' },
+      ),
+    ).rejects.toMatchObject({ code: 'COMPRESSION_FAILED', permanent: true });
   });
 });
 

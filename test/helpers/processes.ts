@@ -33,7 +33,7 @@ export function startWardenProcess(
   env: NodeJS.ProcessEnv,
   args: string[] = [],
 ): WardenProcess {
-  const child = spawn(process.execPath, ['scripts/run.mjs', entry, ...args], {
+  const child = spawn(process.execPath, ['--max-semi-space-size=1', 'scripts/run.mjs', entry, ...args], {
     cwd: REPO_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -135,7 +135,7 @@ export interface CliRun {
 /** Runs `node scripts/run.mjs <entry> <args>` from the repository root to its end, collecting its output. */
 export function runWardenCli(entry: string, args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['scripts/run.mjs', entry, ...args], {
+    const child = spawn(process.execPath, ['--max-semi-space-size=1', 'scripts/run.mjs', entry, ...args], {
       cwd: REPO_ROOT,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -2,7 +2,13 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { createParallelGzip } from './compression.js';
+import {
+  assertGzipEngineLevel,
+  createCompressor,
+  createParallelGzip,
+  IGZIP_MAX_LEVEL,
+} from './compression.js';
+import { BackupError } from './errors.js';
 import { createFanOut } from './fan-out.js';
 
 function text(bytes: number): Buffer {
@@ -58,6 +64,31 @@ describe('createParallelGzip', () => {
   it('writes a valid empty gzip for empty input', async () => {
     const gz = await collect([], createParallelGzip(6, 2));
     expect(gunzipSync(gz).length).toBe(0);
+  });
+});
+
+describe('gzip engines', () => {
+  it('refuses a level igzip does not have, as a permanent configuration error', () => {
+    expect(() => assertGzipEngineLevel('igzip', IGZIP_MAX_LEVEL)).not.toThrow();
+    expect(() => assertGzipEngineLevel('auto', 9)).not.toThrow();
+    expect(() => assertGzipEngineLevel('pigz', 9)).not.toThrow();
+    let error: unknown;
+    try {
+      assertGzipEngineLevel('igzip', 6);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(BackupError);
+    expect(error).toMatchObject({ code: 'COMPRESSION_FAILED', permanent: true });
+    expect((error as Error).message).toMatch(/igzip compresses at levels 1 to 3, got gzip level 6/);
+  });
+
+  it('runs Node zlib in-process when pinned, whatever is installed', async () => {
+    const stage = await createCompressor('gzip', { gzipLevel: 3, gzipEngine: 'zlib' });
+    expect(stage.description).toMatch(/^zlib gzip level 3/);
+    const input = text(300_000);
+    const out = await collect([input], stage.input as unknown as NodeJS.ReadWriteStream);
+    expect(gunzipSync(out).equals(input)).toBe(true);
   });
 });
 

@@ -36,6 +36,17 @@ export interface CodecExit {
   message?: string;
 }
 
+/**
+ * Which program writes gzip. `auto` picks by measurement (2 cores, 208 MB of SQL, sizes against
+ * `gzip -6`): igzip (Intel ISA-L) for levels 1–3 — level 3 is 1.085× the size for 0.77 CPU-seconds,
+ * where pigz -3 needs 2.7 for 1.079× —, else pigz on every core, else Node's zlib on every core.
+ * All three write plain gzip that any gunzip reads.
+ */
+export type GzipEngine = 'auto' | 'igzip' | 'pigz' | 'zlib';
+
+/** igzip's highest level; above it only zlib-based compressors go. */
+export const IGZIP_MAX_LEVEL = 3;
+
 export interface CompressorOptions {
   /** @defaultValue 6 */
   gzipLevel?: number;
@@ -43,8 +54,8 @@ export interface CompressorOptions {
   zstdLevel?: number;
   /** Kills a child compressor when aborted. */
   signal?: AbortSignal;
-  /** `false` forces Node's zlib even when pigz is installed. @defaultValue true */
-  allowPigz?: boolean;
+  /** @defaultValue 'auto' */
+  gzipEngine?: GzipEngine;
   /** Blocks compressed at once by the in-process gzip. @defaultValue one more than the cores, at least 3 */
   parallelism?: number;
   /** zstd binary. @defaultValue 'zstd' */
@@ -66,15 +77,51 @@ export function assertCompressionLevel(compression: Compression, level: number |
   }
 }
 
-let pigzDetection: Promise<boolean> | undefined;
+/** Throws a permanent `COMPRESSION_FAILED` when the chosen engine has no such level (igzip: 1–3). */
+export function assertGzipEngineLevel(engine: GzipEngine, level: number | undefined): void {
+  if (engine === 'igzip' && level !== undefined && level > IGZIP_MAX_LEVEL) {
+    throw new BackupError(
+      'COMPRESSION_FAILED',
+      `igzip compresses at levels 1 to ${IGZIP_MAX_LEVEL}, got gzip level ${level}; use a lower level or the pigz or zlib engine`,
+      { permanent: true },
+    );
+  }
+}
+
+const programDetections = new Map<string, Promise<boolean>>();
+
+/** Whether `program --version` runs; checked once per process and program. */
+function detectProgram(program: 'pigz' | 'igzip'): Promise<boolean> {
+  let detection = programDetections.get(program);
+  if (detection === undefined) {
+    detection = execa(program, ['--version'], { reject: false, timeout: 5000, stdin: 'ignore' }).then(
+      (result) => !result.failed,
+      () => false,
+    );
+    programDetections.set(program, detection);
+  }
+  return detection;
+}
 
 /** Whether `pigz` runs; checked once per process. */
 export function detectPigz(): Promise<boolean> {
-  pigzDetection ??= execa('pigz', ['--version'], { reject: false, timeout: 5000, stdin: 'ignore' }).then(
-    (result) => !result.failed,
-    () => false,
-  );
-  return pigzDetection;
+  return detectProgram('pigz');
+}
+
+/** Whether `igzip` (Debian package `isal`) runs; checked once per process. */
+export function detectIgzip(): Promise<boolean> {
+  return detectProgram('igzip');
+}
+
+/** The engine `auto` resolves to for a level on this machine. */
+export async function resolveGzipEngine(
+  engine: GzipEngine,
+  level: number,
+): Promise<Exclude<GzipEngine, 'auto'>> {
+  if (engine !== 'auto') return engine;
+  if (level <= IGZIP_MAX_LEVEL && (await detectIgzip())) return 'igzip';
+  if (await detectPigz()) return 'pigz';
+  return 'zlib';
 }
 
 export function compressionContentType(compression: Compression): string {
@@ -92,7 +139,13 @@ export async function createCompressor(
   }
   const level = options.gzipLevel ?? 6;
   assertCompressionLevel('gzip', level);
-  if (options.allowPigz !== false && (await detectPigz())) {
+  assertGzipEngineLevel(options.gzipEngine ?? 'auto', level);
+  const engine = await resolveGzipEngine(options.gzipEngine ?? 'auto', level);
+  if (engine === 'igzip') {
+    // Single-threaded on purpose: at about 240 MB/s it outruns pg_dump, and leaves a core to the rest.
+    return spawnCodec('igzip', [`-${level}`, '-c'], options.signal);
+  }
+  if (engine === 'pigz') {
     return spawnCodec('pigz', ['-p', String(availableParallelism()), `-${level}`, '-c'], options.signal);
   }
   // One block more than cores: measured 25 % faster on 2 cores, as a block finishing never idles a core.
@@ -173,8 +226,8 @@ export function createDecompressor(
 ): CodecStage {
   if (compression === 'zstd') return spawnCodec(zstdPath, ['-d', '-q', '-c'], signal);
   // The default finish flush makes a truncated stream an error ("unexpected end of file").
-  // 64 KiB output chunks: a quarter of the callbacks and buffers of the 16 KiB default.
-  const gunzip = createGunzip({ chunkSize: 64 * 1024 });
+  // 1 MiB output chunks: measured 0.41 instead of 0.67 CPU-seconds (64 KiB) for 208 MB of SQL.
+  const gunzip = createGunzip({ chunkSize: 1024 * 1024 });
   return inProcessCodec('zlib gunzip', gunzip, () => gunzip.bytesWritten);
 }
 

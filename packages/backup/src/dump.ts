@@ -9,9 +9,11 @@ import type { Logger } from '@warden/logging';
 import { describeExit, startChild } from './child-process.js';
 import {
   assertCompressionLevel,
+  assertGzipEngineLevel,
   type Compression,
   compressionContentType,
   createCompressor,
+  type GzipEngine,
   pipeThroughCodec,
 } from './compression.js';
 import { connectionSecrets, libpqEnv, parseDatabaseUrl, scrubSecrets } from './connection.js';
@@ -47,12 +49,12 @@ export interface CreateSpooledBackupOptions {
   minFreeBytes: number;
   /** @defaultValue 'gzip' */
   compression?: Compression;
-  /** gzip level 1–9 (pigz or Node zlib). @defaultValue 6 */
+  /** gzip level 1–9 (igzip only 1–3). @defaultValue 6 */
   gzipLevel?: number;
   /** zstd level 1–19. @defaultValue 3 */
   zstdLevel?: number;
-  /** gzip engine: `pigz` when installed, or Node's zlib on every core (`zlib`). @defaultValue 'auto' */
-  gzipEngine?: 'auto' | 'pigz' | 'zlib';
+  /** Program that writes gzip (see {@link GzipEngine}). @defaultValue 'auto' */
+  gzipEngine?: GzipEngine;
   /** zstd binary (compression `zstd`). @defaultValue 'zstd' */
   zstdPath?: string;
   /** Exact `count(*)` per table in the dump's snapshot; `false` records statistics estimates instead. @defaultValue true */
@@ -124,6 +126,8 @@ export async function createSpooledBackup(
 
   // Bad levels and keys are configuration errors: refuse them before connecting anywhere.
   assertCompressionLevel('gzip', options.gzipLevel);
+  if ((options.compression ?? 'gzip') === 'gzip')
+    assertGzipEngineLevel(options.gzipEngine ?? 'auto', options.gzipLevel ?? 6);
   assertCompressionLevel('zstd', options.zstdLevel);
   const encryption = options.encryptionKey === undefined ? undefined : encryptionOf(options.encryptionKey);
 
@@ -342,7 +346,7 @@ async function dumpToFile(
       ...(options.gzipLevel === undefined ? {} : { gzipLevel: options.gzipLevel }),
       ...(options.zstdLevel === undefined ? {} : { zstdLevel: options.zstdLevel }),
       ...(options.zstdPath === undefined ? {} : { zstdPath: options.zstdPath }),
-      ...(options.gzipEngine === 'zlib' ? { allowPigz: false } : {}),
+      ...(options.gzipEngine === undefined ? {} : { gzipEngine: options.gzipEngine }),
       signal: kill.signal,
     });
     /*

@@ -14,8 +14,11 @@ export {
   compressionContentType,
   createDecompressor,
   createParallelGzip,
+  detectIgzip,
   detectPigz,
+  type GzipEngine,
   pipeThroughCodec,
+  resolveGzipEngine,
 } from './compression.js';
 export {
   type ConnectionParams,

@@ -62,6 +62,7 @@ export interface WardenConfig {
     minFreeBytes: number;
     compression: 'gzip' | 'zstd';
     gzipLevel: number;
+    gzipEngine: 'auto' | 'igzip' | 'pigz' | 'zlib';
     rowCounts: boolean;
     timeoutMs: number;
     pgDumpPath: string;
@@ -301,6 +302,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
       minFreeBytes: e.BACKUP_MIN_FREE_MB * 1024 * 1024,
       compression: e.BACKUP_COMPRESSION,
       gzipLevel: e.BACKUP_GZIP_LEVEL,
+      gzipEngine: e.BACKUP_GZIP_ENGINE,
       rowCounts: e.BACKUP_ROW_COUNTS,
       timeoutMs: e.BACKUP_TIMEOUT_MINUTES * 60_000,
       pgDumpPath: e.PG_DUMP_PATH,

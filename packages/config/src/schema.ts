@@ -105,6 +105,7 @@ export const envSchema = z.object({
   BACKUP_MIN_FREE_MB: integer(256, 0),
   BACKUP_COMPRESSION: z.enum(['gzip', 'zstd']).default('gzip'),
   BACKUP_GZIP_LEVEL: integer(3, 1, 9),
+  BACKUP_GZIP_ENGINE: z.enum(['auto', 'igzip', 'pigz', 'zlib']).default('auto'),
   BACKUP_ROW_COUNTS: booleanFlag(true),
   BACKUP_TIMEOUT_MINUTES: integer(360, 1),
   PG_DUMP_PATH: z.string().default('pg_dump'),

@@ -7,6 +7,7 @@ import {
   type BackupManifest,
   type BackupTargetSpec,
   createSpooledBackup,
+  type GzipEngine,
   type SpooledBackup,
   type StreamUploadInfo,
   toBackupResult,
@@ -25,6 +26,7 @@ export interface BackupPipelineSettings {
   minFreeBytes: number;
   compression: 'gzip' | 'zstd';
   gzipLevel: number;
+  gzipEngine: GzipEngine;
   rowCounts: boolean;
   timeoutMs: number;
   pgDumpPath: string;

@@ -3,12 +3,15 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { PassThrough, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { createChunkCoalescer } from './coalesce.js';
 import { type Compression, createDecompressor, pipeThroughCodec } from './compression.js';
 import { createDecryptStream, type EncryptionKey, isEncryptionError, looksEncrypted } from './encryption.js';
 import { BackupError, errorMessage } from './errors.js';
 import { createTailBuffer, hasCompletionTrailer } from './tail-buffer.js';
 
 const SQL_TAIL_BYTES = 4096;
+/** What the decompressor is given per write (see createChunkCoalescer). */
+const DECOMPRESS_INPUT_BYTES = 1024 * 1024;
 
 export interface VerifyBackupOptions {
   compression: Compression;
@@ -102,9 +105,10 @@ export function createStreamVerifier(options: StreamVerifierOptions): StreamVeri
   const onAbort = () => kill.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
   const decompressor = createDecompressor(options.compression, kill.signal, options.zstdPath);
+  const coalescer = createChunkCoalescer(DECOMPRESS_INPUT_BYTES);
   const source = options.encryptionKey
-    ? [input, createDecryptStream(options.encryptionKey), counter]
-    : [input, counter];
+    ? [input, createDecryptStream(options.encryptionKey), counter, coalescer]
+    : [input, counter, coalescer];
   const name = formatName(options);
   const fail = (reason: string, cause?: unknown): never => {
     throw new BackupError('INTEGRITY_CHECK_FAILED', `integrity check failed: ${reason}`, { cause });

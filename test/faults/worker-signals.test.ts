@@ -63,6 +63,9 @@ async function startWorker(s: Scenario, extra: Record<string, string> = {}): Pro
       WORKER_METRICS_PORT: '0',
       WORKER_LOCK_DURATION_MS: '4000',
       WORKER_STALLED_INTERVAL_MS: '2000',
+      // pigz writes each 128 KiB block as it is done; igzip holds its first ~1 MB, so on this small
+      // database the partial file these tests wait for would stay empty while pg_dump hangs.
+      BACKUP_GZIP_ENGINE: 'pigz',
       LOG_LEVEL: 'info',
       ...extra,
     }),

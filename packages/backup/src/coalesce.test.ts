@@ -32,6 +32,21 @@ describe('createChunkCoalescer', () => {
     expect(out).toBe(big);
   });
 
+  it('passes on what it holds after maxHoldMs when no more arrives', async () => {
+    const coalescer = createChunkCoalescer(1000, 20);
+    const out: Buffer[] = [];
+    coalescer.on('data', (chunk: Buffer) => out.push(chunk));
+    coalescer.write(Buffer.alloc(300, 1));
+    coalescer.write(Buffer.alloc(200, 2));
+    expect(out).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(out.map((chunk) => chunk.length)).toEqual([500]);
+    coalescer.write(Buffer.alloc(2000, 3));
+    coalescer.end();
+    await new Promise((resolve) => coalescer.on('end', resolve));
+    expect(out.map((chunk) => chunk.length)).toEqual([500, 2000]);
+  });
+
   it('emits nothing for an empty stream', async () => {
     expect(await chunksThrough([], 1000)).toEqual([]);
   });

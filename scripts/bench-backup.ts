@@ -1,5 +1,5 @@
 /**
- * `npm run bench:backup -- [--scale 10,50,200] [--runs N] [--keep] [--fresh] [--gzip-level N]`
+ * `npm run bench:backup -- [--scale 10,50,200] [--runs N (3)] [--keep] [--fresh] [--gzip-level N]`
  *
  * Compares Warden's full backup (the real `backup:create` CLI process: preflight, dump, compress,
  * verify, upload to a local S3-protocol server, manifest) with the shell pipeline operators would
@@ -835,7 +835,7 @@ interface Flags {
 }
 
 function parseArgs(argv: string[]): Flags {
-  const flags: Flags = { scales: [10, 50, 200], runs: 2, keep: false, fresh: false, gzipLevel: 3 };
+  const flags: Flags = { scales: [10, 50, 200], runs: 3, keep: false, fresh: false, gzipLevel: 3 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const [name, inline] = arg.includes('=') ? (arg.split('=', 2) as [string, string]) : [arg, undefined];

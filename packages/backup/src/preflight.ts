@@ -93,8 +93,16 @@ const PERMANENT_SQLSTATES = new Set(['28000', '28P01', '3D000']);
  */
 export async function runPreflight(options: PreflightOptions): Promise<PreflightResult> {
   const { target } = options;
-  const pgDump = await checkPgDump(options.pgDumpPath);
-  const server = await readServerInfo(target, options.connectTimeoutMs ?? 10_000);
+  // Side by side (spawning pg_dump --version is most of the wait), but reported in this order: a
+  // missing pg_dump is named even when the database is down too.
+  const [pgDumpCheck, serverCheck] = await Promise.allSettled([
+    checkPgDump(options.pgDumpPath),
+    readServerInfo(target, options.connectTimeoutMs ?? 10_000),
+  ]);
+  if (pgDumpCheck.status === 'rejected') throw pgDumpCheck.reason;
+  if (serverCheck.status === 'rejected') throw serverCheck.reason;
+  const pgDump = pgDumpCheck.value;
+  const server = serverCheck.value;
   if (pgDump.major < server.serverMajor) {
     throw new BackupError(
       'PG_DUMP_VERSION_MISMATCH',

@@ -574,6 +574,13 @@ interface RssSampler {
   stop(): { peakKb: number; halvesKb: [number, number] };
 }
 
+/** Peak (VmHWM) and current (VmRSS) resident memory from /proc/PID/status, in kB; 0 once it is gone. */
+async function readProcessMemory(pid: number | undefined): Promise<{ hwmKb: number; rssKb: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
+  return { hwmKb: kb('VmHWM'), rssKb: kb('VmRSS') };
+}
+
 /**
  * Polls /proc/PID/status every 20 ms. Peak RSS per half of the run shows whether memory grows while a
  * backup goes on (it would be higher in the second half) rather than only what it reached.
@@ -583,15 +590,10 @@ function sampleRss(pid: number | undefined): RssSampler {
   const samples: { at: number; kb: number }[] = [];
   let highWaterKb = 0;
   const poll = setInterval(() => {
-    readFile(`/proc/${pid}/status`, 'utf8').then(
-      (status) => {
-        const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
-        const rss = /VmRSS:\s+(\d+) kB/.exec(status);
-        if (hwm) highWaterKb = Math.max(highWaterKb, Number(hwm[1]));
-        if (rss) samples.push({ at: performance.now() - started, kb: Number(rss[1]) });
-      },
-      () => undefined,
-    );
+    void readProcessMemory(pid).then(({ hwmKb, rssKb }) => {
+      highWaterKb = Math.max(highWaterKb, hwmKb);
+      if (rssKb > 0) samples.push({ at: performance.now() - started, kb: rssKb });
+    });
   }, 20);
   return {
     stop() {
@@ -753,11 +755,6 @@ async function startWorker(
     prefix: queuePrefix,
     connection: { url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', maxRetriesPerRequest: null },
   });
-  const statusFile = `/proc/${child.pid}/status`;
-  const readStatusKb = async (field: 'VmHWM' | 'VmRSS') => {
-    const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(await readFile(statusFile, 'utf8'));
-    return match ? Number(match[1]) : 0;
-  };
   let jobs = 0;
 
   return {
@@ -790,7 +787,9 @@ async function startWorker(
         const done = await queue.getJob(job.id as string);
         const result = done?.returnvalue as { key: string; bytes: number };
         // VmHWM also counts what was idle before this job when the reset was refused.
-        const peakRssKb = canReset ? await readStatusKb('VmHWM') : Math.max(...sampled.halvesKb);
+        const peakRssKb = canReset
+          ? (await readProcessMemory(child.pid)).hwmKb
+          : Math.max(...sampled.halvesKb);
         const ms = (done?.finishedOn ?? 0) - (done?.processedOn ?? 0);
         return {
           ms,

@@ -103,9 +103,7 @@ async function buildBundle() {
         name: 'external-packages',
         setup(builder) {
           builder.onResolve({ filter: /^[^./]/ }, (args) =>
-            !args.path.startsWith('node:') && isExternal(args.path)
-              ? { path: args.path, external: true }
-              : undefined,
+            isExternal(args.path) ? { path: args.path, external: true } : undefined,
           );
         },
       },

@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import type { Job, Queue } from 'bullmq';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** How `npm run start:*` and the CLI scripts start an entry point (package.json), flags included. */
+const RUN_ENTRY = ['--max-semi-space-size=1', 'scripts/run.mjs'];
 
 export interface WardenProcess {
   child: ChildProcess;
@@ -33,7 +35,7 @@ export function startWardenProcess(
   env: NodeJS.ProcessEnv,
   args: string[] = [],
 ): WardenProcess {
-  const child = spawn(process.execPath, ['--max-semi-space-size=1', 'scripts/run.mjs', entry, ...args], {
+  const child = spawn(process.execPath, [...RUN_ENTRY, entry, ...args], {
     cwd: REPO_ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -135,7 +137,7 @@ export interface CliRun {
 /** Runs `node scripts/run.mjs <entry> <args>` from the repository root to its end, collecting its output. */
 export function runWardenCli(entry: string, args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--max-semi-space-size=1', 'scripts/run.mjs', entry, ...args], {
+    const child = spawn(process.execPath, [...RUN_ENTRY, entry, ...args], {
       cwd: REPO_ROOT,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

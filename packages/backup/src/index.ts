@@ -14,11 +14,9 @@ export {
   compressionContentType,
   createDecompressor,
   createParallelGzip,
-  detectIgzip,
   detectPigz,
   type GzipEngine,
   pipeThroughCodec,
-  resolveGzipEngine,
 } from './compression.js';
 export {
   type ConnectionParams,

@@ -62,7 +62,7 @@ export interface WardenConfig {
     minFreeBytes: number;
     compression: 'gzip' | 'zstd';
     gzipLevel: number;
-    gzipEngine: 'auto' | 'igzip' | 'pigz' | 'zlib';
+    gzipEngine: WardenEnv['BACKUP_GZIP_ENGINE'];
     rowCounts: boolean;
     timeoutMs: number;
     pgDumpPath: string;

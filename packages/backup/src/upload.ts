@@ -1,4 +1,4 @@
-import { rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { Logger } from '@warden/logging';
 import type { BackupStorage } from '@warden/storage';
 import { writeManifest } from './catalog.js';
@@ -6,6 +6,7 @@ import { compressionContentType } from './compression.js';
 import type { SpooledBackup } from './dump.js';
 import { BackupError, errorMessage } from './errors.js';
 import type { BackupManifest } from './manifest.js';
+import { removeSpooledBackup } from './spool-record.js';
 
 export interface UploadSpooledBackupOptions {
   /** Called with the bytes sent so far. */
@@ -121,7 +122,7 @@ export async function uploadSpooledBackup(
       { cause: error, spoolPath },
     );
   }
-  await rm(spoolPath, { force: true }).catch((error: unknown) => {
+  await removeSpooledBackup(spoolPath).catch((error: unknown) => {
     log.warn({ err: error, spoolPath }, 'removing the uploaded spool file failed');
   });
   log.info({ location, bytes: final.bytes, sha256: final.sha256 }, 'backup uploaded and verified');

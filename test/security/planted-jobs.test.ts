@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
-import { listBackups } from '@warden/backup';
+import { listBackups } from '@warden/catalog';
 import { JOB_NAMES, QUEUE_NAMES } from '@warden/queue';
 import { createLocalStorage } from '@warden/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { BackupManifest } from '@warden/catalog';
+import { BackupError } from '@warden/errors';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BackupError } from './errors.js';
-import type { BackupManifest } from './manifest.js';
 import {
   isBackupFileNameOf,
   loadSpooledBackup,

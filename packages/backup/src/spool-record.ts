@@ -3,10 +3,9 @@ import { constants } from 'node:fs';
 import { lstat, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { parseManifest } from './catalog.js';
+import { type BackupManifest, backupFileName, parseManifest } from '@warden/catalog';
+import { BackupError } from '@warden/errors';
 import { type SpooledBackup, spoolFileName } from './dump.js';
-import { BackupError } from './errors.js';
-import { type BackupManifest, backupFileName } from './manifest.js';
 import type { BackupTargetSpec } from './target.js';
 
 /**

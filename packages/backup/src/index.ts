@@ -16,6 +16,7 @@ export {
   createParallelGzip,
   detectPigz,
   type GzipEngine,
+  gzipFallbackWarning,
   pipeThroughCodec,
 } from './compression.js';
 export {

@@ -1,4 +1,4 @@
-import { runBackup, toBackupResult } from '@warden/backup';
+import { gzipFallbackWarning, runBackup, toBackupResult } from '@warden/backup';
 import { silenceAwsNodeVersionWarning } from '@warden/storage';
 import { pino } from 'pino';
 import { createWorkerServices, loadWorkerConfigOrExit } from '../services.js';
@@ -18,6 +18,8 @@ await runCli(USAGE, async () => {
     service: `${config.serviceName}-cli`,
     logDestination: pino.destination(2),
   });
+  const slowGzip = await gzipFallbackWarning(config.backup);
+  if (slowGzip) services.logger.warn({ gzipEngine: 'zlib' }, slowGzip);
   const progress = createProgressLine();
   try {
     const manifest = await runBackup(

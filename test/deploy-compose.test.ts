@@ -139,7 +139,7 @@ function workspaceDirs(): string[] {
 const composeSchemaFile = path.join(root, 'node_modules', 'dclint', 'schemas', 'compose.schema.json');
 
 function composeValidator() {
-  const schema = JSON.parse(readFileSync(composeSchemaFile, 'utf8')) as Record<string, unknown>;
+  const schema = JSON.parse(readFileSync(composeSchemaFile, 'utf8')) as { $schema: string; title: string };
   // strict: false because the schema uses keywords ajv does not define (`deprecated`, and
   // `format: duration`, which ajv leaves unchecked without ajv-formats) — every other keyword applies.
   const ajv = new Ajv({ allErrors: true, strict: false });

@@ -16,6 +16,6 @@ try {
   if (!response.ok) console.error(`${role}: HTTP ${response.status}`);
   process.exit(response.ok ? 0 : 1);
 } catch (err) {
-  console.error(`${role}: ${err.cause?.code ?? err.message}`);
+  console.error(`${role}: ${err.cause?.code ?? err.cause?.message ?? err.message}`);
   process.exit(1);
 }

@@ -27,7 +27,7 @@ describe('loadConfig', () => {
       timezone: 'UTC',
       retentionDays: 30,
     });
-    expect(config.storage).toEqual({ kind: 'local', dir: '/srv/warden/backups' });
+    expect(config.storage).toEqual({ kind: 'local', dir: '/srv/warden/backups', groupReadable: false });
     expect(config.backup.uploadRetryAttempts).toBe(3);
     expect(config.backup.uploadRetryDelayMs).toBe(300_000);
     expect(config.redis.queuePrefix).toBe('warden');

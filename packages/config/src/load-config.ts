@@ -28,7 +28,7 @@ export interface BackupTarget {
 }
 
 export type StorageConfig =
-  | { kind: 'local'; dir: string }
+  | { kind: 'local'; dir: string; groupReadable: boolean }
   | {
       kind: 's3';
       bucket: string;
@@ -316,7 +316,11 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
       checksumWhenRequired: e.S3_CHECKSUM_WHEN_REQUIRED ?? customEndpoint,
     };
   } else {
-    storage = { kind: 'local', dir: path.resolve(cwd, e.BACKUP_DIR) };
+    storage = {
+      kind: 'local',
+      dir: path.resolve(cwd, e.BACKUP_DIR),
+      groupReadable: e.BACKUP_DIR_GROUP_READABLE,
+    };
   }
 
   if (e.DISK_WARNING_PERCENT >= e.DISK_CRITICAL_PERCENT) {

@@ -75,7 +75,6 @@ export {
   databaseUrlFor,
   findLatestGoodBackup,
   isRestoreError,
-  RESTORE_DATABASE_NAME_PATTERN,
   type RestoreBackupOptions,
   type RestoreCheck,
   type RestoreDeps,

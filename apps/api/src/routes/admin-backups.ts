@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type BackupManifest, dumpKeyFor } from '@warden/backup';
+import { type BackupManifest, dumpKeyFor } from '@warden/catalog';
 import { databaseNameProblem } from '@warden/names';
 import {
   type BackupJobData,

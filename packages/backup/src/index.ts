@@ -6,6 +6,7 @@ export {
   createParallelGzip,
   detectPigz,
   type GzipEngine,
+  gzipFallbackWarning,
   pipeThroughCodec,
 } from './compression.js';
 export {

@@ -53,7 +53,6 @@ export {
   compareWithManifest,
   databaseUrlFor,
   isRestoreError,
-  RESTORE_DATABASE_NAME_PATTERN,
   type RestoreBackupOptions,
   type RestoreCheck,
   type RestoreDeps,

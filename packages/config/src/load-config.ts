@@ -26,6 +26,8 @@ export interface BackupTarget {
   keepWeekly?: number;
   keepMonthly?: number;
   enabled: boolean;
+  /** Dead-man ping URLs (the target's own, else the global ones); secrets, like any URL with a token. */
+  deadman?: { start?: string | undefined; success?: string | undefined; fail?: string | undefined };
 }
 
 export type StorageConfig =
@@ -92,6 +94,10 @@ export interface WardenConfig {
     uploadRetryAttempts: number;
     uploadRetryDelayMs: number;
     encryptionKey: string | undefined;
+    /** Targets sharing a cron start spread over this window, each at its own fixed offset. */
+    scheduleSpreadMs: number;
+    /** Dumps at once against one database server (host:port), across every worker. */
+    serverConcurrency: number;
   };
   restoreVerify: { enabled: boolean; schedule: string };
   storage: StorageConfig;
@@ -114,7 +120,19 @@ export interface WardenConfig {
     diskWarningPercent: number;
     diskCriticalPercent: number;
     probeIntervalSeconds: number;
+    /** Database probes open at most this many connections at once. */
+    probeConcurrency: number;
+    /** Connect and statement timeout of each probe. */
+    probeTimeoutMs: number;
+    /** Consecutive failing probe cycles before a condition alerts. */
+    afterFailures: number;
+    /** Consecutive passing probe cycles before an alerted condition resolves. */
+    resolveAfter: number;
+    /** What happens with backup success messages. */
+    successMode: 'each' | 'digest' | 'off';
   };
+  /** Dead-man pings to an outside monitor (healthchecks.io style); each optional. */
+  deadman: { startUrl: string | undefined; successUrl: string | undefined; failUrl: string | undefined };
   sentry: { dsn: string | undefined; environment: string; tracesSampleRate: number };
   metrics: { enabled: boolean; prefix: string };
 }
@@ -253,6 +271,11 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
             keepWeekly: entry.keepWeekly ?? e.BACKUP_KEEP_WEEKLY,
             keepMonthly: entry.keepMonthly ?? e.BACKUP_KEEP_MONTHLY,
             enabled: entry.enabled ?? true,
+            deadman: {
+              start: entry.deadman?.start ?? e.DEADMAN_START_URL,
+              success: entry.deadman?.success ?? e.DEADMAN_SUCCESS_URL,
+              fail: entry.deadman?.fail ?? e.DEADMAN_FAIL_URL,
+            },
           });
         }
       }
@@ -273,6 +296,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
       keepWeekly: e.BACKUP_KEEP_WEEKLY,
       keepMonthly: e.BACKUP_KEEP_MONTHLY,
       enabled: true,
+      deadman: { start: e.DEADMAN_START_URL, success: e.DEADMAN_SUCCESS_URL, fail: e.DEADMAN_FAIL_URL },
     });
   }
 
@@ -366,6 +390,8 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
       uploadRetryAttempts: e.UPLOAD_RETRY_ATTEMPTS,
       uploadRetryDelayMs: e.UPLOAD_RETRY_DELAY_MS,
       encryptionKey: e.BACKUP_ENCRYPTION_KEY,
+      scheduleSpreadMs: e.BACKUP_SCHEDULE_SPREAD,
+      serverConcurrency: e.BACKUP_SERVER_CONCURRENCY,
     },
     restoreVerify: { enabled: e.RESTORE_VERIFY_ENABLED, schedule: e.RESTORE_VERIFY_SCHEDULE },
     storage,
@@ -402,6 +428,16 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
       diskWarningPercent: e.DISK_WARNING_PERCENT,
       diskCriticalPercent: e.DISK_CRITICAL_PERCENT,
       probeIntervalSeconds: e.PROBE_INTERVAL_SECONDS,
+      probeConcurrency: e.PROBE_CONCURRENCY,
+      probeTimeoutMs: e.PROBE_TIMEOUT_MS,
+      afterFailures: e.ALERT_AFTER_FAILURES,
+      resolveAfter: e.ALERT_RESOLVE_AFTER,
+      successMode: e.SLACK_SUCCESS_MODE,
+    },
+    deadman: {
+      startUrl: e.DEADMAN_START_URL,
+      successUrl: e.DEADMAN_SUCCESS_URL,
+      failUrl: e.DEADMAN_FAIL_URL,
     },
     sentry: {
       dsn: e.SENTRY_DSN,

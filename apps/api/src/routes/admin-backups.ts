@@ -5,6 +5,7 @@ import {
   type BackupJobData,
   backupJobSchema,
   JOB_NAMES,
+  QUEUE_NAMES,
   type RestoreJobData,
   restoreJobSchema,
 } from '@warden/queue';
@@ -150,7 +151,7 @@ export function registerBackupRoutes(
           return reply.code(202).send({
             jobId: existing.id,
             target: target.name,
-            statusUrl: jobStatusUrl(existing.id),
+            statusUrl: jobStatusUrl(existing.id, QUEUE_NAMES.backups),
             deduplicated: true,
           });
         }
@@ -166,9 +167,12 @@ export function registerBackupRoutes(
       const jobId = job.id ?? requestedId;
       const deduplicated = jobId !== requestedId;
       request.log.info({ jobId, target: target.name, deduplicated }, 'backup requested');
-      return reply
-        .code(202)
-        .send({ jobId, target: target.name, statusUrl: jobStatusUrl(jobId), deduplicated });
+      return reply.code(202).send({
+        jobId,
+        target: target.name,
+        statusUrl: jobStatusUrl(jobId, QUEUE_NAMES.backups),
+        deduplicated,
+      });
     },
   );
 
@@ -330,7 +334,7 @@ export function registerBackupRoutes(
         { jobId, target: target.name, file: body.file, database: body.database, dryRun: data.dryRun },
         'restore requested',
       );
-      return reply.code(202).send({ jobId, ...data, statusUrl: jobStatusUrl(jobId) });
+      return reply.code(202).send({ jobId, ...data, statusUrl: jobStatusUrl(jobId, QUEUE_NAMES.restores) });
     },
   );
 

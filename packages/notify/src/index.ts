@@ -14,7 +14,6 @@ export {
   type ConditionTrackerOptions,
   createConditionTracker,
 } from './condition-tracker.js';
-export { createSecretScrubber, REDACTED, scrubDeep } from './secret-scrubber.js';
 export {
   createSentryReporter,
   type ErrorReporter,

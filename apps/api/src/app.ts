@@ -9,11 +9,11 @@ import Fastify, {
 } from 'fastify';
 import type { AppDeps, BuildAppOptions } from './deps.js';
 import { API_ERROR_CODES, ApiError } from './errors.js';
-import { createAdminAuth } from './plugins/auth.js';
+import { createAdminAuth, mayChangeState } from './plugins/auth.js';
 import { registerBullBoard } from './plugins/bull-board.js';
 import { MESSAGE_KEYWORD, registerErrorHandling } from './plugins/error-handler.js';
 import { registerHttpMetrics } from './plugins/http-metrics.js';
-import { registerDocsUi, registerOpenApi } from './plugins/openapi.js';
+import { documentRouteAccess, registerDocsUi, registerOpenApi } from './plugins/openapi.js';
 import { registerSecurityHeaders } from './plugins/security-headers.js';
 import { registerBackupRoutes } from './routes/admin-backups.js';
 import { registerJobRoutes } from './routes/admin-jobs.js';
@@ -74,6 +74,8 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
     },
   });
 
+  // See `Access` in plugins/auth.ts: set by the admin guard, read by routes, Bull Board and the console.
+  app.decorateRequest('access', undefined);
   registerErrorHandling(app, { reporter: deps.errorReporter });
   await registerSecurityHeaders(app);
   // Registered globally off: each guarded scope adds its own limiter as its first hook, so a
@@ -89,15 +91,17 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   registerHealthRoutes(app, deps.health, config.serviceName);
 
   const token = config.http.adminApiToken;
+  const tokens = { adminToken: token, viewerToken: config.http.viewerApiToken };
   const apiGuards: onRequestAsyncHookHandler[] = [
     app.rateLimit({ max: limits.max, timeWindow: limits.timeWindowMs, groupId: 'admin-api' }),
-    createAdminAuth({ token, scheme: 'bearer' }),
+    createAdminAuth({ ...tokens, scheme: 'bearer' }),
   ];
-  const browserAuth = createAdminAuth({ token, scheme: 'bearer-or-basic' });
+  const browserAuth = createAdminAuth({ ...tokens, scheme: 'bearer-or-basic' });
 
   await app.register(
     async (admin) => {
       for (const guard of apiGuards) admin.addHook('onRequest', guard);
+      admin.addHook('onRoute', documentRouteAccess);
       // `curl -X POST .../backup` without a body means "all defaults", not "body must be object".
       admin.addHook('preValidation', async (request) => {
         if (request.method === 'POST' && request.body === undefined) request.body = {};
@@ -114,6 +118,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   await registerBullBoard(app, {
     queues: [deps.queues.backups, deps.queues.restores, deps.queues.probes],
     readOnly: config.http.bullBoardReadOnly,
+    isReadOnlyRequest: (request) => !mayChangeState(request.access),
     guards: [
       // The board polls several endpoints every few seconds, so it gets a larger budget.
       app.rateLimit({ max: limits.max * 10, timeWindow: limits.timeWindowMs, groupId: 'bull-board' }),

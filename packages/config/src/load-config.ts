@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
+import { databaseNameOfUrl, databaseNameProblem, databaseNameSlug, isTargetName } from '@warden/names';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { DATABASE_NAME_PATTERN, envSchema, targetsFileSchema, type WardenEnv } from './schema.js';
+import { envSchema, targetsFileSchema, type WardenEnv } from './schema.js';
 
 export interface BackupTarget {
   /** Unique name; keys in storage live under `<name>/`. */
@@ -24,6 +26,8 @@ export interface BackupTarget {
   keepWeekly?: number;
   keepMonthly?: number;
   enabled: boolean;
+  /** Dead-man ping URLs (the target's own, else the global ones); secrets, like any URL with a token. */
+  deadman?: { start?: string | undefined; success?: string | undefined; fail?: string | undefined };
 }
 
 export type StorageConfig =
@@ -51,6 +55,26 @@ export interface RedisConfig {
   queuePrefix: string;
 }
 
+export interface HttpConfig {
+  port: number;
+  host: string;
+  /** Full access to the admin surface. Without it, only loopback clients are served. */
+  adminApiToken: string | undefined;
+  /** Read-only access: GET routes, the docs and a read-only Bull Board. Needs `adminApiToken`. */
+  viewerApiToken: string | undefined;
+  bullBoardReadOnly: boolean;
+  /** Addresses or CIDRs (or `loopback`, `linklocal`, `uniquelocal`) whose X-Forwarded-For is believed. */
+  trustProxy: string[];
+  /** Authenticated requests per client address and minute. */
+  rateLimitPerMinute: number;
+  /** Failed authentications per client address and minute before further failures get 429. */
+  authFailuresPerMinute: number;
+  /** The whole request (headers and body) must arrive within this. */
+  requestTimeoutMs: number;
+  /** A connection with no traffic for this long is closed. */
+  connectionTimeoutMs: number;
+}
+
 export interface WardenConfig {
   serviceName: string;
   logLevel: WardenEnv['LOG_LEVEL'];
@@ -70,11 +94,15 @@ export interface WardenConfig {
     uploadRetryAttempts: number;
     uploadRetryDelayMs: number;
     encryptionKey: string | undefined;
+    /** Targets sharing a cron start spread over this window, each at its own fixed offset. */
+    scheduleSpreadMs: number;
+    /** Dumps at once against one database server (host:port), across every worker. */
+    serverConcurrency: number;
   };
   restoreVerify: { enabled: boolean; schedule: string };
   storage: StorageConfig;
   redis: RedisConfig;
-  http: { port: number; host: string; adminApiToken: string | undefined; bullBoardReadOnly: boolean };
+  http: HttpConfig;
   worker: {
     metricsPort: number;
     concurrency: number;
@@ -92,7 +120,19 @@ export interface WardenConfig {
     diskWarningPercent: number;
     diskCriticalPercent: number;
     probeIntervalSeconds: number;
+    /** Database probes open at most this many connections at once. */
+    probeConcurrency: number;
+    /** Connect and statement timeout of each probe. */
+    probeTimeoutMs: number;
+    /** Consecutive failing probe cycles before a condition alerts. */
+    afterFailures: number;
+    /** Consecutive passing probe cycles before an alerted condition resolves. */
+    resolveAfter: number;
+    /** What happens with backup success messages. */
+    successMode: 'each' | 'digest' | 'off';
   };
+  /** Dead-man pings to an outside monitor (healthchecks.io style); each optional. */
+  deadman: { startUrl: string | undefined; successUrl: string | undefined; failUrl: string | undefined };
   sentry: { dsn: string | undefined; environment: string; tracesSampleRate: number };
   metrics: { enabled: boolean; prefix: string };
 }
@@ -145,12 +185,29 @@ function interpolateEnv(text: string, env: Env, problems: string[], file: string
   });
 }
 
-function databaseNameOf(url: string): string {
-  try {
-    return decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
-  } catch {
-    return '';
+const PROXY_ADDRESS_KEYWORDS = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** `TRUST_PROXY`: comma-separated IP addresses, CIDRs or proxy-addr's keywords. */
+function parseTrustedProxies(value: string | undefined, problems: string[]): string[] {
+  if (value === undefined) return [];
+  const entries = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  for (const entry of entries) {
+    if (PROXY_ADDRESS_KEYWORDS.includes(entry)) continue;
+    const [address = '', bits, extra] = entry.split('/');
+    const family = isIP(address);
+    const maxBits = family === 6 ? 128 : 32;
+    const validBits =
+      bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) >= 0 && Number(bits) <= maxBits);
+    if (family === 0 || !validBits || extra !== undefined) {
+      problems.push(
+        `TRUST_PROXY: "${entry}" is not an IP address, a CIDR (10.0.0.0/8) or one of ${PROXY_ADDRESS_KEYWORDS.join(', ')}`,
+      );
+    }
   }
+  return entries;
 }
 
 /**
@@ -205,7 +262,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
             name: entry.name,
             environment: entry.environment ?? e.BACKUP_ENVIRONMENT,
             databaseUrl: entry.url,
-            database: databaseNameOf(entry.url),
+            database: databaseNameOfUrl(entry.url),
             schedule: entry.schedule ?? e.BACKUP_SCHEDULE,
             timezone: entry.timezone ?? e.BACKUP_TIMEZONE,
             retentionDays: entry.retentionDays ?? e.BACKUP_RETENTION_DAYS,
@@ -214,14 +271,20 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
             keepWeekly: entry.keepWeekly ?? e.BACKUP_KEEP_WEEKLY,
             keepMonthly: entry.keepMonthly ?? e.BACKUP_KEEP_MONTHLY,
             enabled: entry.enabled ?? true,
+            deadman: {
+              start: entry.deadman?.start ?? e.DEADMAN_START_URL,
+              success: entry.deadman?.success ?? e.DEADMAN_SUCCESS_URL,
+              fail: entry.deadman?.fail ?? e.DEADMAN_FAIL_URL,
+            },
           });
         }
       }
     }
   } else {
-    const database = databaseNameOf(e.DATABASE_URL);
+    const database = databaseNameOfUrl(e.DATABASE_URL);
     targets.push({
-      name: database,
+      // Named after the database; a name that cannot be a storage key or job id gets its slug.
+      name: databaseNameSlug(database),
       environment: e.BACKUP_ENVIRONMENT,
       databaseUrl: e.DATABASE_URL,
       database,
@@ -233,15 +296,18 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
       keepWeekly: e.BACKUP_KEEP_WEEKLY,
       keepMonthly: e.BACKUP_KEEP_MONTHLY,
       enabled: true,
+      deadman: { start: e.DEADMAN_START_URL, success: e.DEADMAN_SUCCESS_URL, fail: e.DEADMAN_FAIL_URL },
     });
   }
 
   const seen = new Set<string>();
   for (const target of targets) {
     const source = e.WARDEN_CONFIG !== undefined ? `WARDEN_CONFIG target "${target.name}"` : 'DATABASE_URL';
-    if (!DATABASE_NAME_PATTERN.test(target.database)) {
-      problems.push(`${source}: the URL must name a database (letters, digits, "_", "-", "$")`);
+    const problem = databaseNameProblem(target.database);
+    if (problem !== undefined) {
+      problems.push(`${source}: ${target.database === '' ? 'the URL must name a database' : problem}`);
     }
+    if (!isTargetName(target.name)) problems.push(`${source}: invalid target name "${target.name}"`);
     if (seen.has(target.name)) problems.push(`${source}: duplicate target name`);
     seen.add(target.name);
   }
@@ -289,6 +355,16 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
     problems.push('BACKUP_ENCRYPTION_KEY: must be 64 hex characters (32 bytes)');
   }
 
+  if (e.VIEWER_API_TOKEN !== undefined && e.ADMIN_API_TOKEN === undefined) {
+    problems.push(
+      'VIEWER_API_TOKEN: needs ADMIN_API_TOKEN (without an admin token every loopback client has full access, so a read-only token would restrict nothing)',
+    );
+  }
+  if (e.VIEWER_API_TOKEN !== undefined && e.VIEWER_API_TOKEN === e.ADMIN_API_TOKEN) {
+    problems.push('VIEWER_API_TOKEN: must differ from ADMIN_API_TOKEN');
+  }
+  const trustProxy = parseTrustedProxies(e.TRUST_PROXY, problems);
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -310,6 +386,8 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
       uploadRetryAttempts: e.UPLOAD_RETRY_ATTEMPTS,
       uploadRetryDelayMs: e.UPLOAD_RETRY_DELAY_MS,
       encryptionKey: e.BACKUP_ENCRYPTION_KEY,
+      scheduleSpreadMs: e.BACKUP_SCHEDULE_SPREAD,
+      serverConcurrency: e.BACKUP_SERVER_CONCURRENCY,
     },
     restoreVerify: { enabled: e.RESTORE_VERIFY_ENABLED, schedule: e.RESTORE_VERIFY_SCHEDULE },
     storage,
@@ -324,7 +402,13 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
       port: e.PORT,
       host: e.HOST,
       adminApiToken: e.ADMIN_API_TOKEN,
+      viewerApiToken: e.VIEWER_API_TOKEN,
       bullBoardReadOnly: e.BULL_BOARD_READ_ONLY,
+      trustProxy,
+      rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE,
+      authFailuresPerMinute: e.API_AUTH_FAILURES_PER_MINUTE,
+      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_SECONDS * 1000,
+      connectionTimeoutMs: e.HTTP_CONNECTION_TIMEOUT_SECONDS * 1000,
     },
     worker: {
       metricsPort: e.WORKER_METRICS_PORT,
@@ -340,6 +424,16 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
       diskWarningPercent: e.DISK_WARNING_PERCENT,
       diskCriticalPercent: e.DISK_CRITICAL_PERCENT,
       probeIntervalSeconds: e.PROBE_INTERVAL_SECONDS,
+      probeConcurrency: e.PROBE_CONCURRENCY,
+      probeTimeoutMs: e.PROBE_TIMEOUT_MS,
+      afterFailures: e.ALERT_AFTER_FAILURES,
+      resolveAfter: e.ALERT_RESOLVE_AFTER,
+      successMode: e.SLACK_SUCCESS_MODE,
+    },
+    deadman: {
+      startUrl: e.DEADMAN_START_URL,
+      successUrl: e.DEADMAN_SUCCESS_URL,
+      failUrl: e.DEADMAN_FAIL_URL,
     },
     sentry: {
       dsn: e.SENTRY_DSN,

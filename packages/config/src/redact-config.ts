@@ -19,12 +19,16 @@ export function redactUrl(value: string): string {
 export function collectSecrets(config: WardenConfig): string[] {
   const secrets: (string | undefined)[] = [
     config.http.adminApiToken,
+    config.http.viewerApiToken,
     config.slack.webhookUrl,
     config.sentry.dsn,
     config.backup.encryptionKey,
   ];
   if (config.storage.kind === 's3') secrets.push(config.storage.secretAccessKey);
+  secrets.push(config.deadman.startUrl, config.deadman.successUrl, config.deadman.failUrl);
   for (const target of config.targets) {
+    // A dead-man URL carries its check's token: knowing it lets anyone report for Warden.
+    secrets.push(target.deadman?.start, target.deadman?.success, target.deadman?.fail);
     try {
       const password = new URL(target.databaseUrl).password;
       if (password) secrets.push(password, decodeURIComponent(password));
@@ -48,13 +52,34 @@ export function redactConfig(config: WardenConfig): WardenConfig {
   const hide = (value: string | undefined) => (value === undefined ? undefined : REDACTED);
   return {
     ...config,
-    targets: config.targets.map((target) => ({ ...target, databaseUrl: redactUrl(target.databaseUrl) })),
+    targets: config.targets.map((target) => ({
+      ...target,
+      databaseUrl: redactUrl(target.databaseUrl),
+      ...(target.deadman
+        ? {
+            deadman: {
+              start: hide(target.deadman.start),
+              success: hide(target.deadman.success),
+              fail: hide(target.deadman.fail),
+            },
+          }
+        : {}),
+    })),
+    deadman: {
+      startUrl: hide(config.deadman.startUrl),
+      successUrl: hide(config.deadman.successUrl),
+      failUrl: hide(config.deadman.failUrl),
+    },
     storage:
       config.storage.kind === 's3'
         ? { ...config.storage, secretAccessKey: hide(config.storage.secretAccessKey) }
         : config.storage,
     redis: { ...config.redis, url: redactUrl(config.redis.url) },
-    http: { ...config.http, adminApiToken: hide(config.http.adminApiToken) },
+    http: {
+      ...config.http,
+      adminApiToken: hide(config.http.adminApiToken),
+      viewerApiToken: hide(config.http.viewerApiToken),
+    },
     slack: { ...config.slack, webhookUrl: hide(config.slack.webhookUrl) },
     sentry: { ...config.sentry, dsn: hide(config.sentry.dsn) },
     backup: { ...config.backup, encryptionKey: hide(config.backup.encryptionKey) },

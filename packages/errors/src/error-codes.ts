@@ -51,6 +51,10 @@ export const BACKUP_ERROR_CODES = {
       'The stored-object check failed: the object in storage differs in size or SHA-256 from the dump.',
   },
   MANIFEST_INVALID: { permanent: true, meaning: 'A stored manifest is not a valid Warden manifest.' },
+  SPOOL_RECORD_INVALID: {
+    permanent: true,
+    meaning: 'A job names a spooled dump the worker has no trustworthy record of, or the file changed since.',
+  },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 /** Client-side encryption at rest. */

@@ -12,16 +12,20 @@ type SafeParse<T> =
   | { success: true; data: T }
   | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
 
-/** Validates job data with its queue schema; bad data is permanent (it will not get better). */
+/**
+ * Validates job data with its queue schema; bad data is permanent (it will not get better).
+ * `explanation` is appended to the message, for data a queue refuses on purpose.
+ */
 export function parseJobPayload<T>(
   schema: { safeParse(data: unknown): SafeParse<T> },
   data: unknown,
   what: string,
+  explanation = '',
 ): T {
   const parsed = schema.safeParse(data);
   if (!parsed.success) {
     throw new UnrecoverableError(
-      `invalid ${what} job data: ${parsed.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ')}`,
+      `invalid ${what} job data: ${parsed.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ')}${explanation}`,
     );
   }
   return parsed.data;

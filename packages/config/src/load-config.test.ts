@@ -2,9 +2,10 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { scrubSecrets } from '@warden/errors';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './load-config.js';
-import { collectSecrets, redactConfig, scrubSecrets } from './redact-config.js';
+import { collectSecrets, redactConfig } from './redact-config.js';
 
 function problemsOf(env: Record<string, string>): string[] {
   try {

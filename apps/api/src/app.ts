@@ -7,16 +7,22 @@ import Fastify, {
   type FastifyRequest,
   type onRequestAsyncHookHandler,
 } from 'fastify';
+import { registerConsole } from './console/register-console.js';
 import type { AppDeps, BuildAppOptions } from './deps.js';
 import { API_ERROR_CODES, ApiError } from './errors.js';
 import { createAdminAuth } from './plugins/auth.js';
 import { registerBullBoard } from './plugins/bull-board.js';
+import { createCrossSiteGuard } from './plugins/cross-site.js';
 import { MESSAGE_KEYWORD, registerErrorHandling } from './plugins/error-handler.js';
 import { registerHttpMetrics } from './plugins/http-metrics.js';
 import { registerDocsUi, registerOpenApi } from './plugins/openapi.js';
 import { registerSecurityHeaders } from './plugins/security-headers.js';
+import { registerAlertRoutes } from './routes/admin-alerts.js';
+import { registerBackupDownloadRoutes } from './routes/admin-backup-download.js';
 import { registerBackupRoutes } from './routes/admin-backups.js';
+import { registerFleetRoutes } from './routes/admin-fleet.js';
 import { registerJobRoutes } from './routes/admin-jobs.js';
+import { registerRestoreTestRoutes } from './routes/admin-restore-tests.js';
 import { registerRetentionRoutes } from './routes/admin-retention.js';
 import { registerScheduleRoutes } from './routes/admin-schedules.js';
 import { registerTargetRoutes } from './routes/admin-targets.js';
@@ -89,11 +95,14 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   registerHealthRoutes(app, deps.health, config.serviceName);
 
   const token = config.http.adminApiToken;
+  const browserAuth = createAdminAuth({ token, scheme: 'bearer-or-basic' });
   const apiGuards: onRequestAsyncHookHandler[] = [
     app.rateLimit({ max: limits.max, timeWindow: limits.timeWindowMs, groupId: 'admin-api' }),
-    createAdminAuth({ token, scheme: 'bearer' }),
+    // Basic too: the console calls these routes with the credentials the browser holds, which is
+    // why state-changing requests also pass the cross-site guard.
+    browserAuth,
+    createCrossSiteGuard({ tokenConfigured: token !== undefined, requireHeader: true }),
   ];
-  const browserAuth = createAdminAuth({ token, scheme: 'bearer-or-basic' });
 
   await app.register(
     async (admin) => {
@@ -103,6 +112,10 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
         if (request.method === 'POST' && request.body === undefined) request.body = {};
       });
       registerBackupRoutes(admin, deps, { deduplicateBackups: options.deduplicateBackups ?? true });
+      registerBackupDownloadRoutes(admin, deps);
+      registerRestoreTestRoutes(admin, deps);
+      registerFleetRoutes(admin, deps);
+      registerAlertRoutes(admin, deps);
       registerJobRoutes(admin, deps.queues);
       registerRetentionRoutes(admin, deps);
       registerScheduleRoutes(admin, deps.queues);
@@ -118,9 +131,20 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
       // The board polls several endpoints every few seconds, so it gets a larger budget.
       app.rateLimit({ max: limits.max * 10, timeWindow: limits.timeWindowMs, groupId: 'bull-board' }),
       browserAuth,
+      // The board's page cannot send the console's header; the Origin check still applies.
+      createCrossSiteGuard({ tokenConfigured: token !== undefined, requireHeader: false }),
     ],
   });
   await registerDocsUi(app, [browserAuth]);
+  await registerConsole(app, {
+    guards: [
+      app.rateLimit({ max: limits.max * 10, timeWindow: limits.timeWindowMs, groupId: 'console' }),
+      browserAuth,
+    ],
+    roleOf: () => 'admin',
+    isTarget: (name) => config.targets.some((target) => target.name === name),
+    prebuiltDir: options.consoleAssetsDir,
+  });
 
   if (token === undefined) {
     deps.logger.warn(

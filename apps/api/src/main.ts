@@ -1,6 +1,7 @@
 import { listBackups } from '@warden/backup';
 import {
   alertKeyPrefix,
+  createAlertHistoryFromConfig,
   createErrorReporterFromConfig,
   createSlackNotifierFromConfig,
   loadConfigOrExit,
@@ -173,6 +174,7 @@ const app = await buildApp({
   storage,
   catalog: { listBackups: (options) => listBackups(storage, options) },
   health: healthChecker,
+  alerts: createAlertHistoryFromConfig(config, redis),
   metrics,
   errorReporter,
 });

@@ -24,7 +24,9 @@ COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
 COPY packages/backup/package.json packages/backup/
 COPY packages/bootstrap/package.json packages/bootstrap/
+COPY packages/catalog/package.json packages/catalog/
 COPY packages/config/package.json packages/config/
+COPY packages/errors/package.json packages/errors/
 COPY packages/logging/package.json packages/logging/
 COPY packages/metrics/package.json packages/metrics/
 COPY packages/notify/package.json packages/notify/

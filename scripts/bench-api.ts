@@ -14,7 +14,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { listBackups } from '@warden/backup';
+import { listBackups } from '@warden/catalog';
 import { loadConfig } from '@warden/config';
 import { createLogger } from '@warden/logging';
 import { createMetrics } from '@warden/metrics';

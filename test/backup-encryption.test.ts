@@ -6,17 +6,17 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
 import {
-  BackupError,
   type BackupTargetSpec,
   createDecryptStream,
   hasCompletionTrailer,
   isEncryptionError,
   keyIdOf,
   looksEncrypted,
-  parseManifest,
   runBackup,
   verifyBackupFile,
 } from '@warden/backup';
+import { parseManifest } from '@warden/catalog';
+import { BackupError } from '@warden/errors';
 import { createLogger } from '@warden/logging';
 import { type BackupStorage, createLocalStorage, createS3Storage } from '@warden/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import {
-  BackupError,
   type BackupTargetSpec,
   type CreateSpooledBackupOptions,
   createSpooledBackup,
   runBackup,
   verifyBackupFile,
 } from '@warden/backup';
+import { BackupError } from '@warden/errors';
 import { createLogger } from '@warden/logging';
 import { type BackupStorage, createLocalStorage } from '@warden/storage';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';

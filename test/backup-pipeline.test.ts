@@ -3,14 +3,8 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type BackupTargetSpec,
-  createSpooledBackup,
-  listBackups,
-  runBackup,
-  toBackupResult,
-  uploadSpooledBackup,
-} from '@warden/backup';
+import { type BackupTargetSpec, createSpooledBackup, runBackup, uploadSpooledBackup } from '@warden/backup';
+import { listBackups, toBackupResult } from '@warden/catalog';
 import { createLogger } from '@warden/logging';
 import { type BackupStorage, createLocalStorage } from '@warden/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

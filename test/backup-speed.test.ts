@@ -4,13 +4,9 @@ import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import {
-  BackupError,
-  type BackupTargetSpec,
-  createSpooledBackup,
-  listBackups,
-  runBackup,
-} from '@warden/backup';
+import { type BackupTargetSpec, createSpooledBackup, runBackup } from '@warden/backup';
+import { listBackups } from '@warden/catalog';
+import { BackupError } from '@warden/errors';
 import { createLogger } from '@warden/logging';
 import { type BackupStorage, createS3Storage } from '@warden/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -2,17 +2,9 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  BackupError,
-  type BackupManifest,
-  type BackupTargetSpec,
-  dumpKeyFor,
-  listBackups,
-  manifestKeyFor,
-  type RunBackupOptions,
-  runBackup,
-  verifyBackupFile,
-} from '@warden/backup';
+import { type BackupTargetSpec, type RunBackupOptions, runBackup, verifyBackupFile } from '@warden/backup';
+import { type BackupManifest, dumpKeyFor, listBackups, manifestKeyFor } from '@warden/catalog';
+import { BackupError } from '@warden/errors';
 import { createLogger } from '@warden/logging';
 import { type BackupStorage, createLocalStorage, StorageError } from '@warden/storage';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';

@@ -4,16 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import {
-  type BackupManifest,
   type BackupTargetSpec,
-  dumpKeyFor,
   isRestoreError,
-  listBackups,
   type RestoreErrorCode,
   restoreBackup,
   runBackup,
-  writeManifest,
 } from '@warden/backup';
+import { type BackupManifest, dumpKeyFor, listBackups, writeManifest } from '@warden/catalog';
 import { createLogger } from '@warden/logging';
 import { type BackupStorage, createLocalStorage } from '@warden/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

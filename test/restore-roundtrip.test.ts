@@ -3,14 +3,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  type BackupManifest,
   type BackupTargetSpec,
   isRestoreError,
-  listBackups,
   type RestoreProgress,
   restoreBackup,
   runBackup,
 } from '@warden/backup';
+import { type BackupManifest, listBackups } from '@warden/catalog';
 import { createLogger } from '@warden/logging';
 import { type BackupStorage, createLocalStorage } from '@warden/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

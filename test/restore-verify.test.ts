@@ -3,14 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import {
-  type BackupManifest,
-  type BackupTargetSpec,
-  dumpKeyFor,
-  readManifest,
-  runBackup,
-  writeManifest,
-} from '@warden/backup';
+import { type BackupTargetSpec, runBackup } from '@warden/backup';
+import { type BackupManifest, dumpKeyFor, readManifest, writeManifest } from '@warden/catalog';
 import { createLogger } from '@warden/logging';
 import { createMetrics, type WardenMetrics } from '@warden/metrics';
 import { createSlackNotifier, type Notifier } from '@warden/notify';

@@ -1,4 +1,4 @@
-import { manifestKeyFor } from '@warden/backup';
+import { manifestKeyFor } from '@warden/catalog';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ApiFixture,

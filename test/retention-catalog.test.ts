@@ -8,7 +8,7 @@ import {
   dumpKeyFor,
   manifestKeyFor,
   writeManifest,
-} from '@warden/backup';
+} from '@warden/catalog';
 import { createLogger } from '@warden/logging';
 import { type BackupStorage, createLocalStorage } from '@warden/storage';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';

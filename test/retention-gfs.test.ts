@@ -5,7 +5,7 @@ import {
   explainRetention,
   isoWeekKey,
   planRetention,
-} from '@warden/backup';
+} from '@warden/catalog';
 import { describe, expect, it } from 'vitest';
 
 const NOW = new Date('2025-10-15T12:00:00Z');

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
-import { type BackupManifest, listBackups } from '@warden/backup';
+import { type BackupManifest, listBackups } from '@warden/catalog';
 import { JOB_NAMES } from '@warden/queue';
 import { createLocalStorage } from '@warden/storage';
 import type { Job } from 'bullmq';

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { listBackups } from '@warden/backup';
+import { listBackups } from '@warden/catalog';
 import { createRedisConnection, QUEUE_NAMES, schedulerIds } from '@warden/queue';
 import { createLocalStorage } from '@warden/storage';
 import { type Job, Queue } from 'bullmq';

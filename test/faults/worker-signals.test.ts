@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
-import { listBackups } from '@warden/backup';
+import { listBackups } from '@warden/catalog';
 import { JOB_NAMES } from '@warden/queue';
 import { createLocalStorage } from '@warden/storage';
 import type { Job } from 'bullmq';

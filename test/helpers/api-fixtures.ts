@@ -11,7 +11,7 @@ import {
   MANIFEST_FORMAT_VERSION,
   sizeMb,
   writeManifest,
-} from '@warden/backup';
+} from '@warden/catalog';
 import { type BackupTarget, loadConfig, type WardenConfig } from '@warden/config';
 import { createLogger, type Logger } from '@warden/logging';
 import { createMetrics, type WardenMetrics } from '@warden/metrics';

@@ -1,4 +1,4 @@
-import type { BackupManifest } from '@warden/backup';
+import type { BackupManifest } from '@warden/catalog';
 import type { WardenConfig } from '@warden/config';
 import type { Logger } from '@warden/logging';
 import type { AlertRecord } from '@warden/notify';

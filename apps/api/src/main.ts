@@ -1,4 +1,3 @@
-import { listBackups } from '@warden/backup';
 import {
   alertKeyPrefix,
   createAlertHistoryFromConfig,
@@ -6,6 +5,7 @@ import {
   createSlackNotifierFromConfig,
   loadConfigOrExit,
 } from '@warden/bootstrap';
+import { listBackups } from '@warden/catalog';
 import { collectSecrets, type WardenConfig } from '@warden/config';
 import { createLogger, type Logger } from '@warden/logging';
 import { createMetrics } from '@warden/metrics';
@@ -20,6 +20,7 @@ import {
 } from '@warden/storage';
 import { Queue } from 'bullmq';
 import { buildApp } from './app.js';
+import { createBackupFreshnessSource } from './backup-freshness.js';
 import type { WardenQueues } from './deps.js';
 import { StartupError } from './errors.js';
 import { assertSafeBinding } from './plugins/auth.js';
@@ -126,10 +127,10 @@ const healthChecker = createHealthChecker({
     queueLengthThreshold: config.alerts.queueLengthThreshold,
   },
   backups: config.backup.enabled
-    ? {
-        targets: config.targets.filter((target) => target.enabled),
-        listLatest: async (target) => (await listBackups(storage, { target, limit: 1 }))[0],
-      }
+    ? createBackupFreshnessSource(
+        storage,
+        config.targets.filter((target) => target.enabled),
+      )
     : undefined,
 });
 

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { type BackupManifest, type BackupTargetSpec, spoolFileName } from '@warden/backup';
+import { type BackupTargetSpec, spoolFileName } from '@warden/backup';
+import type { BackupManifest } from '@warden/catalog';
 import type { Logger } from '@warden/logging';
 import type { WardenMetrics } from '@warden/metrics';
 import { backupAlerts, type Notifier } from '@warden/notify';

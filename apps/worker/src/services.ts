@@ -1,10 +1,10 @@
-import type { BackupErrorCode } from '@warden/backup';
 import {
   createErrorReporterFromConfig,
   createSlackNotifierFromConfig,
   loadConfigOrExit,
 } from '@warden/bootstrap';
 import { collectSecrets, type WardenConfig } from '@warden/config';
+import type { BackupErrorCode } from '@warden/errors';
 import { createLogger, type Logger } from '@warden/logging';
 import { createMetrics, type WardenMetrics } from '@warden/metrics';
 import { createBackgroundNotifier, type ErrorReporter, type Notifier } from '@warden/notify';

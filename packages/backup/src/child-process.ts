@@ -1,7 +1,6 @@
 import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
-import { STDERR_TAIL_BYTES } from './errors.js';
-import { createTailBuffer } from './tail-buffer.js';
+import { createTailBuffer, STDERR_TAIL_BYTES } from './tail-buffer.js';
 
 /** How a child process ended. Always resolved, never rejected. */
 export interface ChildExit {

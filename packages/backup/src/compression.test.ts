@@ -1,6 +1,7 @@
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
+import { BackupError } from '@warden/errors';
 import { describe, expect, it } from 'vitest';
 import {
   assertGzipEngineLevel,
@@ -8,7 +9,6 @@ import {
   createParallelGzip,
   IGZIP_MAX_LEVEL,
 } from './compression.js';
-import { BackupError } from './errors.js';
 import { createFanOut } from './fan-out.js';
 
 function text(bytes: number): Buffer {

@@ -3,9 +3,9 @@ import { type Readable, Transform, type TransformCallback, type Writable } from 
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGunzip, gzip } from 'node:zlib';
+import { BackupError } from '@warden/errors';
 import { execa } from 'execa';
 import { startChild } from './child-process.js';
-import { BackupError } from './errors.js';
 
 export type Compression = 'gzip' | 'zstd';
 

@@ -5,6 +5,14 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import {
+  type BackupManifest,
+  backupFileName,
+  dumpKeyFor,
+  MANIFEST_FORMAT_VERSION,
+  sizeMb,
+} from '@warden/catalog';
+import { BackupError, errorMessage } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import { describeExit, startChild } from './child-process.js';
 import { createChunkCoalescer } from './coalesce.js';
@@ -19,15 +27,7 @@ import {
 } from './compression.js';
 import { connectionSecrets, libpqEnv, parseDatabaseUrl, scrubSecrets } from './connection.js';
 import { createEncryptStream, ENCRYPTED_FILE_SUFFIX, ENCRYPTION_ALGORITHM, keyIdOf } from './encryption.js';
-import { BackupError, errorMessage } from './errors.js';
 import { createFanOut, type FanOutTarget } from './fan-out.js';
-import {
-  type BackupManifest,
-  backupFileName,
-  dumpKeyFor,
-  MANIFEST_FORMAT_VERSION,
-  sizeMb,
-} from './manifest.js';
 import { formatBytes, type PreflightResult, runPreflight, scrubError } from './preflight.js';
 import { type DumpSnapshot, openDumpSnapshot, type SnapshotCounts } from './snapshot.js';
 import { hasCompletionTrailer } from './tail-buffer.js';

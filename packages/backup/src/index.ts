@@ -1,14 +1,4 @@
 export {
-  type BackupResult,
-  type ListBackupsOptions,
-  listBackups,
-  parseManifest,
-  parseManifestBytes,
-  readManifest,
-  toBackupResult,
-  writeManifest,
-} from './catalog.js';
-export {
   type CodecStage,
   type Compression,
   compressionContentType,
@@ -48,18 +38,6 @@ export {
   looksEncrypted,
   parseEncryptedHeader,
 } from './encryption.js';
-export { BackupError, type BackupErrorCode, type BackupErrorOptions, isBackupError } from './errors.js';
-export {
-  type BackupManifest,
-  backupFileName,
-  dumpKeyFor,
-  formatBackupTimestamp,
-  MANIFEST_FORMAT_VERSION,
-  MANIFEST_SUFFIX,
-  manifestKeyFor,
-  type RestoreVerification,
-  sizeMb,
-} from './manifest.js';
 export {
   checkPgDump,
   majorFromVersionNum,
@@ -73,7 +51,6 @@ export {
   checkPsql,
   compareWithManifest,
   databaseUrlFor,
-  findLatestGoodBackup,
   isRestoreError,
   RESTORE_DATABASE_NAME_PATTERN,
   type RestoreBackupOptions,
@@ -93,23 +70,10 @@ export {
   type VerifyRestoreOptions,
   verifyRestore,
 } from './restore-verify.js';
-export {
-  type ApplyRetentionOptions,
-  applyRetention,
-  explainRetention,
-  isoWeekKey,
-  planRetention,
-  type RetentionExplanation,
-  type RetentionOutcome,
-  type RetentionPlan,
-  type RetentionReason,
-  type RetentionRules,
-  type RetentionTargetRef,
-} from './retention.js';
 export { type RunBackupDeps, type RunBackupOptions, runBackup } from './run-backup.js';
 export type { RowCounts, SnapshotCounts } from './snapshot.js';
 export { DUMP_COMPLETE_MARKER, hasCompletionTrailer } from './tail-buffer.js';
-export type { BackupTargetSpec, RetentionPolicy } from './target.js';
+export type { BackupTargetSpec } from './target.js';
 export { type UploadSpooledBackupOptions, uploadSpooledBackup } from './upload.js';
 export {
   createStreamVerifier,

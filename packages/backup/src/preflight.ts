@@ -1,8 +1,8 @@
 import { mkdir, statfs } from 'node:fs/promises';
+import { BackupError, errorMessage } from '@warden/errors';
 import { execa } from 'execa';
 import pg from 'pg';
 import { connectionSecrets, describeConnection, parseDatabaseUrl, scrubSecrets } from './connection.js';
-import { BackupError, errorMessage } from './errors.js';
 import type { BackupTargetSpec } from './target.js';
 
 export interface PreflightOptions {

@@ -1,6 +1,11 @@
-import { listBackups, readManifest, writeManifest } from './catalog.js';
-import { errorMessage } from './errors.js';
-import type { BackupManifest, RestoreVerification } from './manifest.js';
+import {
+  type BackupManifest,
+  latestGoodBackup,
+  type RestoreVerification,
+  readManifest,
+  writeManifest,
+} from '@warden/catalog';
+import { errorMessage } from '@warden/errors';
 import {
   type RestoreBackupOptions,
   type RestoreCheck,
@@ -75,9 +80,8 @@ export async function verifyRestore(
 
   let file = options.file;
   if (file === undefined) {
-    const newest = (await listBackups(storage, { target: target.name })).find(
-      (manifest) => manifest.database === target.database,
-    );
+    // The newest backup of the target, tested again even when an earlier test failed it.
+    const newest = await latestGoodBackup(storage, target, { includeFailedRestoreTests: true });
     if (!newest) {
       throw new RestoreError(
         'RESTORE_BACKUP_NOT_FOUND',

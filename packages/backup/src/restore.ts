@@ -5,11 +5,18 @@ import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import {
+  type BackupManifest,
+  formatBackupTimestamp,
+  latestGoodBackup,
+  readManifest,
+  SAFETY_COPY_TRIGGER,
+} from '@warden/catalog';
+import { BackupError, errorMessage } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import { type BackupStorage, StorageError } from '@warden/storage';
 import { execa } from 'execa';
 import pg from 'pg';
-import { listBackups, readManifest } from './catalog.js';
 import { createDecompressor, pipeThroughCodec } from './compression.js';
 import {
   type ConnectionParams,
@@ -21,12 +28,10 @@ import {
   scrubSecrets,
 } from './connection.js';
 import { createDecryptStream, keyIdOf } from './encryption.js';
-import { BackupError, errorMessage, STDERR_TAIL_BYTES } from './errors.js';
-import { type BackupManifest, formatBackupTimestamp } from './manifest.js';
 import { checkSpoolSpace, scrubError } from './preflight.js';
 import { type RunBackupOptions, runBackup } from './run-backup.js';
 import { openDumpSnapshot, type SnapshotCounts } from './snapshot.js';
-import { createTailBuffer } from './tail-buffer.js';
+import { createTailBuffer, STDERR_TAIL_BYTES } from './tail-buffer.js';
 import type { BackupTargetSpec } from './target.js';
 import { verifyBackupFile } from './verify.js';
 
@@ -213,20 +218,6 @@ export interface RestoreDeps {
 
 const DEFAULT_TIMEOUT_MS = 6 * 60 * 60 * 1000;
 
-/**
- * The newest good backup of a target: of its own database (safety backups of other databases live
- * under the target too) and not failed by a restore test. `undefined` when there is none.
- */
-export async function findLatestGoodBackup(
-  storage: BackupStorage,
-  target: Pick<BackupTargetSpec, 'name' | 'database'>,
-): Promise<BackupManifest | undefined> {
-  const manifests = await listBackups(storage, { target: target.name });
-  return manifests.find(
-    (manifest) => manifest.database === target.database && manifest.verification?.status !== 'failed',
-  );
-}
-
 /** The manifest of `file` (or the latest good backup); throws `RESTORE_BACKUP_NOT_FOUND`. */
 export async function resolveBackup(
   storage: BackupStorage,
@@ -234,7 +225,7 @@ export async function resolveBackup(
   file: string,
 ): Promise<BackupManifest> {
   if (file === 'latest') {
-    const latest = await findLatestGoodBackup(storage, target);
+    const latest = await latestGoodBackup(storage, { name: target.name, database: target.database });
     if (!latest) {
       throw new RestoreError(
         'RESTORE_BACKUP_NOT_FOUND',
@@ -791,7 +782,7 @@ async function takeSafetyBackup(
       target: { ...target, database, databaseUrl: databaseUrlFor(target.databaseUrl, database) },
       // Retention must not run because of a backup that only exists to undo this restore.
       retention: false,
-      trigger: 'pre-restore',
+      trigger: SAFETY_COPY_TRIGGER,
       signal,
       ...(options.jobId ? { jobId: options.jobId } : {}),
     });

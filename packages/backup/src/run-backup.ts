@@ -1,10 +1,9 @@
 import { setTimeout as delay } from 'node:timers/promises';
+import { applyRetention, type BackupManifest, type RetentionOutcome } from '@warden/catalog';
+import { BackupError, errorMessage } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import type { BackupStorage } from '@warden/storage';
 import { type CreateSpooledBackupOptions, createSpooledBackup } from './dump.js';
-import { BackupError, errorMessage } from './errors.js';
-import type { BackupManifest } from './manifest.js';
-import { applyRetention, type RetentionOutcome } from './retention.js';
 import { uploadSpooledBackup } from './upload.js';
 
 export interface RunBackupDeps {

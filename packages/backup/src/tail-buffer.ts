@@ -1,3 +1,6 @@
+/** How much of a subprocess's stderr an error message may quote. */
+export const STDERR_TAIL_BYTES = 2048;
+
 /** Keeps only the last `limit` bytes written to it: bounded stderr capture, the end of a dump. */
 export interface TailBuffer {
   push(chunk: Buffer): void;

@@ -14,11 +14,3 @@ export interface BackupTargetSpec {
   retentionDays: number;
   keepLast: number;
 }
-
-/** Retention settings of a target (SPEC B7). */
-export interface RetentionPolicy {
-  /** Backups younger than this many days are kept. */
-  retentionDays: number;
-  /** The newest `keepLast` backups are kept whatever their age (at least 1 always is). */
-  keepLast: number;
-}

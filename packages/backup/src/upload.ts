@@ -1,11 +1,10 @@
 import { rm, stat } from 'node:fs/promises';
+import { type BackupManifest, writeManifest } from '@warden/catalog';
+import { BackupError, errorMessage } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import type { BackupStorage } from '@warden/storage';
-import { writeManifest } from './catalog.js';
 import { compressionContentType } from './compression.js';
 import type { SpooledBackup } from './dump.js';
-import { BackupError, errorMessage } from './errors.js';
-import type { BackupManifest } from './manifest.js';
 
 export interface UploadSpooledBackupOptions {
   /** Called with the bytes sent so far. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type BackupManifest, dumpKeyFor } from '@warden/backup';
+import { type BackupManifest, dumpKeyFor } from '@warden/catalog';
 import {
   type BackupJobData,
   backupJobSchema,

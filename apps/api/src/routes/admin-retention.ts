@@ -1,4 +1,4 @@
-import { applyRetention, type RetentionOutcome } from '@warden/backup';
+import { applyRetention, type RetentionOutcome } from '@warden/catalog';
 import type { BackupTarget } from '@warden/config';
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../deps.js';

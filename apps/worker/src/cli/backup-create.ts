@@ -1,4 +1,5 @@
-import { runBackup, toBackupResult } from '@warden/backup';
+import { runBackup } from '@warden/backup';
+import { toBackupResult } from '@warden/catalog';
 import { silenceAwsNodeVersionWarning } from '@warden/storage';
 import { pino } from 'pino';
 import { createWorkerServices, loadWorkerConfigOrExit } from '../services.js';

@@ -1,4 +1,4 @@
-import { listBackups, toBackupResult } from '@warden/backup';
+import { listBackups, toBackupResult } from '@warden/catalog';
 import { createStorage, silenceAwsNodeVersionWarning } from '@warden/storage';
 import { loadWorkerConfigOrExit } from '../services.js';
 import { parseFlags, UsageError } from './cli-args.js';

@@ -1,4 +1,4 @@
-import { applyRetention } from '@warden/backup';
+import { applyRetention } from '@warden/catalog';
 import { collectSecrets } from '@warden/config';
 import { createLogger } from '@warden/logging';
 import { createStorage, silenceAwsNodeVersionWarning } from '@warden/storage';

@@ -2,17 +2,15 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
 import {
-  applyRetention,
-  BackupError,
-  type BackupManifest,
   type BackupTargetSpec,
   createSpooledBackup,
   type GzipEngine,
   type SpooledBackup,
   type StreamUploadInfo,
-  toBackupResult,
   uploadSpooledBackup,
 } from '@warden/backup';
+import { applyRetention, type BackupManifest, toBackupResult } from '@warden/catalog';
+import { BackupError } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import { type BackupJobPayload, type BackupJobResult, backupJobSchema, QUEUE_NAMES } from '@warden/queue';
 import type { BackupStorage } from '@warden/storage';

@@ -1,9 +1,17 @@
+import { errorMessage } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import type { BackupStorage } from '@warden/storage';
 import { listBackups } from './catalog.js';
-import { errorMessage } from './errors.js';
+import { pickLatestGoodBackup } from './latest-good-backup.js';
 import { type BackupManifest, dumpKeyFor, manifestKeyFor } from './manifest.js';
-import type { RetentionPolicy } from './target.js';
+
+/** Retention settings of a target (SPEC B7). */
+export interface RetentionPolicy {
+  /** Backups younger than this many days are kept. */
+  retentionDays: number;
+  /** The newest `keepLast` backups are kept whatever their age (at least 1 always is). */
+  keepLast: number;
+}
 
 export interface RetentionPlan {
   keep: BackupManifest[];
@@ -21,6 +29,12 @@ export interface RetentionRules extends RetentionPolicy {
   keepWeekly?: number;
   /** Keep the newest backup of each of the last N calendar months that have backups. @defaultValue 0 (off) */
   keepMonthly?: number;
+  /**
+   * The target's own database: the `newest-good` rule keeps its latest good backup (see
+   * `latestGoodBackup`). Without it, the newest good backup of any database that is not a safety
+   * copy stays.
+   */
+  database?: string;
 }
 
 /** Why a backup is kept; a backup absent from the explanation's `kept` is removed. */
@@ -97,10 +111,16 @@ export function explainRetention(
     const add = (manifest: BackupManifest | undefined, reason: RetentionReason) => {
       if (manifest) reasons.get(manifest)?.push(reason);
     };
-    add(
-      sorted.find((manifest) => manifest.verification?.status !== 'failed'),
-      'newest-good',
-    );
+    const targetName = sorted[0]?.target ?? '';
+    const databases =
+      rules.database === undefined
+        ? [...new Set(sorted.map((manifest) => manifest.database))]
+        : [rules.database];
+    const newestGood = databases
+      .map((database) => pickLatestGoodBackup(sorted, { name: targetName, database }))
+      .filter((manifest) => manifest !== undefined)
+      .sort(newestFirst)[0];
+    add(newestGood, 'newest-good');
     add(
       sorted.find((manifest) => manifest.verification?.status === 'passed'),
       'newest-verified',
@@ -192,6 +212,9 @@ export async function applyRetention(
     for (const field of ['keepDaily', 'keepWeekly', 'keepMonthly'] as const) {
       const fromTarget = targetOrName[field];
       if (rules[field] === undefined && fromTarget !== undefined) rules[field] = fromTarget;
+    }
+    if (rules.database === undefined && targetOrName.database !== undefined) {
+      rules.database = targetOrName.database;
     }
   }
   const log = logger.child({ target });

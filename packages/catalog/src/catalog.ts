@@ -1,12 +1,11 @@
+import { BackupError, errorMessage } from '@warden/errors';
 import type { BackupStorage } from '@warden/storage';
-import { BackupError, errorMessage } from './errors.js';
 import {
   type BackupManifest,
   dumpKeyFor,
   MANIFEST_FORMAT_VERSION,
   MANIFEST_SUFFIX,
   manifestKeyFor,
-  sizeMb,
 } from './manifest.js';
 
 function fail(reason: string): never {
@@ -175,50 +174,4 @@ function olderThan(sorted: BackupManifest[], before: string): BackupManifest[] {
     throw new BackupError('MANIFEST_INVALID', `"before" must be an ISO time or a backup file name`);
   }
   return sorted.filter((manifest) => Date.parse(manifest.started_at) < limit);
-}
-
-/**
- * SPEC B6: the result of a backup as returned by the API and the CLI. A type alias (not an
- * interface) so it fits records with an index signature such as the queue's job result.
- */
-export type BackupResult = {
-  status: 'success';
-  filename: string;
-  size_mb: number;
-  target: string;
-  environment: string;
-  database: string;
-  bytes: number;
-  sha256: string;
-  duration_ms: number;
-  location: string;
-  key: string;
-  compression: 'gzip' | 'zstd';
-  started_at: string;
-  finished_at: string;
-  row_counts_source?: 'snapshot' | 'statistics' | 'none';
-  trigger?: string;
-  job_id?: string;
-};
-
-export function toBackupResult(manifest: BackupManifest): BackupResult {
-  return {
-    status: manifest.status,
-    filename: manifest.filename,
-    size_mb: sizeMb(manifest.bytes),
-    target: manifest.target,
-    environment: manifest.environment,
-    database: manifest.database,
-    bytes: manifest.bytes,
-    sha256: manifest.sha256,
-    duration_ms: manifest.duration_ms,
-    location: manifest.location,
-    key: manifest.key,
-    compression: manifest.compression,
-    started_at: manifest.started_at,
-    finished_at: manifest.finished_at,
-    ...(manifest.row_counts_source ? { row_counts_source: manifest.row_counts_source } : {}),
-    ...(manifest.trigger ? { trigger: manifest.trigger } : {}),
-    ...(manifest.job_id ? { job_id: manifest.job_id } : {}),
-  };
 }

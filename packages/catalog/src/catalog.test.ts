@@ -1,6 +1,7 @@
+import { BackupError } from '@warden/errors';
 import { describe, expect, it } from 'vitest';
-import { listBackups, parseManifest, readManifest, toBackupResult, writeManifest } from './catalog.js';
-import { BackupError } from './errors.js';
+import { toBackupResult } from './backup-result.js';
+import { listBackups, parseManifest, readManifest, writeManifest } from './catalog.js';
 import { type BackupManifest, backupFileName, dumpKeyFor, manifestKeyFor } from './manifest.js';
 import { createMemoryStorage } from './testing/memory-storage.js';
 

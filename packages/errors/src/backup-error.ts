@@ -48,9 +48,6 @@ export function isBackupError(error: unknown, code?: BackupErrorCode): error is 
   return error instanceof BackupError && (code === undefined || error.code === code);
 }
 
-/** How much of a subprocess's stderr an error message may quote. */
-export const STDERR_TAIL_BYTES = 2048;
-
 /** Message of any thrown value; Node's AggregateError (IPv4 + IPv6 connect failures) has an empty one. */
 export function errorMessage(error: unknown): string {
   if (error instanceof AggregateError && error.message === '') {

@@ -69,6 +69,23 @@ describe('planRetention', () => {
     expect(names(plan.remove)).toEqual(['app/2025-08-16']);
   });
 
+  it("keeps the target database's newest good backup when a newer safety copy of another database sits beside it", () => {
+    const otherFile = backupFileName('otherdb', 'production', new Date(NOW.getTime() - 1 * DAY));
+    const safetyCopy = manifest('app', 1, {
+      database: 'otherdb',
+      filename: otherFile,
+      key: dumpKeyFor('app', otherFile),
+      trigger: 'pre-restore',
+    });
+    const all = [safetyCopy, manifest('app', 40), manifest('app', 50)];
+    const plan = planRetention(all, { retentionDays: 7, keepLast: 1, database: 'appdb' }, NOW);
+    expect(plan.keep.map((item) => `${item.database}/${item.started_at.slice(0, 10)}`)).toEqual([
+      'otherdb/2025-10-14',
+      'appdb/2025-09-05',
+    ]);
+    expect(names(plan.remove)).toEqual(['app/2025-08-26']);
+  });
+
   it('applies the rules per target: a target named as a prefix of another is separate', () => {
     const all = [manifest('app', 40), manifest('app', 50), manifest('app2', 45), manifest('app2', 55)];
     const plan = planRetention(all, { retentionDays: 30, keepLast: 1 }, NOW);

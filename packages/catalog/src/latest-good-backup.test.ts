@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { writeManifest } from './catalog.js';
+import { latestGoodBackup, pickLatestGoodBackup, SAFETY_COPY_TRIGGER } from './latest-good-backup.js';
+import { type BackupManifest, backupFileName, dumpKeyFor } from './manifest.js';
+import { createMemoryStorage } from './testing/memory-storage.js';
+
+const NOW = Date.parse('2025-10-15T12:00:00Z');
+const MINUTE = 60_000;
+
+function manifest(database: string, minutesAgo: number, extra: Partial<BackupManifest> = {}): BackupManifest {
+  const startedAt = new Date(NOW - minutesAgo * MINUTE);
+  const filename = backupFileName(database, 'production', startedAt);
+  return {
+    formatVersion: 1,
+    status: 'success',
+    target: 'app',
+    environment: 'production',
+    database,
+    filename,
+    key: dumpKeyFor('app', filename),
+    bytes: 10,
+    size_mb: 0,
+    sha256: 'c'.repeat(64),
+    sql_bytes: 20,
+    compression: 'gzip',
+    started_at: startedAt.toISOString(),
+    finished_at: startedAt.toISOString(),
+    duration_ms: 5,
+    location: '',
+    server_version: '15.20',
+    pg_dump_version: '15.20',
+    host: 'test',
+    trigger: 'schedule',
+    ...extra,
+  };
+}
+
+const target = { name: 'app', database: 'appdb' };
+const failed = { verification: { status: 'failed' as const, at: new Date(NOW).toISOString() } };
+
+describe('latestGoodBackup', () => {
+  const own = manifest('appdb', 60);
+  const newestFirst = [
+    manifest('otherdb', 1, { trigger: SAFETY_COPY_TRIGGER }),
+    manifest('appdb', 2, { trigger: SAFETY_COPY_TRIGGER }),
+    manifest('appdb', 3, failed),
+    manifest('otherdb', 4),
+    own,
+    manifest('appdb', 120),
+  ];
+
+  it("is the newest backup of the target's own database that is no safety copy and passed or never had a restore test", () => {
+    expect(pickLatestGoodBackup(newestFirst, target)).toBe(own);
+  });
+
+  it('counts safety copies and failed restore tests only when asked', () => {
+    expect(pickLatestGoodBackup(newestFirst, target, { includeSafetyCopies: true })?.started_at).toBe(
+      newestFirst[1]?.started_at,
+    );
+    expect(pickLatestGoodBackup(newestFirst, target, { includeFailedRestoreTests: true })?.started_at).toBe(
+      newestFirst[2]?.started_at,
+    );
+    expect(pickLatestGoodBackup(newestFirst, { name: 'other-target', database: 'appdb' })).toBeUndefined();
+  });
+
+  it('reads the catalog of the target from storage', async () => {
+    const storage = createMemoryStorage();
+    for (const item of newestFirst) {
+      await storage.putBytes(item.key, 'dump');
+      await writeManifest(storage, item);
+    }
+    expect((await latestGoodBackup(storage, target))?.key).toBe(own.key);
+    expect(await latestGoodBackup(storage, { name: 'app', database: 'nodb' })).toBeUndefined();
+  });
+});

@@ -1,0 +1,7 @@
+export {
+  BackupError,
+  type BackupErrorCode,
+  type BackupErrorOptions,
+  errorMessage,
+  isBackupError,
+} from './backup-error.js';

@@ -65,9 +65,9 @@ export function renderTarget(main: HTMLElement, name: string, options: ViewOptio
     h('p', { class: 'breadcrumb' }, h('a', { href: '/' }, '← All targets')),
     h('h2', { class: 'target-title' }, name),
     header,
+    backups,
     restore,
     settings,
-    backups,
   );
 
   const files = new Set<string>();

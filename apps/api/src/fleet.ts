@@ -1,4 +1,4 @@
-import type { BackupManifest } from '@warden/backup';
+import { type BackupManifest, isGoodBackupOf, isSafetyCopy } from '@warden/catalog';
 import type { BackupTarget } from '@warden/config';
 import { evaluateBackupFreshness } from '@warden/probes';
 
@@ -85,9 +85,11 @@ export function summariseFleet(inputs: FleetInputs): FleetRow[] {
   }
 
   const rows = inputs.targets.map((target): FleetRow => {
-    const manifests = byTarget.get(target.name) ?? [];
+    const all = (byTarget.get(target.name) ?? []).filter((manifest) => !isSafetyCopy(manifest));
+    const manifests = all.filter((manifest) => isGoodBackupOf(manifest, target));
     const newest = manifests[0];
-    const tested = manifests.find((manifest) => manifest.verification !== undefined);
+    // The newest verdict counts even when it failed the backup it tested.
+    const tested = all.find((manifest) => manifest.verification !== undefined);
     const failures = inputs.failures.get(target.name) ?? [];
     const backupFailure = failures.find((failure) => failure.kind === 'backup');
     const testFailure = failures.find((failure) => failure.kind === 'restore-test');

@@ -7,7 +7,7 @@ import {
 } from '@warden/bootstrap';
 import { listBackups } from '@warden/catalog';
 import { collectSecrets, type WardenConfig } from '@warden/config';
-import { createLogger, type Logger } from '@warden/logging';
+import { createLogger, type Logger, resolveLogFormat } from '@warden/logging';
 import { createMetrics } from '@warden/metrics';
 import { createConditionTracker, installProcessErrorHandlers } from '@warden/notify';
 import { createHealthChecker } from '@warden/probes';
@@ -21,6 +21,7 @@ import {
 import { Queue } from 'bullmq';
 import { buildApp } from './app.js';
 import { createBackupFreshnessSource } from './backup-freshness.js';
+import { consoleUrl } from './console/console-url.js';
 import type { WardenQueues } from './deps.js';
 import { StartupError } from './errors.js';
 import { assertSafeBinding } from './plugins/auth.js';
@@ -81,6 +82,7 @@ const logger = createLogger({
   service: `${config.serviceName}-api`,
   level: config.logLevel,
   secrets,
+  format: resolveLogFormat(config.logFormat, process.stdout.isTTY === true),
 });
 
 const errorReporter = createErrorReporterFromConfig(config, { logger, tags: { service: 'api' } });
@@ -219,6 +221,10 @@ try {
       targets: config.targets.length,
     },
     'api listening',
+  );
+  logger.info(
+    { url: consoleUrl(config.http.host, config.http.port) },
+    `Warden console at ${consoleUrl(config.http.host, config.http.port)}${config.http.adminApiToken ? ' (any user name, ADMIN_API_TOKEN as password)' : ''}`,
   );
   // Started after listening: the API is the watcher that runs the periodic probes (probe-runner.ts).
   await probeRunner.start();

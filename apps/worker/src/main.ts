@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { resolveLogFormat } from '@warden/logging';
 import { startMetricsServer } from '@warden/metrics';
 import { installProcessErrorHandlers } from '@warden/notify';
 import { createWorkerHeartbeat } from '@warden/probes';
@@ -10,7 +11,10 @@ import { createWorkerServices, loadWorkerConfigOrExit } from './services.js';
 silenceAwsNodeVersionWarning();
 
 const config = loadWorkerConfigOrExit(process.env);
-const services = createWorkerServices(config, { service: `${config.serviceName}-worker` });
+const services = createWorkerServices(config, {
+  service: `${config.serviceName}-worker`,
+  logFormat: resolveLogFormat(config.logFormat, process.stdout.isTTY === true),
+});
 const { logger } = services;
 
 installProcessErrorHandlers({

@@ -84,6 +84,7 @@ export const DATABASE_NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_$-]{0,62}$/;
 export const envSchema = z.object({
   SERVICE_NAME: z.string().default('warden'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   APP_VERSION: optionalString,
 
   DATABASE_URL: urlWithProtocols(['postgres:', 'postgresql:']).default(

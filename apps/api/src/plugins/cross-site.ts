@@ -25,7 +25,9 @@ export interface CrossSiteGuardOptions {
 function isSameOrigin(origin: string, host: string | undefined): boolean {
   if (host === undefined) return false;
   try {
-    return new URL(origin).host === host.toLowerCase();
+    const from = new URL(origin);
+    // Read the Host with the Origin's scheme, so `example:80` and `http://example` compare equal.
+    return from.host === new URL(`${from.protocol}//${host}`).host;
   } catch {
     return false;
   }

@@ -1,4 +1,4 @@
-import { readManifest } from '@warden/backup';
+import { readManifest } from '@warden/catalog';
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../deps.js';
 import { API_ERROR_CODES, ApiError } from '../errors.js';

@@ -10,12 +10,12 @@ import Fastify, {
 import { registerConsole } from './console/register-console.js';
 import type { AppDeps, BuildAppOptions } from './deps.js';
 import { API_ERROR_CODES, ApiError } from './errors.js';
-import { createAdminAuth } from './plugins/auth.js';
+import { createAdminAuth, mayChangeState } from './plugins/auth.js';
 import { registerBullBoard } from './plugins/bull-board.js';
 import { createCrossSiteGuard } from './plugins/cross-site.js';
 import { MESSAGE_KEYWORD, registerErrorHandling } from './plugins/error-handler.js';
 import { registerHttpMetrics } from './plugins/http-metrics.js';
-import { registerDocsUi, registerOpenApi } from './plugins/openapi.js';
+import { documentRouteAccess, registerDocsUi, registerOpenApi } from './plugins/openapi.js';
 import { registerSecurityHeaders } from './plugins/security-headers.js';
 import { registerAlertRoutes } from './routes/admin-alerts.js';
 import { registerBackupDownloadRoutes } from './routes/admin-backup-download.js';
@@ -80,6 +80,8 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
     },
   });
 
+  // See `Access` in plugins/auth.ts: set by the admin guard, read by routes, Bull Board and the console.
+  app.decorateRequest('access', undefined);
   registerErrorHandling(app, { reporter: deps.errorReporter });
   await registerSecurityHeaders(app);
   // Registered globally off: each guarded scope adds its own limiter as its first hook, so a
@@ -95,7 +97,8 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   registerHealthRoutes(app, deps.health, config.serviceName);
 
   const token = config.http.adminApiToken;
-  const browserAuth = createAdminAuth({ token, scheme: 'bearer-or-basic' });
+  const tokens = { adminToken: token, viewerToken: config.http.viewerApiToken };
+  const browserAuth = createAdminAuth({ ...tokens, scheme: 'bearer-or-basic' });
   const apiGuards: onRequestAsyncHookHandler[] = [
     app.rateLimit({ max: limits.max, timeWindow: limits.timeWindowMs, groupId: 'admin-api' }),
     // Basic too: the console calls these routes with the credentials the browser holds, which is
@@ -107,6 +110,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   await app.register(
     async (admin) => {
       for (const guard of apiGuards) admin.addHook('onRequest', guard);
+      admin.addHook('onRoute', documentRouteAccess);
       // `curl -X POST .../backup` without a body means "all defaults", not "body must be object".
       admin.addHook('preValidation', async (request) => {
         if (request.method === 'POST' && request.body === undefined) request.body = {};
@@ -127,6 +131,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   await registerBullBoard(app, {
     queues: [deps.queues.backups, deps.queues.restores, deps.queues.probes],
     readOnly: config.http.bullBoardReadOnly,
+    isReadOnlyRequest: (request) => !mayChangeState(request.access),
     guards: [
       // The board polls several endpoints every few seconds, so it gets a larger budget.
       app.rateLimit({ max: limits.max * 10, timeWindow: limits.timeWindowMs, groupId: 'bull-board' }),
@@ -141,7 +146,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
       app.rateLimit({ max: limits.max * 10, timeWindow: limits.timeWindowMs, groupId: 'console' }),
       browserAuth,
     ],
-    roleOf: () => 'admin',
+    roleOf: (request) => (mayChangeState(request.access) ? 'admin' : 'viewer'),
     isTarget: (name) => config.targets.some((target) => target.name === name),
     prebuiltDir: options.consoleAssetsDir,
   });

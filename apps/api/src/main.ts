@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import {
   alertKeyPrefix,
   createAlertHistoryFromConfig,
@@ -170,17 +171,23 @@ const probeRunner = createProbeRunner({
   errorReporter,
 });
 
-const app = await buildApp({
-  config,
-  logger,
-  queues,
-  storage,
-  catalog: { listBackups: (options) => listBackups(storage, options) },
-  health: healthChecker,
-  alerts: createAlertHistoryFromConfig(config, redis),
-  metrics,
-  errorReporter,
-});
+const app = await buildApp(
+  {
+    config,
+    logger,
+    queues,
+    storage,
+    catalog: { listBackups: (options) => listBackups(storage, options) },
+    health: healthChecker,
+    alerts: createAlertHistoryFromConfig(config, redis),
+    metrics,
+    errorReporter,
+  },
+  {
+    // `npm run build` writes the console beside dist/api.mjs; from sources it is bundled on first use.
+    consoleAssetsDir: fileURLToPath(new URL('./console/', import.meta.url)),
+  },
+);
 
 let shuttingDown = false;
 async function shutdown(signal: string): Promise<void> {

@@ -137,16 +137,67 @@ describe('loadConfig', () => {
       AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE',
       AWS_SECRET_ACCESS_KEY: 'very-secret-key',
       ADMIN_API_TOKEN: 'token-token-token-token',
+      VIEWER_API_TOKEN: 'viewer-viewer-viewer-viewer',
       SLACK_WEBHOOK_URL: 'https://hooks.example.test/services/T000/B000/XXXX',
       SENTRY_DSN: 'https://public@sentry.example.test/1',
     });
     const printed = JSON.stringify(redactConfig(config));
     for (const secret of collectSecrets(config)) expect(printed).not.toContain(secret);
     expect(collectSecrets(config)).toEqual(
-      expect.arrayContaining(['hunter2-password', 'very-secret-key', 'token-token-token-token']),
+      expect.arrayContaining([
+        'hunter2-password',
+        'very-secret-key',
+        'token-token-token-token',
+        'viewer-viewer-viewer-viewer',
+      ]),
     );
     expect(scrubSecrets('connect failed for hunter2-password', collectSecrets(config))).toBe(
       'connect failed for [redacted]',
     );
+  });
+
+  it('takes a viewer token only beside a different admin token', () => {
+    const admin = 'admin-admin-admin-admin';
+    const viewer = 'viewer-viewer-viewer-viewer';
+    expect(loadConfig({ ADMIN_API_TOKEN: admin, VIEWER_API_TOKEN: viewer }).http).toMatchObject({
+      adminApiToken: admin,
+      viewerApiToken: viewer,
+    });
+    expect(problemsOf({ VIEWER_API_TOKEN: viewer })).toEqual([
+      expect.stringMatching(/^VIEWER_API_TOKEN: needs ADMIN_API_TOKEN/),
+    ]);
+    expect(problemsOf({ ADMIN_API_TOKEN: admin, VIEWER_API_TOKEN: admin })).toEqual([
+      'VIEWER_API_TOKEN: must differ from ADMIN_API_TOKEN',
+    ]);
+    expect(problemsOf({ ADMIN_API_TOKEN: admin, VIEWER_API_TOKEN: 'short' })).toEqual([
+      'VIEWER_API_TOKEN: must be at least 16 characters',
+    ]);
+  });
+
+  it('reads TRUST_PROXY as addresses, CIDRs and keywords, naming every bad entry', () => {
+    expect(loadConfig({}).http.trustProxy).toEqual([]);
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.1, 10.0.0.0/8,fd00::/8 , loopback' }).http.trustProxy).toEqual([
+      '10.0.0.1',
+      '10.0.0.0/8',
+      'fd00::/8',
+      'loopback',
+    ]);
+    expect(problemsOf({ TRUST_PROXY: 'proxy.internal,10.0.0.0/33,::1/129,10.0.0.1' })).toEqual([
+      expect.stringContaining('"proxy.internal" is not an IP address'),
+      expect.stringContaining('"10.0.0.0/33"'),
+      expect.stringContaining('"::1/129"'),
+    ]);
+  });
+
+  it('reads the HTTP limits and timeouts', () => {
+    expect(loadConfig({}).http).toMatchObject({
+      rateLimitPerMinute: 600,
+      authFailuresPerMinute: 30,
+      requestTimeoutMs: 10_000,
+      connectionTimeoutMs: 60_000,
+    });
+    expect(
+      loadConfig({ HTTP_REQUEST_TIMEOUT_SECONDS: '5', API_AUTH_FAILURES_PER_MINUTE: '3' }).http,
+    ).toMatchObject({ requestTimeoutMs: 5_000, authFailuresPerMinute: 3 });
   });
 });

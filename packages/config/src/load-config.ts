@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
@@ -51,6 +52,26 @@ export interface RedisConfig {
   queuePrefix: string;
 }
 
+export interface HttpConfig {
+  port: number;
+  host: string;
+  /** Full access to the admin surface. Without it, only loopback clients are served. */
+  adminApiToken: string | undefined;
+  /** Read-only access: GET routes, the docs and a read-only Bull Board. Needs `adminApiToken`. */
+  viewerApiToken: string | undefined;
+  bullBoardReadOnly: boolean;
+  /** Addresses or CIDRs (or `loopback`, `linklocal`, `uniquelocal`) whose X-Forwarded-For is believed. */
+  trustProxy: string[];
+  /** Authenticated requests per client address and minute. */
+  rateLimitPerMinute: number;
+  /** Failed authentications per client address and minute before further failures get 429. */
+  authFailuresPerMinute: number;
+  /** The whole request (headers and body) must arrive within this. */
+  requestTimeoutMs: number;
+  /** A connection with no traffic for this long is closed. */
+  connectionTimeoutMs: number;
+}
+
 export interface WardenConfig {
   serviceName: string;
   logLevel: WardenEnv['LOG_LEVEL'];
@@ -76,7 +97,7 @@ export interface WardenConfig {
   restoreVerify: { enabled: boolean; schedule: string };
   storage: StorageConfig;
   redis: RedisConfig;
-  http: { port: number; host: string; adminApiToken: string | undefined; bullBoardReadOnly: boolean };
+  http: HttpConfig;
   worker: {
     metricsPort: number;
     concurrency: number;
@@ -145,6 +166,31 @@ function interpolateEnv(text: string, env: Env, problems: string[], file: string
     }
     return value;
   });
+}
+
+const PROXY_ADDRESS_KEYWORDS = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** `TRUST_PROXY`: comma-separated IP addresses, CIDRs or proxy-addr's keywords. */
+function parseTrustedProxies(value: string | undefined, problems: string[]): string[] {
+  if (value === undefined) return [];
+  const entries = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  for (const entry of entries) {
+    if (PROXY_ADDRESS_KEYWORDS.includes(entry)) continue;
+    const [address = '', bits, extra] = entry.split('/');
+    const family = isIP(address);
+    const maxBits = family === 6 ? 128 : 32;
+    const validBits =
+      bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) >= 0 && Number(bits) <= maxBits);
+    if (family === 0 || !validBits || extra !== undefined) {
+      problems.push(
+        `TRUST_PROXY: "${entry}" is not an IP address, a CIDR (10.0.0.0/8) or one of ${PROXY_ADDRESS_KEYWORDS.join(', ')}`,
+      );
+    }
+  }
+  return entries;
 }
 
 function databaseNameOf(url: string): string {
@@ -291,6 +337,16 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
     problems.push('BACKUP_ENCRYPTION_KEY: must be 64 hex characters (32 bytes)');
   }
 
+  if (e.VIEWER_API_TOKEN !== undefined && e.ADMIN_API_TOKEN === undefined) {
+    problems.push(
+      'VIEWER_API_TOKEN: needs ADMIN_API_TOKEN (without an admin token every loopback client has full access, so a read-only token would restrict nothing)',
+    );
+  }
+  if (e.VIEWER_API_TOKEN !== undefined && e.VIEWER_API_TOKEN === e.ADMIN_API_TOKEN) {
+    problems.push('VIEWER_API_TOKEN: must differ from ADMIN_API_TOKEN');
+  }
+  const trustProxy = parseTrustedProxies(e.TRUST_PROXY, problems);
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -327,7 +383,13 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
       port: e.PORT,
       host: e.HOST,
       adminApiToken: e.ADMIN_API_TOKEN,
+      viewerApiToken: e.VIEWER_API_TOKEN,
       bullBoardReadOnly: e.BULL_BOARD_READ_ONLY,
+      trustProxy,
+      rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE,
+      authFailuresPerMinute: e.API_AUTH_FAILURES_PER_MINUTE,
+      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_SECONDS * 1000,
+      connectionTimeoutMs: e.HTTP_CONNECTION_TIMEOUT_SECONDS * 1000,
     },
     worker: {
       metricsPort: e.WORKER_METRICS_PORT,

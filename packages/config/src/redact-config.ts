@@ -20,6 +20,7 @@ export function redactUrl(value: string): string {
 export function collectSecrets(config: WardenConfig): string[] {
   const secrets: (string | undefined)[] = [
     config.http.adminApiToken,
+    config.http.viewerApiToken,
     config.slack.webhookUrl,
     config.sentry.dsn,
     config.backup.encryptionKey,
@@ -55,7 +56,11 @@ export function redactConfig(config: WardenConfig): WardenConfig {
         ? { ...config.storage, secretAccessKey: hide(config.storage.secretAccessKey) }
         : config.storage,
     redis: { ...config.redis, url: redactUrl(config.redis.url) },
-    http: { ...config.http, adminApiToken: hide(config.http.adminApiToken) },
+    http: {
+      ...config.http,
+      adminApiToken: hide(config.http.adminApiToken),
+      viewerApiToken: hide(config.http.viewerApiToken),
+    },
     slack: { ...config.slack, webhookUrl: hide(config.slack.webhookUrl) },
     sentry: { ...config.sentry, dsn: hide(config.sentry.dsn) },
     backup: { ...config.backup, encryptionKey: hide(config.backup.encryptionKey) },

@@ -79,6 +79,8 @@ export const targetName = z
     'must be 1-63 characters of letters, digits, "_" or "-", starting with a letter or digit',
   );
 
+const apiToken = optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional());
+
 export const DATABASE_NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_$-]{0,62}$/;
 
 export const envSchema = z.object({
@@ -148,8 +150,14 @@ export const envSchema = z.object({
 
   PORT: integer(3000, 0, 65535),
   HOST: z.string().default('127.0.0.1'),
-  ADMIN_API_TOKEN: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  ADMIN_API_TOKEN: apiToken,
+  VIEWER_API_TOKEN: apiToken,
   BULL_BOARD_READ_ONLY: booleanFlag(false),
+  TRUST_PROXY: optionalString,
+  API_RATE_LIMIT_PER_MINUTE: integer(600, 1),
+  API_AUTH_FAILURES_PER_MINUTE: integer(30, 1),
+  HTTP_REQUEST_TIMEOUT_SECONDS: integer(10, 1, 300),
+  HTTP_CONNECTION_TIMEOUT_SECONDS: integer(60, 1, 3600),
   WORKER_METRICS_PORT: integer(9464, 0, 65535),
   WORKER_CONCURRENCY: integer(2, 1, 64),
   WORKER_LOCK_DURATION_MS: integer(60_000, 1_000),

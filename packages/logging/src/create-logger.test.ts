@@ -43,7 +43,7 @@ describe('createLogger formats', () => {
     logger.flush();
     await new Promise((resolve) => setTimeout(resolve, 50));
     // Colour codes aside, what a person reads at a terminal.
-    const text = out.text().replace(/\x1b\[[0-9;]*m/g, '');
+    const text = out.text().replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g'), '');
     expect(text).toMatch(
       /^\[\d{2}:\d{2}:\d{2}\.\d{3}\] INFO: warden-test backup done \{.*"target":"shop".*\}\n$/,
     );

@@ -32,37 +32,44 @@ const BACKUP_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,250}$/;
 export const jobTrigger = z.enum(['schedule', 'api', 'cli', 'verify']);
 export type JobTrigger = z.infer<typeof jobTrigger>;
 
+export const backupFileName = z
+  .string()
+  .regex(BACKUP_FILE_NAME, 'must be a plain file name (letters, digits, ".", "_", "-"; no "/" or "..")')
+  .refine((value) => !value.includes('..'), { error: 'must not contain ".."' });
+
+/**
+ * The upload step of a backup whose dump is spooled and waits for a retry. References only: the
+ * worker derives the spool path from its own spool directory, the target and `file`, and reads the
+ * manifest from the record it wrote beside the spool file. Anyone who can add a job (Bull Board,
+ * Redis) could write a path or a manifest here, so none is accepted.
+ */
+const backupUploadStateSchema = z
+  .object({
+    /** File name of the spooled backup; must match the target's naming pattern. */
+    file: backupFileName,
+    /** Host that holds the spool file; another host cannot retry this upload. */
+    host: z.string().max(255),
+    /** Upload attempts made so far. */
+    attempts: z.number().int().min(0).max(1000),
+    lastError: z.string().max(500).optional(),
+  })
+  .strict();
+export type BackupUploadState = z.output<typeof backupUploadStateSchema>;
+
 /**
  * What a producer sends. The worker adds `upload` to the job's data when the dump is spooled and
- * the upload has to wait for a retry (SPEC B5), so a retry never dumps again.
+ * the upload has to wait for a retry, so a retry never dumps again.
  */
 export const backupJobSchema = z
   .object({
     target: z.string().regex(TARGET_NAME, 'must be a valid target name'),
     reason: z.string().max(200).optional(),
     trigger: jobTrigger.default('api'),
-    upload: z
-      .object({
-        /** Absolute path of the verified dump in the spool directory of the host that made it. */
-        spoolPath: z.string(),
-        /** Host that holds the spool file; another host cannot retry this upload. */
-        host: z.string(),
-        /** Upload attempts made so far. */
-        attempts: z.number().int().min(0),
-        lastError: z.string().optional(),
-        /** The manifest of the verified dump, as written by the backup package. */
-        manifest: z.record(z.string(), z.unknown()),
-      })
-      .optional(),
+    upload: backupUploadStateSchema.optional(),
   })
   .strict();
 export type BackupJobData = z.input<typeof backupJobSchema>;
 export type BackupJobPayload = z.output<typeof backupJobSchema>;
-
-export const backupFileName = z
-  .string()
-  .regex(BACKUP_FILE_NAME, 'must be a plain file name (letters, digits, ".", "_", "-"; no "/" or "..")')
-  .refine((value) => !value.includes('..'), { error: 'must not contain ".."' });
 
 export const restoreJobSchema = z
   .object({

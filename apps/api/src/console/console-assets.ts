@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 /** The console's script and style sheet, with the digests that name them in URLs. */
 export interface ConsoleAssets {
@@ -35,9 +36,9 @@ async function readPrebuilt(dir: string): Promise<{ script: string; style: strin
 }
 
 /**
- * Bundles `apps/api/console/main.ts` (a few small TypeScript modules, no framework) with the
- * project's esbuild, in memory. A build step may write `console.js` and `console.css` into
- * `prebuiltDir` instead; those are then served as they are.
+ * The console's assets: `console.js` and `console.css` from `prebuiltDir` when `npm run build` wrote
+ * them there (dist/console/, what the image runs), otherwise `apps/api/console/main.ts` (a few small
+ * TypeScript modules, no framework) bundled with the project's esbuild, in memory.
  */
 export async function loadConsoleAssets(
   options: { prebuiltDir?: string | undefined } = {},
@@ -51,25 +52,11 @@ export async function loadConsoleAssets(
   };
 }
 
-/** The console bundle, built in memory from its sources. */
+/** The console bundle, built in memory from its sources (`apps/api/console/build.mjs`). */
 export async function buildConsoleAssets(): Promise<{ script: string; style: string }> {
-  const sourceDir = consoleSourceDir();
-  const { build } = await import('esbuild');
-  const result = await build({
-    entryPoints: [path.join(sourceDir, 'main.ts'), path.join(sourceDir, 'console.css')],
-    // Names the outputs only; nothing is written.
-    outdir: path.join(sourceDir, 'out'),
-    write: false,
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    minify: true,
-    legalComments: 'none',
-    logLevel: 'error',
-  });
-  const script = result.outputFiles.find((file) => file.path.endsWith('.js'))?.text;
-  const style = result.outputFiles.find((file) => file.path.endsWith('.css'))?.text;
-  if (script === undefined || style === undefined) throw new Error('the console bundle produced no output');
-  return { script, style };
+  const builder = pathToFileURL(path.join(consoleSourceDir(), 'build.mjs')).href;
+  const { buildConsole } = (await import(builder)) as {
+    buildConsole(): Promise<{ script: string; style: string }>;
+  };
+  return buildConsole();
 }

@@ -3,13 +3,46 @@ import { isIP } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { API_ERROR_CODES, errorBody, StartupError } from '../errors.js';
 
+/**
+ * Who is calling the admin surface, decided once per request by the admin guard below and kept on
+ * the request as `request.access`, so that routes, Bull Board and the console branch on it instead
+ * of re-reading credentials:
+ * - `admin`: presented ADMIN_API_TOKEN; may do anything.
+ * - `viewer`: presented VIEWER_API_TOKEN; reads only (GET, HEAD), every other method answers 403.
+ * - `loopback`: no ADMIN_API_TOKEN is configured and the request came from a loopback client that
+ *   named a loopback Host; may do anything, like `admin`.
+ * Routes outside the admin surface (`/health`, `/metrics`) leave it `undefined`.
+ */
+export type Access = 'admin' | 'viewer' | 'loopback';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the admin guard before any admin handler runs; see {@link Access}. */
+    access: Access | undefined;
+  }
+}
+
+/** Methods that read; every other method changes state and needs `admin` or `loopback` access. */
+const READ_METHODS = new Set(['GET', 'HEAD']);
+
+export function isReadMethod(method: string): boolean {
+  return READ_METHODS.has(method.toUpperCase());
+}
+
+/** Whether `access` may send state-changing requests (POST, PUT, PATCH, DELETE). */
+export function mayChangeState(access: Access | undefined): boolean {
+  return access === 'admin' || access === 'loopback';
+}
+
 /** Options of {@link createAdminAuth}. */
 export interface AdminAuthOptions {
   /**
-   * The admin token (`ADMIN_API_TOKEN`). Without one the admin surface answers only requests that
-   * arrive on a loopback address.
+   * `ADMIN_API_TOKEN`. Without one the admin surface answers only loopback clients that name a
+   * loopback Host (see {@link loopbackRefusal}).
    */
-  token: string | undefined;
+  adminToken: string | undefined;
+  /** `VIEWER_API_TOKEN`: read-only access. Only meaningful together with `adminToken`. */
+  viewerToken: string | undefined;
   /**
    * `bearer`: `Authorization: Bearer <token>` only (the JSON API).
    * `bearer-or-basic`: also HTTP Basic with any user name and the token as password, so a browser
@@ -46,6 +79,60 @@ export function assertSafeBinding(host: string, token: string | undefined): void
   }
 }
 
+/**
+ * The name part of a Host header (`localhost:3000` → `localhost`, `[::1]:3000` → `::1`), or
+ * undefined when the header is not a plain host with an optional port.
+ */
+export function hostHeaderName(host: string): string | undefined {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]/@\s]+))(?::\d{1,5})?$/.exec(host);
+  if (!match) return undefined;
+  return (match[1] ?? match[2])?.toLowerCase();
+}
+
+const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-host'];
+
+/**
+ * Why a tokenless request is refused, or undefined when it may pass. Trusting the socket's address
+ * alone lets a web page that rebinds its own name to 127.0.0.1 drive the API from a browser (DNS
+ * rebinding), so the Host must be a loopback name too. Such a page can still send a form or a
+ * `fetch` to `http://127.0.0.1:<port>` directly (a cross-site request, not a rebinding), so a
+ * state-changing request must also come from the same loopback origin or name none (curl, scripts).
+ * A proxy in front of a tokenless API would hand it every remote client: forwarded requests are
+ * refused, which browsers cannot forge (those headers are not CORS-safelisted).
+ */
+export function loopbackRefusal(request: FastifyRequest): string | undefined {
+  const local = request.socket.localAddress ?? request.socket.remoteAddress;
+  if (!isLoopbackAddress(local))
+    return 'the admin API is only served on loopback when ADMIN_API_TOKEN is not set';
+  if (FORWARDING_HEADERS.some((name) => request.headers[name] !== undefined)) {
+    return 'without ADMIN_API_TOKEN the admin API serves direct loopback clients only, not requests forwarded by a proxy';
+  }
+  const host = request.headers.host ?? '';
+  const name = hostHeaderName(host);
+  if (name === undefined || !(name === 'localhost' || isLoopbackAddress(name))) {
+    return 'without ADMIN_API_TOKEN the admin API only answers a loopback Host (localhost, 127.0.0.1 or [::1])';
+  }
+  if (isReadMethod(request.method)) return undefined;
+  const origin = request.headers.origin;
+  if (origin === undefined) return undefined;
+  if (!isSameOrigin(origin, host)) {
+    return `without ADMIN_API_TOKEN a ${request.method} request must come from the API's own origin (or send no Origin)`;
+  }
+  return undefined;
+}
+
+/** `Origin: http://127.0.0.1:3000` against `Host: 127.0.0.1:3000`, default ports normalized. */
+function isSameOrigin(origin: string, host: string): boolean {
+  try {
+    const originUrl = new URL(origin);
+    if (originUrl.protocol !== 'http:' && originUrl.protocol !== 'https:') return false;
+    if (originUrl.origin !== origin.replace(/\/$/, '').toLowerCase()) return false;
+    return new URL(`${originUrl.protocol}//${host}`).host === originUrl.host;
+  } catch {
+    return false;
+  }
+}
+
 /** Hashing first gives equal-length buffers, so the comparison time says nothing about the token. */
 function digest(value: string): Buffer {
   return createHash('sha256').update(value, 'utf8').digest();
@@ -68,50 +155,78 @@ function presentedToken(request: FastifyRequest, allowBasic: boolean): string | 
   return undefined;
 }
 
+/** Which token a presented credential is; every comparison runs in constant time. */
+function createTokenMatcher(adminToken: string, viewerToken: string | undefined) {
+  const admin = digest(adminToken);
+  const viewer = viewerToken === undefined ? undefined : digest(viewerToken);
+  return (presented: string): 'admin' | 'viewer' | undefined => {
+    const candidate = digest(presented);
+    if (timingSafeEqual(candidate, admin)) return 'admin';
+    return viewer !== undefined && timingSafeEqual(candidate, viewer) ? 'viewer' : undefined;
+  };
+}
+
 /**
- * An `onRequest` hook that lets a request through or answers 401/403 itself. It replies rather than
+ * An `onRequest` hook that sets `request.access` or answers 401/403 itself. It replies rather than
  * throws so that the error body keeps Warden's shape inside plugins with their own error handler
  * (Bull Board).
  */
 export function createAdminAuth(options: AdminAuthOptions) {
   const allowBasic = options.scheme === 'bearer-or-basic';
-  const expected = options.token === undefined ? undefined : digest(options.token);
+  const matchToken =
+    options.adminToken === undefined
+      ? undefined
+      : createTokenMatcher(options.adminToken, options.viewerToken);
   const challenge = allowBasic ? `Basic realm="${REALM}", charset="UTF-8"` : `Bearer realm="${REALM}"`;
 
   return async function adminAuth(
     request: FastifyRequest,
     reply: FastifyReply,
   ): Promise<FastifyReply | undefined> {
-    if (expected === undefined) {
-      // No token: main.ts only listens on loopback, and this also holds for any other listener.
-      const local = request.socket.localAddress ?? request.socket.remoteAddress;
-      if (isLoopbackAddress(local)) return undefined;
-      request.log.warn({ url: request.url }, 'admin request refused: no ADMIN_API_TOKEN and not on loopback');
+    if (matchToken === undefined) {
+      const refusal = loopbackRefusal(request);
+      if (refusal === undefined) {
+        request.access = 'loopback';
+        return undefined;
+      }
+      request.log.warn(
+        { url: request.url, host: request.headers.host, origin: request.headers.origin },
+        'admin request refused: no ADMIN_API_TOKEN and not a loopback request',
+      );
+      return reply.code(403).send(errorBody(API_ERROR_CODES.forbidden, refusal));
+    }
+
+    const token = presentedToken(request, allowBasic);
+    const access = token === undefined ? undefined : matchToken(token);
+    if (access === undefined) {
+      request.log.warn(
+        { url: request.url, ip: request.ip, presented: token !== undefined },
+        'admin request refused: missing or wrong token',
+      );
+      return reply
+        .code(401)
+        .header('www-authenticate', challenge)
+        .send(
+          errorBody(
+            API_ERROR_CODES.unauthorized,
+            token === undefined
+              ? `missing credentials: send "Authorization: Bearer <ADMIN_API_TOKEN>"`
+              : 'invalid token',
+          ),
+        );
+    }
+    request.access = access;
+    if (access === 'viewer' && !isReadMethod(request.method)) {
+      request.log.warn({ url: request.url, method: request.method }, 'admin request refused: viewer token');
       return reply
         .code(403)
         .send(
           errorBody(
             API_ERROR_CODES.forbidden,
-            'the admin API is only served on loopback when ADMIN_API_TOKEN is not set',
+            `VIEWER_API_TOKEN is read-only: ${request.method} requests need ADMIN_API_TOKEN`,
           ),
         );
     }
-    const token = presentedToken(request, allowBasic);
-    if (token !== undefined && timingSafeEqual(digest(token), expected)) return undefined;
-    request.log.warn(
-      { url: request.url, ip: request.ip, presented: token !== undefined },
-      'admin request refused: missing or wrong token',
-    );
-    return reply
-      .code(401)
-      .header('www-authenticate', challenge)
-      .send(
-        errorBody(
-          API_ERROR_CODES.unauthorized,
-          token === undefined
-            ? `missing credentials: send "Authorization: Bearer <ADMIN_API_TOKEN>"`
-            : 'invalid token',
-        ),
-      );
+    return undefined;
   };
 }

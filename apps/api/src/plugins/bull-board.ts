@@ -3,7 +3,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import type { HTTPStatus } from '@bull-board/api/typings/app';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
-import type { FastifyInstance, onRequestAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { toErrorResponse } from './error-handler.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
@@ -13,6 +13,11 @@ export interface BullBoardOptions {
   queues: readonly Queue[];
   /** `BULL_BOARD_READ_ONLY`: no retry, clean, pause or remove buttons. */
   readOnly: boolean;
+  /**
+   * Requests that see the board read-only whatever `readOnly` says (the viewer token). The guards
+   * must already refuse such a caller's state-changing requests: this only hides the buttons.
+   */
+  isReadOnlyRequest?: (request: FastifyRequest) => boolean;
   /** Run before every board route, in order (rate limit, then auth). */
   guards: readonly onRequestAsyncHookHandler[];
 }
@@ -40,8 +45,34 @@ export async function registerBullBoard(app: FastifyInstance, options: BullBoard
     };
   });
 
+  const queueListRoute = `${BULL_BOARD_PATH}/api/queues`;
+  const isReadOnlyRequest = options.isReadOnlyRequest;
   await app.register(async (scope) => {
     for (const guard of options.guards) scope.addHook('onRequest', guard);
+    if (isReadOnlyRequest && !options.readOnly) {
+      // The UI takes its buttons from the per-queue flags of the queue list, the only place the
+      // board reports them: marking them there gives this caller the same board as
+      // BULL_BOARD_READ_ONLY=true.
+      scope.addHook('preSerialization', async (request, _reply, payload: unknown) => {
+        if (request.routeOptions.url !== queueListRoute || !isReadOnlyRequest(request)) return payload;
+        return markQueuesReadOnly(payload);
+      });
+    }
     await scope.register(serverAdapter.registerPlugin(), { prefix: BULL_BOARD_PATH });
   });
+}
+
+function markQueuesReadOnly(payload: unknown): unknown {
+  if (typeof payload !== 'object' || payload === null || !('queues' in payload)) return payload;
+  const { queues } = payload;
+  if (!Array.isArray(queues)) return payload;
+  return {
+    ...payload,
+    queues: queues.map((queue: object) => ({
+      ...queue,
+      readOnlyMode: true,
+      allowRetries: false,
+      allowCompletedRetries: false,
+    })),
+  };
 }

@@ -1,6 +1,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import type { FastifyInstance, onRequestAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, onRequestAsyncHookHandler, RouteOptions } from 'fastify';
+import { isReadMethod } from './auth.js';
 
 export const DOCS_PATH = '/docs';
 
@@ -15,12 +16,19 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
       info: {
         title: 'Warden admin API',
         description:
-          'Back up and restore PostgreSQL targets, follow jobs and schedules. Every error answers `{ "error": { "code", "message" } }`.',
+          'Back up and restore PostgreSQL targets, follow jobs and schedules. Every error answers `{ "error": { "code", "message" } }`. ' +
+          'GET routes accept ADMIN_API_TOKEN or VIEWER_API_TOKEN; every other method needs ADMIN_API_TOKEN (the viewer token gets 403 FORBIDDEN). ' +
+          'Without ADMIN_API_TOKEN configured, only loopback clients naming a loopback Host are served.',
         version,
       },
       components: {
         securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', description: 'ADMIN_API_TOKEN' },
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'ADMIN_API_TOKEN: every route.' },
+          viewerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'VIEWER_API_TOKEN: read-only, GET routes only; anything else answers 403 FORBIDDEN.',
+          },
         },
       },
       tags: [
@@ -32,6 +40,26 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
       ],
     },
   });
+}
+
+const READ_SECURITY = [{ bearerAuth: [] }, { viewerAuth: [] }];
+const WRITE_SECURITY = [{ bearerAuth: [] }];
+
+/**
+ * An `onRoute` hook for the admin routes: states in each operation which token it needs, from its
+ * method, so that a route added later cannot be documented wrongly. @fastify/swagger keeps the
+ * route options and reads the schema when `/docs/json` is first asked for, after this ran.
+ */
+export function documentRouteAccess(route: RouteOptions): void {
+  if (route.schema === undefined || route.method === 'HEAD') return;
+  const methods = Array.isArray(route.method) ? route.method : [route.method];
+  const reads = methods.every((method) => isReadMethod(method));
+  const needs = reads
+    ? 'Needs ADMIN_API_TOKEN or VIEWER_API_TOKEN.'
+    : 'Needs ADMIN_API_TOKEN (VIEWER_API_TOKEN gets 403 FORBIDDEN).';
+  const schema = route.schema as { security?: unknown; description?: string };
+  schema.security = reads ? READ_SECURITY : WRITE_SECURITY;
+  schema.description = [schema.description, needs].filter(Boolean).join('\n\n');
 }
 
 /**

@@ -50,6 +50,10 @@ export function registerBackupDownloadRoutes(admin: FastifyInstance, deps: AppDe
       },
     },
     async (request, reply) => {
+      // A backup holds the whole database: reading it is an admin's right, not a viewer's.
+      if (request.access === 'viewer') {
+        throw new ApiError(403, API_ERROR_CODES.forbidden, 'downloading a backup needs ADMIN_API_TOKEN');
+      }
       const target = resolveTarget(config, request.params.target);
       const file = request.params.file;
       const manifest = file === 'latest' ? undefined : await readManifest(storage, target.name, file);

@@ -26,6 +26,8 @@ const basic = (token = TEST_TOKEN) => ({
   authorization: `Basic ${Buffer.from(`operator:${token}`).toString('base64')}`,
 });
 const bearer = { authorization: `Bearer ${TEST_TOKEN}` };
+/** What the console's script sends: the browser's Basic credentials and the console header. */
+const fromConsole = { ...basic(), 'x-warden-request': 'console' };
 
 const alertsRedis = createRedisConnection({ url: REDIS_URL, role: 'producer' });
 alertsRedis.on('error', () => undefined);
@@ -117,11 +119,18 @@ describe('cross-site protection of state-changing requests', () => {
   const post = (headers: Record<string, string>) =>
     fixture.app.inject({ method: 'POST', url: '/api/admin/backup', headers, payload: { target: 'billing' } });
 
-  it('refuses a Basic (browser) request without the console header', async () => {
+  it('takes Basic (browser) credentials on the JSON API only with the console header', async () => {
     const response = await post(basic());
-    expect(response.statusCode).toBe(403);
-    expect(response.json().error).toMatchObject({ code: 'FORBIDDEN' });
-    expect(response.json().error.message).toContain('x-warden-request');
+    expect(response.statusCode).toBe(401);
+    expect(response.headers['www-authenticate']).toBe('Bearer realm="Warden"');
+    const read = await fixture.app.inject({ method: 'GET', url: '/api/admin/targets', headers: basic() });
+    expect(read.statusCode).toBe(401);
+    const fromConsole = await fixture.app.inject({
+      method: 'GET',
+      url: '/api/admin/targets',
+      headers: { ...basic(), 'x-warden-request': 'console' },
+    });
+    expect(fromConsole.statusCode).toBe(200);
   });
 
   it('refuses a request from another origin, whatever its credentials', async () => {
@@ -170,7 +179,11 @@ describe('cross-site protection of state-changing requests', () => {
 
 describe('GET /api/admin/fleet', () => {
   it('puts the target without backups first and says why, with trend, next run and restore test', async () => {
-    const response = await fixture.app.inject({ method: 'GET', url: '/api/admin/fleet', headers: basic() });
+    const response = await fixture.app.inject({
+      method: 'GET',
+      url: '/api/admin/fleet',
+      headers: fromConsole,
+    });
     expect(response.statusCode).toBe(200);
     const body = response.json();
     expect(body.targets.map((row: { name: string }) => row.name)).toEqual(['billing', 'app']);
@@ -256,7 +269,7 @@ describe('GET /api/admin/backups/:target/:file/download', () => {
     const response = await fixture.app.inject({
       method: 'GET',
       url: `/api/admin/backups/app/${file}/download`,
-      headers: basic(),
+      headers: fromConsole,
     });
     expect(response.statusCode).toBe(200);
     expect(response.rawPayload.equals(body)).toBe(true);
@@ -298,7 +311,7 @@ describe('GET /api/admin/alerts', () => {
     const response = await fixture.app.inject({
       method: 'GET',
       url: '/api/admin/alerts?limit=10',
-      headers: basic(),
+      headers: fromConsole,
     });
     expect(response.statusCode).toBe(200);
     expect(response.json().alerts.map((alert: { title: string }) => alert.title)).toEqual([

@@ -1,6 +1,7 @@
 /**
  * The console's only way to the server: the documented admin API routes, with the credentials the
- * browser already holds (Basic) and the header that marks a state-changing request as the console's.
+ * browser already holds (Basic) and the header that marks a request as the console's: the JSON API
+ * takes Basic credentials only with it.
  */
 export const CONSOLE_REQUEST_HEADER = 'x-warden-request';
 
@@ -40,7 +41,10 @@ function isHealthReport(body: unknown): boolean {
 }
 
 export async function getJson<T>(path: string): Promise<T> {
-  const response = await fetch(path, { credentials: 'same-origin', headers: { accept: 'application/json' } });
+  const response = await fetch(path, {
+    credentials: 'same-origin',
+    headers: { accept: 'application/json', [CONSOLE_REQUEST_HEADER]: 'console' },
+  });
   return parse<T>(response);
 }
 

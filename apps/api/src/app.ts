@@ -12,7 +12,7 @@ import type { AppDeps, BuildAppOptions } from './deps.js';
 import { API_ERROR_CODES, ApiError } from './errors.js';
 import { createAdminAuth, mayChangeState } from './plugins/auth.js';
 import { registerBullBoard } from './plugins/bull-board.js';
-import { createCrossSiteGuard } from './plugins/cross-site.js';
+import { CONSOLE_REQUEST_HEADER, createCrossSiteGuard } from './plugins/cross-site.js';
 import { MESSAGE_KEYWORD, registerErrorHandling } from './plugins/error-handler.js';
 import { registerHttpMetrics } from './plugins/http-metrics.js';
 import { documentRouteAccess, registerDocsUi, registerOpenApi } from './plugins/openapi.js';
@@ -99,11 +99,15 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   const token = config.http.adminApiToken;
   const tokens = { adminToken: token, viewerToken: config.http.viewerApiToken };
   const browserAuth = createAdminAuth({ ...tokens, scheme: 'bearer-or-basic' });
+  const bearerAuth = createAdminAuth({ ...tokens, scheme: 'bearer' });
   const apiGuards: onRequestAsyncHookHandler[] = [
     app.rateLimit({ max: limits.max, timeWindow: limits.timeWindowMs, groupId: 'admin-api' }),
-    // Basic too: the console calls these routes with the credentials the browser holds, which is
-    // why state-changing requests also pass the cross-site guard.
-    browserAuth,
+    // The JSON API takes Bearer; the console's own requests (marked by a header no form can set and
+    // no other site may send without a CORS grant) may also use the Basic credentials the browser holds.
+    (request, reply) =>
+      request.headers[CONSOLE_REQUEST_HEADER] === undefined
+        ? bearerAuth(request, reply)
+        : browserAuth(request, reply),
     createCrossSiteGuard({ tokenConfigured: token !== undefined, requireHeader: true }),
   ];
 

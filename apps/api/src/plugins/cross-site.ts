@@ -2,8 +2,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { API_ERROR_CODES, errorBody } from '../errors.js';
 
 /**
- * The header the console sends with every state-changing request. An HTML form cannot set a header,
- * and a cross-site script that sets one must first pass a CORS preflight, which Warden never grants.
+ * The header the console sends with every request. An HTML form cannot set a header, and a
+ * cross-site script that sets one must first pass a CORS preflight, which Warden never grants. The
+ * JSON API accepts Basic credentials only on requests that carry it.
  */
 export const CONSOLE_REQUEST_HEADER = 'x-warden-request';
 

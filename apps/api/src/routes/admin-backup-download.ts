@@ -31,10 +31,12 @@ export function registerBackupDownloadRoutes(admin: FastifyInstance, deps: AppDe
   admin.get<{ Params: DownloadParams }>(
     '/backups/:target/:file/download',
     {
+      // A backup holds the whole database: reading it is an admin's right, not a viewer's.
+      config: { adminOnly: true },
       schema: {
         summary: 'Download one stored backup (the dump file itself)',
         description:
-          'Streams the stored object. `X-Checksum-SHA256` carries its hex SHA-256 from the manifest, `Repr-Digest` the same as RFC 9530 base64. Admin token only.',
+          'Streams the stored object. `X-Checksum-SHA256` carries its hex SHA-256 from the manifest, `Repr-Digest` the same as RFC 9530 base64.',
         tags: ['backups'],
         security: ADMIN_SECURITY,
         params: {
@@ -50,10 +52,6 @@ export function registerBackupDownloadRoutes(admin: FastifyInstance, deps: AppDe
       },
     },
     async (request, reply) => {
-      // A backup holds the whole database: reading it is an admin's right, not a viewer's.
-      if (request.access === 'viewer') {
-        throw new ApiError(403, API_ERROR_CODES.forbidden, 'downloading a backup needs ADMIN_API_TOKEN');
-      }
       const target = resolveTarget(config, request.params.target);
       const file = request.params.file;
       const manifest = file === 'latest' ? undefined : await readManifest(storage, target.name, file);

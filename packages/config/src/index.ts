@@ -7,12 +7,10 @@ export {
   type StorageConfig,
   type WardenConfig,
 } from './load-config.js';
-export { collectSecrets, REDACTED, redactConfig, redactUrl, scrubSecrets } from './redact-config.js';
+export { collectSecrets, redactConfig, redactUrl } from './redact-config.js';
 export {
   cronExpression,
-  DATABASE_NAME_PATTERN,
   envSchema,
-  TARGET_NAME_PATTERN,
   targetName,
   timezone,
   type WardenEnv,

@@ -1,9 +1,11 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: these tests write ${VAR} references into targets files.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { scrubSecrets } from '@warden/errors';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './load-config.js';
-import { collectSecrets, redactConfig, scrubSecrets } from './redact-config.js';
+import { collectSecrets, redactConfig } from './redact-config.js';
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
@@ -27,7 +29,7 @@ describe('loadConfig', () => {
       timezone: 'UTC',
       retentionDays: 30,
     });
-    expect(config.storage).toEqual({ kind: 'local', dir: '/srv/warden/backups' });
+    expect(config.storage).toEqual({ kind: 'local', dir: '/srv/warden/backups', groupReadable: false });
     expect(config.backup.uploadRetryAttempts).toBe(3);
     expect(config.backup.uploadRetryDelayMs).toBe(300_000);
     expect(config.redis.queuePrefix).toBe('warden');
@@ -101,6 +103,57 @@ describe('loadConfig', () => {
       retentionDays: 30,
     });
     expect(collectSecrets(config)).toContain('s3cr3t!');
+  });
+
+  it('substitutes ${VAR} after parsing, in string values only: a value cannot add a target', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'warden-config-'));
+    const injection = 'x"\n  - name: injected\n    url: postgres://evil/injected';
+    const passwords = [
+      injection,
+      'it\'s "quoted"',
+      'has#hash',
+      'a:b:c',
+      'line\nbreak',
+      'p@ss/w%rd?&=',
+      ' spaced ',
+    ];
+    for (const format of ['yml', 'json'] as const) {
+      for (const password of passwords) {
+        const file = path.join(dir, `targets.${format}`);
+        const url = 'postgres://app:${APP_DB_PASSWORD}@db:5432/app';
+        writeFileSync(
+          file,
+          format === 'json'
+            ? JSON.stringify({ targets: [{ name: 'app', url }] })
+            : ['targets:', '  - name: app', `    url: ${url}`, '    environment: "${APP_ENV}"'].join('\n'),
+        );
+        const config = loadConfig({ WARDEN_CONFIG: file, APP_DB_PASSWORD: password, APP_ENV: 'production' });
+        expect(config.targets.map((target) => target.name)).toEqual(['app']);
+        const parsed = new URL(config.targets[0]?.databaseUrl ?? '');
+        expect(decodeURIComponent(parsed.password)).toBe(password);
+        expect(parsed.username).toBe('app');
+        expect(parsed.hostname).toBe('db');
+        expect(config.targets[0]?.database).toBe('app');
+        if (format === 'yml') expect(config.targets[0]?.environment).toBe('production');
+        expect(collectSecrets(config)).toContain(password);
+      }
+    }
+  });
+
+  it('uses a ${VAR} that is a whole value as it is, and never substitutes in keys', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'warden-config-'));
+    const file = path.join(dir, 'targets.yml');
+    writeFileSync(file, ['targets:', '  - name: app', '    url: ${APP_URL}', '    ${EXTRA}: 1'].join('\n'));
+    expect(
+      problemsOf({ WARDEN_CONFIG: file, APP_URL: 'postgres://u:p%23w@db/app', EXTRA: 'keepLast' }),
+    ).toEqual([expect.stringMatching(/Unrecognized key: "\$\{EXTRA\}"/)]);
+    writeFileSync(file, ['targets:', '  - name: app', '    url: ${APP_URL}'].join('\n'));
+    const config = loadConfig({ WARDEN_CONFIG: file, APP_URL: 'postgres://u:p%23w@db/app' });
+    expect(config.targets[0]?.databaseUrl).toBe('postgres://u:p%23w@db/app');
+    expect(problemsOf({ WARDEN_CONFIG: file })).toEqual([
+      expect.stringContaining('references ${APP_URL} which is not set'),
+      expect.any(String),
+    ]);
   });
 
   it('refuses a targets file with duplicates, bad names and unknown keys', () => {
@@ -199,5 +252,29 @@ describe('loadConfig', () => {
     expect(
       loadConfig({ HTTP_REQUEST_TIMEOUT_SECONDS: '5', API_AUTH_FAILURES_PER_MINUTE: '3' }).http,
     ).toMatchObject({ requestTimeoutMs: 5_000, authFailuresPerMinute: 3 });
+  });
+});
+
+describe('database names in DATABASE_URL', () => {
+  it.each([
+    ['My%20Shop%20DB', 'My Shop DB'],
+    ['pay%24roll', 'pay$roll'],
+    ['pay$roll', 'pay$roll'],
+    ['donn%C3%A9es', 'données'],
+    ['with-hyphen', 'with-hyphen'],
+  ])('reads /%s as the database "%s" and names the target with a valid slug', (path, database) => {
+    const config = loadConfig({ DATABASE_URL: `postgres://u@db:5432/${path}` });
+    const target = config.targets[0];
+    expect(target?.database).toBe(database);
+    expect(target?.name).toMatch(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/);
+  });
+
+  it('names the problem of a database name PostgreSQL refuses', () => {
+    expect(problemsOf({ DATABASE_URL: 'postgres://u@db:5432/' })).toEqual([
+      'DATABASE_URL: the URL must name a database',
+    ]);
+    expect(problemsOf({ DATABASE_URL: `postgres://u@db:5432/${'%C3%A9'.repeat(32)}` })[0]).toMatch(
+      /64 bytes long/,
+    );
   });
 });

@@ -1,6 +1,6 @@
+import { createSecretScrubber } from '@warden/errors';
 import type { Cluster, Redis } from 'ioredis';
 import { withRedisTimeout, withSeparator } from './redis-timeout.js';
-import { createSecretScrubber } from './secret-scrubber.js';
 import type { Alert, AlertLevel, Notifier, NotifyOutcome } from './types.js';
 
 /** One alert as the console lists it: what was said and what became of it. */

@@ -1,3 +1,4 @@
+import { DATABASE_NAME_RULE, isDatabaseName, TARGET_NAME_PATTERN, TARGET_NAME_RULE } from '@warden/names';
 import { z } from 'zod';
 
 /**
@@ -26,7 +27,10 @@ export const schedulerIds = {
   probes: 'probes',
 } as const;
 
-const TARGET_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+/** The configuration checks target names by the same rule, so a target that loads is one whose jobs are accepted. */
+const targetName = z.string().regex(TARGET_NAME_PATTERN, TARGET_NAME_RULE);
+/** Any name PostgreSQL accepts; it only ever reaches SQL quoted as an identifier. */
+const databaseName = z.string().refine(isDatabaseName, { error: DATABASE_NAME_RULE });
 const BACKUP_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,250}$/;
 
 export const jobTrigger = z.enum(['schedule', 'api', 'cli', 'verify']);
@@ -62,7 +66,7 @@ export type BackupUploadState = z.output<typeof backupUploadStateSchema>;
  */
 export const backupJobSchema = z
   .object({
-    target: z.string().regex(TARGET_NAME, 'must be a valid target name'),
+    target: targetName,
     reason: z.string().max(200).optional(),
     trigger: jobTrigger.default('api'),
     upload: backupUploadStateSchema.optional(),
@@ -73,14 +77,11 @@ export type BackupJobPayload = z.output<typeof backupJobSchema>;
 
 export const restoreJobSchema = z
   .object({
-    target: z.string().regex(TARGET_NAME, 'must be a valid target name'),
+    target: targetName,
     /** A backup file name, or "latest" for the newest good backup of the target. */
     file: z.union([z.literal('latest'), backupFileName]),
     /** Database to restore into; default a new `<database>_restore_<timestamp>`. */
-    database: z
-      .string()
-      .regex(/^[A-Za-z0-9_][A-Za-z0-9_$-]{0,62}$/, 'must be a valid database name')
-      .optional(),
+    database: databaseName.optional(),
     overwrite: z.boolean().default(false),
     dryRun: z.boolean().default(false),
     trigger: jobTrigger.default('api'),
@@ -91,7 +92,7 @@ export type RestoreJobPayload = z.output<typeof restoreJobSchema>;
 
 export const restoreVerifyJobSchema = z
   .object({
-    target: z.string().regex(TARGET_NAME, 'must be a valid target name'),
+    target: targetName,
     trigger: jobTrigger.default('schedule'),
   })
   .strict();

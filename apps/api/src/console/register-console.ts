@@ -1,4 +1,4 @@
-import { TARGET_NAME_PATTERN } from '@warden/config';
+import { TARGET_NAME_PATTERN } from '@warden/names';
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { API_ERROR_CODES, ApiError } from '../errors.js';
 import { type ConsoleAssets, loadConsoleAssets } from './console-assets.js';

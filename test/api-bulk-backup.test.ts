@@ -16,7 +16,12 @@ afterAll(async () => {
 });
 
 const post = (payload: unknown) =>
-  fixture.app.inject({ method: 'POST', url: '/api/admin/backup', headers: bearer(), payload: payload as object });
+  fixture.app.inject({
+    method: 'POST',
+    url: '/api/admin/backup',
+    headers: bearer(),
+    payload: payload as object,
+  });
 
 interface Accepted {
   jobId: string;

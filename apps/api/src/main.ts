@@ -42,7 +42,9 @@ function loadApiConfigOrExit(): WardenConfig {
 
 function createStorage(config: WardenConfig): BackupStorage {
   const storage = config.storage;
-  if (storage.kind === 'local') return createLocalStorage({ dir: storage.dir });
+  if (storage.kind === 'local') {
+    return createLocalStorage({ dir: storage.dir, groupReadable: storage.groupReadable });
+  }
   return createS3Storage({
     bucket: storage.bucket,
     region: storage.region,

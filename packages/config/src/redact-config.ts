@@ -1,6 +1,5 @@
+import { REDACTED } from '@warden/errors';
 import type { WardenConfig } from './load-config.js';
-
-export const REDACTED = '[redacted]';
 
 /**
  * `postgres://u@Host:5432/db` → `host:5432`: the server a target's connections go to (what the
@@ -98,11 +97,4 @@ export function redactConfig(config: WardenConfig): WardenConfig {
     sentry: { ...config.sentry, dsn: hide(config.sentry.dsn) },
     backup: { ...config.backup, encryptionKey: hide(config.backup.encryptionKey) },
   };
-}
-
-/** Replaces every occurrence of a known secret in free text. */
-export function scrubSecrets(text: string, secrets: readonly string[]): string {
-  let scrubbed = text;
-  for (const secret of secrets) scrubbed = scrubbed.split(secret).join(REDACTED);
-  return scrubbed;
 }

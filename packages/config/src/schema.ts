@@ -109,6 +109,7 @@ export const envSchema = z.object({
   BACKUP_KEEP_WEEKLY: integer(0, 0),
   BACKUP_KEEP_MONTHLY: integer(0, 0),
   BACKUP_DIR: z.string().default('./backups'),
+  BACKUP_DIR_GROUP_READABLE: booleanFlag(false),
   BACKUP_SPOOL_DIR: z.string().default('./spool'),
   BACKUP_MIN_FREE_MB: integer(256, 0),
   BACKUP_COMPRESSION: z.enum(['gzip', 'zstd']).default('gzip'),

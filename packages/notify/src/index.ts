@@ -16,7 +16,6 @@ export {
   type CycleCondition,
   createConditionTracker,
 } from './condition-tracker.js';
-export { createSecretScrubber, REDACTED, scrubDeep } from './secret-scrubber.js';
 export {
   createSentryReporter,
   type ErrorReporter,

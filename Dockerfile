@@ -29,6 +29,7 @@ COPY packages/config/package.json packages/config/
 COPY packages/errors/package.json packages/errors/
 COPY packages/logging/package.json packages/logging/
 COPY packages/metrics/package.json packages/metrics/
+COPY packages/names/package.json packages/names/
 COPY packages/notify/package.json packages/notify/
 COPY packages/probes/package.json packages/probes/
 COPY packages/queue/package.json packages/queue/

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
+import { databaseNameOfUrl, databaseNameProblem, databaseNameSlug, isTargetName } from '@warden/names';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { DATABASE_NAME_PATTERN, envSchema, targetsFileSchema, type WardenEnv } from './schema.js';
+import { envSchema, targetsFileSchema, type WardenEnv } from './schema.js';
 
 export interface BackupTarget {
   /** Unique name; keys in storage live under `<name>/`. */
@@ -25,6 +26,8 @@ export interface BackupTarget {
   keepWeekly?: number;
   keepMonthly?: number;
   enabled: boolean;
+  /** Dead-man ping URLs (the target's own, else the global ones); secrets, like any URL with a token. */
+  deadman?: { start?: string | undefined; success?: string | undefined; fail?: string | undefined };
 }
 
 export type StorageConfig =
@@ -91,6 +94,10 @@ export interface WardenConfig {
     uploadRetryAttempts: number;
     uploadRetryDelayMs: number;
     encryptionKey: string | undefined;
+    /** Targets sharing a cron start spread over this window, each at its own fixed offset. */
+    scheduleSpreadMs: number;
+    /** Dumps at once against one database server (host:port), across every worker. */
+    serverConcurrency: number;
   };
   restoreVerify: { enabled: boolean; schedule: string };
   storage: StorageConfig;
@@ -113,7 +120,19 @@ export interface WardenConfig {
     diskWarningPercent: number;
     diskCriticalPercent: number;
     probeIntervalSeconds: number;
+    /** Database probes open at most this many connections at once. */
+    probeConcurrency: number;
+    /** Connect and statement timeout of each probe. */
+    probeTimeoutMs: number;
+    /** Consecutive failing probe cycles before a condition alerts. */
+    afterFailures: number;
+    /** Consecutive passing probe cycles before an alerted condition resolves. */
+    resolveAfter: number;
+    /** What happens with backup success messages. */
+    successMode: 'each' | 'digest' | 'off';
   };
+  /** Dead-man pings to an outside monitor (healthchecks.io style); each optional. */
+  deadman: { startUrl: string | undefined; successUrl: string | undefined; failUrl: string | undefined };
   sentry: { dsn: string | undefined; environment: string; tracesSampleRate: number };
   metrics: { enabled: boolean; prefix: string };
 }
@@ -191,14 +210,6 @@ function parseTrustedProxies(value: string | undefined, problems: string[]): str
   return entries;
 }
 
-function databaseNameOf(url: string): string {
-  try {
-    return decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
-  } catch {
-    return '';
-  }
-}
-
 /**
  * Parses variable by variable so one bad value does not hide the others: a failing variable is
  * reported and replaced by its default, and the cross-variable checks still run.
@@ -251,7 +262,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
             name: entry.name,
             environment: entry.environment ?? e.BACKUP_ENVIRONMENT,
             databaseUrl: entry.url,
-            database: databaseNameOf(entry.url),
+            database: databaseNameOfUrl(entry.url),
             schedule: entry.schedule ?? e.BACKUP_SCHEDULE,
             timezone: entry.timezone ?? e.BACKUP_TIMEZONE,
             retentionDays: entry.retentionDays ?? e.BACKUP_RETENTION_DAYS,
@@ -260,14 +271,20 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
             keepWeekly: entry.keepWeekly ?? e.BACKUP_KEEP_WEEKLY,
             keepMonthly: entry.keepMonthly ?? e.BACKUP_KEEP_MONTHLY,
             enabled: entry.enabled ?? true,
+            deadman: {
+              start: entry.deadman?.start ?? e.DEADMAN_START_URL,
+              success: entry.deadman?.success ?? e.DEADMAN_SUCCESS_URL,
+              fail: entry.deadman?.fail ?? e.DEADMAN_FAIL_URL,
+            },
           });
         }
       }
     }
   } else {
-    const database = databaseNameOf(e.DATABASE_URL);
+    const database = databaseNameOfUrl(e.DATABASE_URL);
     targets.push({
-      name: database,
+      // Named after the database; a name that cannot be a storage key or job id gets its slug.
+      name: databaseNameSlug(database),
       environment: e.BACKUP_ENVIRONMENT,
       databaseUrl: e.DATABASE_URL,
       database,
@@ -279,15 +296,18 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
       keepWeekly: e.BACKUP_KEEP_WEEKLY,
       keepMonthly: e.BACKUP_KEEP_MONTHLY,
       enabled: true,
+      deadman: { start: e.DEADMAN_START_URL, success: e.DEADMAN_SUCCESS_URL, fail: e.DEADMAN_FAIL_URL },
     });
   }
 
   const seen = new Set<string>();
   for (const target of targets) {
     const source = e.WARDEN_CONFIG !== undefined ? `WARDEN_CONFIG target "${target.name}"` : 'DATABASE_URL';
-    if (!DATABASE_NAME_PATTERN.test(target.database)) {
-      problems.push(`${source}: the URL must name a database (letters, digits, "_", "-", "$")`);
+    const problem = databaseNameProblem(target.database);
+    if (problem !== undefined) {
+      problems.push(`${source}: ${target.database === '' ? 'the URL must name a database' : problem}`);
     }
+    if (!isTargetName(target.name)) problems.push(`${source}: invalid target name "${target.name}"`);
     if (seen.has(target.name)) problems.push(`${source}: duplicate target name`);
     seen.add(target.name);
   }
@@ -366,6 +386,8 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
       uploadRetryAttempts: e.UPLOAD_RETRY_ATTEMPTS,
       uploadRetryDelayMs: e.UPLOAD_RETRY_DELAY_MS,
       encryptionKey: e.BACKUP_ENCRYPTION_KEY,
+      scheduleSpreadMs: e.BACKUP_SCHEDULE_SPREAD,
+      serverConcurrency: e.BACKUP_SERVER_CONCURRENCY,
     },
     restoreVerify: { enabled: e.RESTORE_VERIFY_ENABLED, schedule: e.RESTORE_VERIFY_SCHEDULE },
     storage,
@@ -402,6 +424,16 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
       diskWarningPercent: e.DISK_WARNING_PERCENT,
       diskCriticalPercent: e.DISK_CRITICAL_PERCENT,
       probeIntervalSeconds: e.PROBE_INTERVAL_SECONDS,
+      probeConcurrency: e.PROBE_CONCURRENCY,
+      probeTimeoutMs: e.PROBE_TIMEOUT_MS,
+      afterFailures: e.ALERT_AFTER_FAILURES,
+      resolveAfter: e.ALERT_RESOLVE_AFTER,
+      successMode: e.SLACK_SUCCESS_MODE,
+    },
+    deadman: {
+      startUrl: e.DEADMAN_START_URL,
+      successUrl: e.DEADMAN_SUCCESS_URL,
+      failUrl: e.DEADMAN_FAIL_URL,
     },
     sentry: {
       dsn: e.SENTRY_DSN,

@@ -26,7 +26,10 @@ export function collectSecrets(config: WardenConfig): string[] {
     config.backup.encryptionKey,
   ];
   if (config.storage.kind === 's3') secrets.push(config.storage.secretAccessKey);
+  secrets.push(config.deadman.startUrl, config.deadman.successUrl, config.deadman.failUrl);
   for (const target of config.targets) {
+    // A dead-man URL carries its check's token: knowing it lets anyone report for Warden.
+    secrets.push(target.deadman?.start, target.deadman?.success, target.deadman?.fail);
     try {
       const password = new URL(target.databaseUrl).password;
       if (password) secrets.push(password, decodeURIComponent(password));
@@ -50,7 +53,24 @@ export function redactConfig(config: WardenConfig): WardenConfig {
   const hide = (value: string | undefined) => (value === undefined ? undefined : REDACTED);
   return {
     ...config,
-    targets: config.targets.map((target) => ({ ...target, databaseUrl: redactUrl(target.databaseUrl) })),
+    targets: config.targets.map((target) => ({
+      ...target,
+      databaseUrl: redactUrl(target.databaseUrl),
+      ...(target.deadman
+        ? {
+            deadman: {
+              start: hide(target.deadman.start),
+              success: hide(target.deadman.success),
+              fail: hide(target.deadman.fail),
+            },
+          }
+        : {}),
+    })),
+    deadman: {
+      startUrl: hide(config.deadman.startUrl),
+      successUrl: hide(config.deadman.successUrl),
+      failUrl: hide(config.deadman.failUrl),
+    },
     storage:
       config.storage.kind === 's3'
         ? { ...config.storage, secretAccessKey: hide(config.storage.secretAccessKey) }

@@ -10,8 +10,10 @@ export {
   type VerificationFailedInfo,
 } from './backup-alerts.js';
 export {
+  type ConditionGroup,
   type ConditionTracker,
   type ConditionTrackerOptions,
+  type CycleCondition,
   createConditionTracker,
 } from './condition-tracker.js';
 export { createSecretScrubber, REDACTED, scrubDeep } from './secret-scrubber.js';

@@ -92,6 +92,7 @@ const apiToken = optionalString.pipe(z.string().min(16, 'must be at least 16 cha
 export const envSchema = z.object({
   SERVICE_NAME: z.string().default('warden'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   APP_VERSION: optionalString,
 
   DATABASE_URL: urlWithProtocols(['postgres:', 'postgresql:']).default(
@@ -109,6 +110,7 @@ export const envSchema = z.object({
   BACKUP_KEEP_WEEKLY: integer(0, 0),
   BACKUP_KEEP_MONTHLY: integer(0, 0),
   BACKUP_DIR: z.string().default('./backups'),
+  BACKUP_DIR_GROUP_READABLE: booleanFlag(false),
   BACKUP_SPOOL_DIR: z.string().default('./spool'),
   BACKUP_MIN_FREE_MB: integer(256, 0),
   BACKUP_COMPRESSION: z.enum(['gzip', 'zstd']).default('gzip'),

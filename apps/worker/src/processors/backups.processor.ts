@@ -5,13 +5,16 @@ import {
   createSpooledBackup,
   type GzipEngine,
   loadSpooledBackup,
+  nextUploadStep,
   type SpooledBackup,
   type StreamUploadInfo,
+  streamedUploadFailure,
   uploadSpooledBackup,
   writeSpoolRecord,
 } from '@warden/backup';
 import { applyRetention, type BackupManifest, toBackupResult } from '@warden/catalog';
 import { databaseServerOf } from '@warden/config';
+import { errorMessage } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import { type BackupJobPayload, type BackupJobResult, backupJobSchema, QUEUE_NAMES } from '@warden/queue';
 import type { BackupStorage } from '@warden/storage';
@@ -205,9 +208,9 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
     signal: AbortSignal | undefined,
   ) {
     let lastReported = 0;
-    // On S3 the upload runs while pg_dump writes (the spool file is still written, for B5 retries);
-    // it only completes once every integrity check has passed.
-    const streamUpload = deps.storage.location.startsWith('s3://')
+    // Where the store prefers it (S3), the upload runs while pg_dump writes; the spool file is still
+    // written for the upload retries, and the upload only completes once the integrity check passed.
+    const streamUpload = deps.storage.prefersStreamedUpload
       ? (body: Readable, info: StreamUploadInfo) =>
           deps.storage.putStream(info.key, body, {
             contentType: info.contentType,
@@ -272,7 +275,10 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
     await job.updateProgress({ phase: 'upload', percent: 80, attempt: upload.attempts + 1 });
     try {
       // A streamed upload that failed counts as the first attempt; the retries use the spool file.
-      if (streamed && !streamed.ok) throw streamed.error;
+      const streamedFailure = streamed
+        ? streamedUploadFailure({ ...spooled, streamedUpload: streamed }, deps.storage)
+        : undefined;
+      if (streamedFailure) throw streamedFailure;
       return await uploadSpooledBackup(
         { storage: deps.storage, logger: log },
         { spoolPath, manifest },
@@ -286,24 +292,24 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
       );
     } catch (error) {
       const failedAttempts = upload.attempts + 1;
-      const message = error instanceof Error ? error.message : String(error);
-      const retriesLeft = deps.settings.uploadRetryAttempts - upload.attempts;
-      const final = retriesLeft <= 0;
+      const message = errorMessage(error);
+      const step = nextUploadStep(failedAttempts, error, deps.settings);
       await deps.events.uploadFailed(target, error, {
         jobId: job.id,
         attempt: failedAttempts,
         maxAttempts: deps.settings.uploadRetryAttempts + 1,
-        final,
+        final: 'fail' in step,
         spoolPath,
         trigger: manifest.trigger,
         startedAt: manifest.started_at,
       });
-      if (final) {
+      if ('fail' in step) {
+        if (step.fail !== 'attempts-exhausted') throw toJobError(error);
         throw new UnrecoverableError(
           `upload failed after ${failedAttempts} attempts; the verified backup is kept at ${spoolPath}: ${message}`,
         );
       }
-      const retryAt = Date.now() + deps.settings.uploadRetryDelayMs;
+      const retryAt = Date.now() + step.retryInMs;
       log.warn(
         { err: error, attempt: failedAttempts, retryAt: new Date(retryAt).toISOString() },
         'upload failed; retrying later without dumping again',

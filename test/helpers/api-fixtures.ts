@@ -226,6 +226,7 @@ export async function createApiFixture(options: ApiFixtureOptions): Promise<ApiF
         },
       },
       metrics,
+      redis: testQueues.connection,
     },
     options.appOptions,
   );

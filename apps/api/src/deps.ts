@@ -2,6 +2,7 @@ import type { BackupManifest } from '@warden/catalog';
 import type { WardenConfig } from '@warden/config';
 import type { Logger } from '@warden/logging';
 import type { HealthReport } from '@warden/probes';
+import type { RedisConnection } from '@warden/queue';
 import type { BackupStorage } from '@warden/storage';
 import type { Queue } from 'bullmq';
 import type { ServerErrorReporter } from './plugins/error-handler.js';
@@ -39,6 +40,11 @@ export interface AppDeps {
   health: { detailed(): Promise<HealthReport> };
   /** Absent, or `config.metrics.enabled` false: no HTTP metrics and `/metrics` answers 404. */
   metrics?: ApiMetrics | undefined;
+  /**
+   * Holds the rate-limit counters under `QUEUE_PREFIX`, so every API process shares them; left
+   * open. Absent: each process counts on its own.
+   */
+  redis?: RedisConnection | undefined;
   /** Told about every 5xx answer (Sentry); absent in most tests. */
   errorReporter?: ServerErrorReporter | undefined;
 }
@@ -51,12 +57,6 @@ export interface BuildAppOptions {
    * @defaultValue true
    */
   deduplicateBackups?: boolean;
-  /**
-   * Requests per client IP and window on `/api/admin/*` (Bull Board gets ten times as many, since
-   * its page polls).
-   * @defaultValue { max: 120, timeWindowMs: 60000 }
-   */
-  rateLimit?: { max: number; timeWindowMs: number };
   /**
    * Largest request body accepted; admin bodies are a few hundred bytes.
    * @defaultValue 65536

@@ -175,6 +175,7 @@ const app = await buildApp({
   catalog: { listBackups: (options) => listBackups(storage, options) },
   health: healthChecker,
   metrics,
+  redis,
   errorReporter,
 });
 

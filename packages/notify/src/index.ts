@@ -14,6 +14,7 @@ export {
   type ConditionTrackerOptions,
   createConditionTracker,
 } from './condition-tracker.js';
+export { RedisTimeoutError, withRedisTimeout } from './redis-timeout.js';
 export { createSecretScrubber, REDACTED, scrubDeep } from './secret-scrubber.js';
 export {
   createSentryReporter,

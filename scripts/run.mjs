@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { bundleOptions } from './bundle-options.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const entry = process.argv[2];
@@ -25,32 +26,10 @@ const name = `${path.basename(entryPath, '.ts')}-${createHash('sha1').update(ent
 const outfile = path.join(outDir, `${name}.mjs`);
 const inputsFile = path.join(outDir, `${name}.inputs.json`);
 
-/**
- * Left outside the bundle: packages that find their own files at run time (Bull Board's UI, pino's
- * worker-thread transports), native or optional add-ons, Sentry (loaded only when a DSN is set), and
- * Fastify, whose plugins check each other's identity across module instances.
- */
-const EXTERNAL_PACKAGES = [
-  '@bull-board/',
-  '@fastify/',
-  '@sentry/',
-  'esbuild',
-  'fastify',
-  'msgpackr-extract',
-  'pg-native',
-  'pino',
-  'thread-stream',
-];
-const isExternal = (specifier) =>
-  EXTERNAL_PACKAGES.some((external) =>
-    external.endsWith('/')
-      ? specifier.startsWith(external)
-      : specifier === external || specifier.startsWith(`${external}/`),
-  );
-
 // What a bundle was built from: a rebuild is needed when any of it (or this script) changed.
 const buildKey = createHash('sha1')
   .update(readFileSync(fileURLToPath(import.meta.url)))
+  .update(readFileSync(fileURLToPath(new URL('bundle-options.mjs', import.meta.url))))
   .digest('hex');
 const fingerprint = (file) => {
   const stats = statSync(file);
@@ -72,42 +51,10 @@ function bundleIsCurrent() {
 async function buildBundle() {
   const { build } = await import('esbuild');
   const result = await build({
+    ...bundleOptions({ root }),
     entryPoints: [entryPath],
     outfile,
-    // Input paths in the metafile are relative to this, whatever directory we were started from.
-    absWorkingDir: root,
     write: false,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    // A map beside the bundle, read only under `NODE_OPTIONS=--enable-source-maps`: loading it on
-    // every start would cost ~40 MB of memory and ~50 ms. Without it, stack traces name bundle lines,
-    // and the bundle names each source file above its code.
-    sourcemap: 'linked',
-    sourcesContent: false,
-    metafile: true,
-    logLevel: 'error',
-    // Bundled CommonJS code calls `require` for Node built-ins and reads `__dirname`.
-    banner: {
-      js: [
-        "import { createRequire as __wardenCreateRequire } from 'node:module';",
-        "import { fileURLToPath as __wardenFileURLToPath } from 'node:url';",
-        'const require = __wardenCreateRequire(import.meta.url);',
-        'const __filename = __wardenFileURLToPath(import.meta.url);',
-        "const __dirname = __wardenFileURLToPath(new URL('.', import.meta.url));",
-      ].join(' '),
-    },
-    plugins: [
-      {
-        name: 'external-packages',
-        setup(builder) {
-          builder.onResolve({ filter: /^[^./]/ }, (args) =>
-            isExternal(args.path) ? { path: args.path, external: true } : undefined,
-          );
-        },
-      },
-    ],
   });
 
   // Several processes may start from one tree at once: each writes its own files and renames them

@@ -139,7 +139,7 @@ describe('admin input validation', () => {
     const database = await post(fixture, '/api/admin/backup/restore', {
       file: 'latest',
       target: 'app',
-      database: 'x"; drop database y; --',
+      database: 'x\n; drop database y; --',
     });
     expect(database.statusCode).toBe(400);
     expect(database.json().error.message).toMatch(/^body\.database must be a database name/);

@@ -2,11 +2,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 
 // Static checks of the deployment files. No Docker engine runs here; `docker compose config` is
-// used only when a docker CLI with the compose plugin is installed (it needs no engine).
+// used only when a docker CLI with the compose plugin is installed (it needs no engine). The image
+// itself is built and run by test/container/smoke.sh in CI.
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
@@ -130,12 +132,77 @@ function workspaceDirs(): string[] {
   );
 }
 
+/**
+ * The Compose Specification's JSON schema (compose-spec/compose-go's compose_spec.json), as shipped
+ * by the npm package dclint, pinned in package.json.
+ */
+const composeSchemaFile = path.join(root, 'node_modules', 'dclint', 'schemas', 'compose.schema.json');
+
+function composeValidator() {
+  const schema = JSON.parse(readFileSync(composeSchemaFile, 'utf8')) as { $schema: string; title: string };
+  // strict: false because the schema uses keywords ajv does not define (`deprecated`, and
+  // `format: duration`, which ajv leaves unchecked without ajv-formats) — every other keyword applies.
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  // The schema names draft-07 by its https URI; ajv knows the same meta-schema under http://…#.
+  // Registered under that name, the schema itself is checked against draft-07 too.
+  const draft07 = JSON.parse(
+    readFileSync(path.join(root, 'node_modules', 'ajv', 'dist', 'refs', 'json-schema-draft-07.json'), 'utf8'),
+  ) as Record<string, unknown>;
+  ajv.addMetaSchema({ ...draft07, $id: schema.$schema }, undefined, false);
+  return { schema, validate: ajv.compile(schema) };
+}
+
 function hasComposeCli(): boolean {
   const probe = spawnSync('docker', ['compose', 'version'], { encoding: 'utf8' });
   return probe.status === 0;
 }
 
 describe('docker-compose.yml', () => {
+  it('validates against the Compose Specification JSON schema', () => {
+    const { schema, validate } = composeValidator();
+    expect(schema.title).toBe('Compose Specification');
+    // Anchors and `<<` merges resolved, as compose reads the file.
+    const valid = validate(compose);
+    expect(validate.errors ?? [], 'schema errors').toEqual([]);
+    expect(valid).toBe(true);
+  });
+
+  it('has a schema check that rejects what compose would reject', () => {
+    const { validate } = composeValidator();
+    const broken = structuredClone(compose) as unknown as {
+      services: Record<string, Record<string, unknown>>;
+    };
+    broken.services.api!.restart_policy = 'always';
+    broken.services.worker!.healthcheck = { test: 'x', interval: 30 };
+    expect(validate(broken)).toBe(false);
+    const messages = (validate.errors ?? []).map((error) => `${error.instancePath} ${error.message}`);
+    expect(messages.join('\n')).toMatch(/\/services\/api must NOT have additional properties/);
+    expect(messages.join('\n')).toMatch(/\/services\/worker\/healthcheck\/interval must be string/);
+  });
+
+  it('publishes every port on 127.0.0.1 only, the API included', () => {
+    const published = Object.entries(services).flatMap(([name, svc]) =>
+      (svc.ports ?? []).map((port) => ({ name, port: String(port) })),
+    );
+    expect(published.map(({ name }) => name)).toContain('api');
+    for (const { name, port } of published) expect(port, name).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
+    expect(service('api').ports?.map(String)).toEqual(['127.0.0.1:3000:3000']);
+  });
+
+  it('states the Compose version it needs', () => {
+    expect(composeText).toMatch(/Needs Docker Compose 2\.24 or newer/);
+    expect(read('deploy/README.md')).toMatch(/Compose (v)?2\.24 or newer/);
+  });
+
+  it('runs api and worker from the built bundles with a read-only root filesystem', () => {
+    for (const name of ['api', 'worker']) {
+      const svc = service(name) as Service & { read_only?: boolean; tmpfs?: string[] };
+      expect(svc.read_only, name).toBe(true);
+      expect(svc.tmpfs, name).toEqual(['/tmp']);
+    }
+    expect(service('worker').command).toEqual(['node', 'dist/worker.mjs']);
+  });
+
   it('defines every service of the stack, each with an image or a build', () => {
     for (const name of [
       'redis',
@@ -181,14 +248,7 @@ describe('docker-compose.yml', () => {
     expect(worker.deploy?.replicas).toBe(2);
     expect(worker.ports ?? []).toEqual([]);
     expect((worker.expose ?? []).map(String)).toContain('9464');
-    const command = stringsIn(worker.command);
-    expect(command).toContain('apps/worker/src/main.ts');
-    expect(existsSync(path.join(root, 'apps/worker/src/main.ts'))).toBe(true);
-    const healthcheck = stringsIn(worker.healthcheck?.test).join(' ');
-    expect(healthcheck).toMatch(/127\.0\.0\.1/);
-    expect(healthcheck).toMatch(/9464/);
-    expect(healthcheck).toMatch(/\/metrics/);
-    expect(service('api').ports?.map(String)).toContain('3000:3000');
+    expect(worker.healthcheck?.test).toEqual(['CMD', 'node', 'scripts/healthcheck.mjs', 'worker']);
   });
 
   it('gives api and worker the same environment, every name documented in .env.example', () => {
@@ -293,7 +353,7 @@ describe('Dockerfile', () => {
     .map((ins) => ins.args)
     .join('\n');
 
-  it('is multi-stage on node:20-bookworm-slim', () => {
+  it('is multi-stage on node:24-bookworm-slim', () => {
     const globalArgs = new Map(
       instructions
         .slice(
@@ -311,7 +371,14 @@ describe('Dockerfile', () => {
     );
     expect(froms.length).toBeGreaterThanOrEqual(2);
     expect(froms.some((from) => /\sAS\s+\S+/i.test(from))).toBe(true);
-    for (const from of froms) expect(from).toMatch(/^node:20-bookworm-slim\b/);
+    const bases = froms.filter((from) => from.startsWith('node:'));
+    expect(bases.length).toBeGreaterThanOrEqual(2);
+    for (const from of bases) expect(from).toMatch(/^node:24-bookworm-slim\b/);
+    // The other stages build on those.
+    const stageNames = froms.map((from) => /\sAS\s+(\S+)/i.exec(from)?.[1]);
+    for (const from of froms.filter((f) => !f.startsWith('node:'))) {
+      expect(stageNames).toContain(from.split(/\s/)[0]);
+    }
     expect(of('COPY').some((ins) => ins.args.startsWith('--from='))).toBe(true);
     expect(runs).toMatch(/npm ci/);
   });
@@ -323,11 +390,34 @@ describe('Dockerfile', () => {
     expect(copied.sort()).toEqual(workspaceDirs().sort());
   });
 
-  it('installs PostgreSQL client 17 from PGDG plus igzip (isal), pigz, zstd and tini', () => {
-    expect(runs).toMatch(/apt\.postgresql\.org/);
+  it('installs PostgreSQL client 18 from PGDG by default, a Debian major from Debian alone, plus igzip (isal), pigz, zstd and tini', () => {
+    expect(of('ARG').map((ins) => ins.args)).toContain('PG_MAJOR=18');
     expect(runs).toMatch(/postgresql-client-\$\{PG_MAJOR\}/);
-    expect(of('ARG').map((ins) => ins.args)).toContain('PG_MAJOR=17');
+    // Debian's package is looked up before any other repository is added.
+    expect(runs.indexOf('apt-cache show')).toBeLessThan(runs.indexOf('apt.postgresql.org.sh'));
+    expect(runs).toMatch(/error: \$client is not available/);
+    // No repository file stays behind.
+    expect(runs).toMatch(/rm -f \/etc\/apt\/sources\.list\.d\/pgdg\.sources/);
     for (const binary of ['isal', 'pigz', 'zstd', 'tini', 'ca-certificates']) expect(runs).toContain(binary);
+  });
+
+  it('ships the bundles and production dependencies only, checked at build time', () => {
+    expect(runs).toMatch(/npm run build/);
+    expect(runs).toMatch(/npm prune --omit=dev/);
+    expect(runs).toMatch(/rm -rf node_modules\/typescript/);
+    expect(runs).toMatch(/node scripts\/build\.mjs --check/);
+    const lastFrom = instructions.map((ins) => ins.keyword).lastIndexOf('FROM');
+    const runtimeCopies = instructions
+      .slice(lastFrom)
+      .filter((ins) => ins.keyword === 'COPY')
+      .map((ins) => ins.args);
+    expect(runtimeCopies).toContain('--from=build /app/dist /app/dist');
+    // Sources never reach the runtime stage.
+    expect(runtimeCopies.filter((args) => /\b(apps|packages)\//.test(args))).toEqual([]);
+    for (const args of runtimeCopies.filter((a) => !a.startsWith('--from='))) {
+      for (const file of args.split(/\s+/).slice(0, -1))
+        expect(existsSync(path.join(root, file)), file).toBe(true);
+    }
   });
 
   it('runs as a non-root user with the spool and backup directories writable', () => {
@@ -358,16 +448,16 @@ describe('Dockerfile', () => {
     expect(env).toMatch(/HOST=0\.0\.0\.0/);
   });
 
-  it('starts the API under tini and checks /health with node', () => {
+  it('starts the built API under tini and checks /health with node', () => {
     const [healthcheck] = of('HEALTHCHECK');
-    expect(healthcheck?.args).toMatch(/CMD \["node"/);
-    expect(healthcheck?.args).toMatch(/127\.0\.0\.1/);
-    expect(healthcheck?.args).toMatch(/process\.env\.PORT \|\| 3000/);
-    expect(healthcheck?.args).toMatch(/\/health'/);
+    expect(healthcheck?.args).toMatch(/CMD \["node", "scripts\/healthcheck\.mjs", "api"\]/);
     expect(JSON.parse(of('ENTRYPOINT').at(-1)?.args ?? '[]')).toEqual(['tini', '--']);
     const cmd = JSON.parse(of('CMD').at(-1)?.args ?? '[]') as string[];
-    expect(cmd.slice(0, 2)).toEqual(['node', 'scripts/run.mjs']);
-    expect(existsSync(path.join(root, cmd.at(-1) ?? 'missing'))).toBe(true);
+    expect(cmd).toEqual(['node', 'dist/api.mjs']);
+    // dist/api.mjs is what `npm run build` makes of the entry point `npm run start:api` runs.
+    const manifest = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
+    expect(manifest.scripts['start:api']).toContain('scripts/run.mjs apps/api/src/main.ts');
+    expect(manifest.scripts.build).toBe('node scripts/build.mjs');
   });
 });
 

@@ -127,8 +127,9 @@ describe('S3 down for the whole retry window', () => {
     ]);
     await slack.waitFor(1, { filter: (request) => request.text.includes('succeeded') });
     expect(slackTexts().some((text) => text.includes('Upload of the'))).toBe(false);
-    // The failed run's file is still there for the operator; the new run left nothing behind.
+    // The failed run's file and its spool record are still there for the operator; the new run
+    // left nothing behind.
     expect(existsSync(keptPath)).toBe(true);
-    expect((await readdir(spoolDir)).sort()).toEqual([kept[0]]);
+    expect((await readdir(spoolDir)).sort()).toEqual([kept[0], `${kept[0]}.manifest.json`]);
   });
 });

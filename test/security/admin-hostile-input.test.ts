@@ -66,6 +66,14 @@ const HOSTILE_NAMES = [
 ];
 /** Too long for a target or database name (63 is PostgreSQL's limit), fine for a file or job id. */
 const LONG_NAME = 'a'.repeat(64);
+/**
+ * A database name may be anything PostgreSQL accepts (it only reaches SQL as a quoted identifier and
+ * libpq through its environment), except empty, too long or with control characters.
+ */
+const REFUSED_DATABASE_NAMES = [
+  ...HOSTILE_NAMES.filter((name) => name === '' || /\p{Cc}/u.test(name)),
+  LONG_NAME,
+];
 
 /** Every route the app serves, read from Fastify's route tree. */
 function listRoutes(app: FastifyInstance): Route[] {
@@ -402,7 +410,12 @@ describe('hostile input against every admin route', () => {
       );
       for (const [name] of nameFields) {
         checked.push(`${route.method} ${route.path} body.${name}`);
-        const values = name === 'file' ? HOSTILE_NAMES : [...HOSTILE_NAMES, LONG_NAME];
+        const values =
+          name === 'file'
+            ? HOSTILE_NAMES
+            : name === 'database'
+              ? REFUSED_DATABASE_NAMES
+              : [...HOSTILE_NAMES, LONG_NAME];
         for (const value of values) {
           const response = await fixture.app.inject({
             method: route.method as 'POST',
@@ -570,14 +583,17 @@ describe('names are validated before they reach a process, wherever they come fr
         writeFileSync(file, JSON.stringify({ targets: [{ name, url: 'postgres://u@h:5432/app' }] }));
         const fromFile = configProblems({ WARDEN_CONFIG: file });
         expect(fromFile, JSON.stringify(name)).toMatch(/WARDEN_CONFIG\.targets\.0\.name: must be/);
+      }
+      for (const name of REFUSED_DATABASE_NAMES) {
+        const file = path.join(dir, 'targets.json');
         writeFileSync(
           file,
           JSON.stringify({
             targets: [{ name: 'app', url: `postgres://u@h:5432/${encodeURIComponent(name)}` }],
           }),
         );
-        expect(configProblems({ WARDEN_CONFIG: file }), JSON.stringify(name)).toContain(
-          'WARDEN_CONFIG target "app": the URL must name a database',
+        expect(configProblems({ WARDEN_CONFIG: file }), JSON.stringify(name)).toMatch(
+          /WARDEN_CONFIG target "app": (the URL must name a database|the database name)/,
         );
         const single = configProblems({ DATABASE_URL: `postgres://u@h:5432/${encodeURIComponent(name)}` });
         expect(single, JSON.stringify(name)).toContain('DATABASE_URL');
@@ -596,6 +612,8 @@ describe('names are validated before they reach a process, wherever they come fr
           false,
         );
       }
+    }
+    for (const name of REFUSED_DATABASE_NAMES) {
       expect(
         restoreJobSchema.safeParse({ target: 'app', file: 'latest', database: name }).success,
         JSON.stringify(name),

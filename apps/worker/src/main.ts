@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { gzipFallbackWarning } from '@warden/backup';
 import { startMetricsServer } from '@warden/metrics';
 import { installProcessErrorHandlers } from '@warden/notify';
 import { createWorkerHeartbeat } from '@warden/probes';
@@ -67,6 +68,9 @@ async function shutdown(signal: string) {
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
+
+const slowGzip = await gzipFallbackWarning(config.backup);
+if (slowGzip) logger.warn({ gzipEngine: 'zlib' }, slowGzip);
 
 await runtime.start();
 heartbeat.start();

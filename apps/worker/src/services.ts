@@ -37,6 +37,7 @@ const FAILURE_REASONS = Object.keys({
   UPLOAD_FAILED: true,
   UPLOAD_VERIFY_FAILED: true,
   MANIFEST_INVALID: true,
+  SPOOL_RECORD_INVALID: true,
   UNKNOWN: true,
 } satisfies Record<BackupErrorCode | 'UNKNOWN', true>);
 

@@ -1,5 +1,6 @@
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { SPOOL_RECORD_SUFFIX } from '@warden/backup';
 import type { Logger } from '@warden/logging';
 
 export interface RemoveStalePartialsOptions {
@@ -9,11 +10,15 @@ export interface RemoveStalePartialsOptions {
   logger?: Logger;
 }
 
+/** A spool record being written (see `writeSpoolRecord`). */
+const RECORD_TEMP = new RegExp(`${SPOOL_RECORD_SUFFIX.replaceAll('.', '\\.')}\\.tmp-[0-9a-f]{16}$`);
+
 /**
  * Deletes the `<target>.*.partial` files a killed worker (kill -9, OOM, power loss) left in the
- * spool directory. Only call it while holding the target's lock: the lock guarantees no backup of
- * the target is running anywhere, so every partial file of that target is stale. Target names
- * cannot contain ".", so the `<target>.` prefix never matches another target's files.
+ * spool directory, and spool records whose dump is gone. Only call it while holding the target's
+ * lock: the lock guarantees no backup of the target is running anywhere, so every partial file of
+ * that target is stale. Target names cannot contain ".", so the `<target>.` prefix never matches
+ * another target's files.
  *
  * @returns the paths removed
  */
@@ -26,8 +31,15 @@ export async function removeStalePartials(options: RemoveStalePartialsOptions): 
     throw error;
   }
   const prefix = `${options.target}.`;
+  const present = new Set(names);
   const stale = names
-    .filter((name) => name.startsWith(prefix) && name.endsWith('.partial'))
+    .filter(
+      (name) =>
+        name.startsWith(prefix) &&
+        (name.endsWith('.partial') ||
+          RECORD_TEMP.test(name) ||
+          (name.endsWith(SPOOL_RECORD_SUFFIX) && !present.has(name.slice(0, -SPOOL_RECORD_SUFFIX.length)))),
+    )
     .map((name) => path.join(options.spoolDir, name));
   for (const file of stale) {
     await rm(file, { force: true });

@@ -124,6 +124,29 @@ export async function resolveGzipEngine(
   return 'zlib';
 }
 
+/**
+ * What to tell the operator, once at start, when gzip backups would fall back to Node's zlib because
+ * neither igzip nor pigz runs here; `undefined` when one does, or when the engine or zstd was chosen
+ * on purpose. The figures: a 190 MB dump on 2 cores took 0.45× the time of the shell pipeline
+ * `pg_dump | gzip -6` with zlib, 0.30× with igzip.
+ */
+export async function gzipFallbackWarning(options: {
+  compression: Compression;
+  gzipEngine: GzipEngine;
+  gzipLevel: number;
+}): Promise<string | undefined> {
+  if (options.compression !== 'gzip' || options.gzipEngine !== 'auto') return undefined;
+  if ((await resolveGzipEngine('auto', options.gzipLevel)) !== 'zlib') return undefined;
+  const found = (await detectIgzip())
+    ? `pigz not found, and igzip compresses only levels 1-${IGZIP_MAX_LEVEL} (BACKUP_GZIP_LEVEL is ${options.gzipLevel})`
+    : 'neither igzip nor pigz found';
+  return (
+    `${found}: gzip backups use Node's zlib and take about 1.5x as long ` +
+    '(a 190 MB dump: 0.45x instead of 0.30x the time of `pg_dump | gzip -6`); ' +
+    'install the package isal (igzip) or pigz'
+  );
+}
+
 export function compressionContentType(compression: Compression): string {
   return compression === 'zstd' ? 'application/zstd' : 'application/gzip';
 }

@@ -1,3 +1,4 @@
+import { databaseNameOfUrl } from '@warden/names';
 /**
  * One parse of a target's connection URL, used for both `pg` and libpq's environment so that the
  * password only ever travels through an object field or `PGPASSWORD`, never argv or a log line.
@@ -39,7 +40,7 @@ export function parseDatabaseUrl(url: string): ConnectionParams {
   const query = parsed.searchParams;
   const host = query.get('host') ?? decodeURIComponent(parsed.hostname).replace(/^\[(.*)\]$/, '$1');
   const portText = query.get('port') ?? parsed.port;
-  const database = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || query.get('dbname') || '';
+  const database = databaseNameOfUrl(url);
   const params: ConnectionParams = {
     host: host || 'localhost',
     port: portText ? Number(portText) : 5432,

@@ -6,6 +6,7 @@ export {
   createParallelGzip,
   detectPigz,
   type GzipEngine,
+  gzipFallbackWarning,
   pipeThroughCodec,
 } from './compression.js';
 export {
@@ -52,7 +53,6 @@ export {
   compareWithManifest,
   databaseUrlFor,
   isRestoreError,
-  RESTORE_DATABASE_NAME_PATTERN,
   type RestoreBackupOptions,
   type RestoreCheck,
   type RestoreDeps,
@@ -72,6 +72,16 @@ export {
 } from './restore-verify.js';
 export { type RunBackupDeps, type RunBackupOptions, runBackup } from './run-backup.js';
 export type { RowCounts, SnapshotCounts } from './snapshot.js';
+export {
+  isBackupFileNameOf,
+  type LoadSpooledBackupOptions,
+  loadSpooledBackup,
+  removeSpooledBackup,
+  SPOOL_RECORD_SUFFIX,
+  spoolPathFor,
+  spoolRecordPathFor,
+  writeSpoolRecord,
+} from './spool-record.js';
 export { DUMP_COMPLETE_MARKER, hasCompletionTrailer } from './tail-buffer.js';
 export type { BackupTargetSpec } from './target.js';
 export { type UploadSpooledBackupOptions, uploadSpooledBackup } from './upload.js';

@@ -1,5 +1,6 @@
 import { mkdir, statfs } from 'node:fs/promises';
 import { BackupError, errorMessage } from '@warden/errors';
+import { pgClientConfig } from '@warden/names';
 import { execa } from 'execa';
 import pg from 'pg';
 import { connectionSecrets, describeConnection, parseDatabaseUrl, scrubSecrets } from './connection.js';
@@ -132,7 +133,7 @@ async function readServerInfo(
     // Reported below by pg itself.
   }
   const client = new pg.Client({
-    connectionString: target.databaseUrl,
+    ...pgClientConfig(target.databaseUrl),
     connectionTimeoutMillis: connectTimeoutMs,
     application_name: 'warden-preflight',
   });

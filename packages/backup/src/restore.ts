@@ -14,6 +14,7 @@ import {
 } from '@warden/catalog';
 import { BackupError, errorMessage } from '@warden/errors';
 import type { Logger } from '@warden/logging';
+import { databaseNameProblem, MAX_IDENTIFIER_BYTES, pgClientConfig, truncateUtf8 } from '@warden/names';
 import { type BackupStorage, StorageError } from '@warden/storage';
 import { execa } from 'execa';
 import pg from 'pg';
@@ -88,16 +89,15 @@ export function isRestoreError(error: unknown, code?: RestoreErrorCode): error i
   return error instanceof RestoreError && (code === undefined || error.code === code);
 }
 
-/** Database names a restore may write: what a job payload accepts, so never an identifier to escape. */
-export const RESTORE_DATABASE_NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_$-]{0,62}$/;
 /** Never restored into: the cluster's own databases (and where the restore itself connects). */
 const PROTECTED_DATABASES = new Set(['postgres', 'template0', 'template1']);
 
 export function assertRestorableDatabaseName(name: string, maintenanceDatabase = 'postgres'): void {
-  if (!RESTORE_DATABASE_NAME_PATTERN.test(name)) {
+  const problem = databaseNameProblem(name);
+  if (problem !== undefined) {
     throw new RestoreError(
       'RESTORE_INVALID_DATABASE',
-      `invalid database name "${name.slice(0, 80)}": use 1-63 letters, digits, "_", "$" or "-"`,
+      `invalid database name "${name.slice(0, 80)}": ${problem}`,
     );
   }
   if (PROTECTED_DATABASES.has(name) || name === maintenanceDatabase) {
@@ -111,14 +111,14 @@ export function assertRestorableDatabaseName(name: string, maintenanceDatabase =
 /** `<database>_<label>_<YYYYMMDD_HHMMSS>`, the database part shortened to stay within 63 bytes. */
 export function restoreDatabaseName(database: string, at: Date, label = 'restore'): string {
   const suffix = `_${label}_${formatBackupTimestamp(at)}`;
-  return `${database.slice(0, Math.max(1, 63 - suffix.length))}${suffix}`;
+  return `${truncateUtf8(database, MAX_IDENTIFIER_BYTES - suffix.length)}${suffix}`;
 }
 
 /** The same connection URL pointing at another database of the server. */
 export function databaseUrlFor(url: string, database: string): string {
   const parsed = new URL(url);
-  // "$" stays literal: node-postgres decodes the path with decodeURI, which leaves "%24" encoded.
-  parsed.pathname = `/${encodeURIComponent(database).replaceAll('%24', '$')}`;
+  // Read back by databaseNameOfUrl (decodeURIComponent), for libpq and the pg client alike.
+  parsed.pathname = `/${encodeURIComponent(database)}`;
   parsed.searchParams.delete('dbname');
   return parsed.toString();
 }
@@ -326,7 +326,7 @@ async function withMaintenanceClient<T>(
 ): Promise<T> {
   const secrets = connectionSecrets(url);
   const client = new pg.Client({
-    connectionString: url,
+    ...pgClientConfig(url),
     connectionTimeoutMillis: 10_000,
     application_name: 'warden-restore',
   });
@@ -662,7 +662,7 @@ async function freeDatabaseName(
   const base = restoreDatabaseName(database, at, label);
   for (let attempt = 1; attempt < 100; attempt++) {
     const suffix = attempt === 1 ? '' : `_${attempt}`;
-    const candidate = `${base.slice(0, 63 - suffix.length)}${suffix}`;
+    const candidate = `${truncateUtf8(base, MAX_IDENTIFIER_BYTES - suffix.length)}${suffix}`;
     if (!(await databaseExists(client, candidate))) return candidate;
   }
   throw new RestoreError('RESTORE_INVALID_DATABASE', `no free database name like "${base}"`);

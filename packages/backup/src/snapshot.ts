@@ -1,3 +1,4 @@
+import { pgClientConfig } from '@warden/names';
 import pg from 'pg';
 import { quoteIdent } from './connection.js';
 
@@ -31,7 +32,7 @@ export async function openDumpSnapshot(
   options: { connectTimeoutMs?: number } = {},
 ): Promise<DumpSnapshot> {
   const client = new pg.Client({
-    connectionString,
+    ...pgClientConfig(connectionString),
     connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
     application_name: 'warden-snapshot',
   });

@@ -1,10 +1,11 @@
-import { rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { type BackupManifest, writeManifest } from '@warden/catalog';
 import { BackupError, errorMessage } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import type { BackupStorage } from '@warden/storage';
 import { compressionContentType } from './compression.js';
 import type { SpooledBackup } from './dump.js';
+import { removeSpooledBackup } from './spool-record.js';
 
 export interface UploadSpooledBackupOptions {
   /** Called with the bytes sent so far. */
@@ -120,7 +121,7 @@ export async function uploadSpooledBackup(
       { cause: error, spoolPath },
     );
   }
-  await rm(spoolPath, { force: true }).catch((error: unknown) => {
+  await removeSpooledBackup(spoolPath).catch((error: unknown) => {
     log.warn({ err: error, spoolPath }, 'removing the uploaded spool file failed');
   });
   log.info({ location, bytes: final.bytes, sha256: final.sha256 }, 'backup uploaded and verified');

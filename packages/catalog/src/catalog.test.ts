@@ -97,6 +97,9 @@ describe('catalog', () => {
     expect(parseManifest(JSON.parse(JSON.stringify(good)))).toEqual(good);
     expect(() => parseManifest({ ...good, bytes: '12' })).toThrow(/bytes/);
     expect(() => parseManifest({ ...good, key: 'other/x' })).toThrow(/key/);
+    for (const filename of ['../../etc/passwd', 'sub/x.sql.gz', '..', 'x\0.sql.gz']) {
+      expect(() => parseManifest({ ...good, filename, key: `app/${filename}` })).toThrow(/plain file name/);
+    }
     expect(() => parseManifest({ ...good, row_counts: { 'public.t': 'many' } })).toThrow(/row_counts/);
   });
 

@@ -56,6 +56,11 @@ export function parseManifest(value: unknown): BackupManifest {
   for (const field of ['started_at', 'finished_at'] as const) {
     if (Number.isNaN(Date.parse(value[field] as string))) fail(`"${field}" must be an ISO time`);
   }
+  // The file name becomes part of local paths (a restore's download, the spool): one plain segment.
+  const filename = value.filename as string;
+  if (/[\\/\0]/.test(filename) || filename === '' || filename === '.' || filename === '..') {
+    fail('"filename" must be a plain file name');
+  }
   if (value.key !== dumpKeyFor(value.target as string, value.filename as string)) {
     fail('"key" must be <target>/<filename>');
   }

@@ -1,3 +1,4 @@
+import { databaseNameSlug } from '@warden/names';
 /**
  * The manifest is a JSON sidecar stored beside each dump (`<target>/<file>.manifest.json`). The
  * storage listing of manifests is the backup catalog: it survives losing Redis.
@@ -74,7 +75,8 @@ export function backupFileName(
   compression: 'gzip' | 'zstd' = 'gzip',
 ): string {
   const extension = compression === 'zstd' ? 'sql.zst' : 'sql.gz';
-  return `${database}_${environment}_${formatBackupTimestamp(at)}.${extension}`;
+  // The real name may hold spaces, "$" or non-ASCII letters; the manifest keeps it.
+  return `${databaseNameSlug(database)}_${environment}_${formatBackupTimestamp(at)}.${extension}`;
 }
 
 /** Megabytes (MiB) rounded to two decimals, the `size_mb` of SPEC B6. */

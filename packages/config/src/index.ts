@@ -10,9 +10,7 @@ export {
 export { collectSecrets, REDACTED, redactConfig, redactUrl, scrubSecrets } from './redact-config.js';
 export {
   cronExpression,
-  DATABASE_NAME_PATTERN,
   envSchema,
-  TARGET_NAME_PATTERN,
   targetName,
   timezone,
   type WardenEnv,

@@ -201,3 +201,27 @@ describe('loadConfig', () => {
     ).toMatchObject({ requestTimeoutMs: 5_000, authFailuresPerMinute: 3 });
   });
 });
+
+describe('database names in DATABASE_URL', () => {
+  it.each([
+    ['My%20Shop%20DB', 'My Shop DB'],
+    ['pay%24roll', 'pay$roll'],
+    ['pay$roll', 'pay$roll'],
+    ['donn%C3%A9es', 'données'],
+    ['with-hyphen', 'with-hyphen'],
+  ])('reads /%s as the database "%s" and names the target with a valid slug', (path, database) => {
+    const config = loadConfig({ DATABASE_URL: `postgres://u@db:5432/${path}` });
+    const target = config.targets[0];
+    expect(target?.database).toBe(database);
+    expect(target?.name).toMatch(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/);
+  });
+
+  it('names the problem of a database name PostgreSQL refuses', () => {
+    expect(problemsOf({ DATABASE_URL: 'postgres://u@db:5432/' })).toEqual([
+      'DATABASE_URL: the URL must name a database',
+    ]);
+    expect(problemsOf({ DATABASE_URL: `postgres://u@db:5432/${'%C3%A9'.repeat(32)}` })[0]).toMatch(
+      /64 bytes long/,
+    );
+  });
+});

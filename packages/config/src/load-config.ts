@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
+import { databaseNameOfUrl, databaseNameProblem, databaseNameSlug, isTargetName } from '@warden/names';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { DATABASE_NAME_PATTERN, envSchema, targetsFileSchema, type WardenEnv } from './schema.js';
+import { envSchema, targetsFileSchema, type WardenEnv } from './schema.js';
 
 export interface BackupTarget {
   /** Unique name; keys in storage live under `<name>/`. */
@@ -191,14 +192,6 @@ function parseTrustedProxies(value: string | undefined, problems: string[]): str
   return entries;
 }
 
-function databaseNameOf(url: string): string {
-  try {
-    return decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
-  } catch {
-    return '';
-  }
-}
-
 /**
  * Parses variable by variable so one bad value does not hide the others: a failing variable is
  * reported and replaced by its default, and the cross-variable checks still run.
@@ -251,7 +244,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
             name: entry.name,
             environment: entry.environment ?? e.BACKUP_ENVIRONMENT,
             databaseUrl: entry.url,
-            database: databaseNameOf(entry.url),
+            database: databaseNameOfUrl(entry.url),
             schedule: entry.schedule ?? e.BACKUP_SCHEDULE,
             timezone: entry.timezone ?? e.BACKUP_TIMEZONE,
             retentionDays: entry.retentionDays ?? e.BACKUP_RETENTION_DAYS,
@@ -265,9 +258,10 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
       }
     }
   } else {
-    const database = databaseNameOf(e.DATABASE_URL);
+    const database = databaseNameOfUrl(e.DATABASE_URL);
     targets.push({
-      name: database,
+      // Named after the database; a name that cannot be a storage key or job id gets its slug.
+      name: databaseNameSlug(database),
       environment: e.BACKUP_ENVIRONMENT,
       databaseUrl: e.DATABASE_URL,
       database,
@@ -285,9 +279,11 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
   const seen = new Set<string>();
   for (const target of targets) {
     const source = e.WARDEN_CONFIG !== undefined ? `WARDEN_CONFIG target "${target.name}"` : 'DATABASE_URL';
-    if (!DATABASE_NAME_PATTERN.test(target.database)) {
-      problems.push(`${source}: the URL must name a database (letters, digits, "_", "-", "$")`);
+    const problem = databaseNameProblem(target.database);
+    if (problem !== undefined) {
+      problems.push(`${source}: ${target.database === '' ? 'the URL must name a database' : problem}`);
     }
+    if (!isTargetName(target.name)) problems.push(`${source}: invalid target name "${target.name}"`);
     if (seen.has(target.name)) problems.push(`${source}: duplicate target name`);
     seen.add(target.name);
   }

@@ -1,3 +1,4 @@
+import { TARGET_NAME_PATTERN, TARGET_NAME_RULE } from '@warden/names';
 import { z } from 'zod';
 
 /**
@@ -70,18 +71,10 @@ export const timezone = z
     { error: 'must be an IANA time zone such as UTC or Europe/Berlin' },
   );
 
-/** Target and database names end up in object keys, file names and job ids. */
-export const TARGET_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
-export const targetName = z
-  .string()
-  .regex(
-    TARGET_NAME_PATTERN,
-    'must be 1-63 characters of letters, digits, "_" or "-", starting with a letter or digit',
-  );
+/** Target names end up in object keys, file names and job ids (one rule, shared with the job payloads). */
+export const targetName = z.string().regex(TARGET_NAME_PATTERN, TARGET_NAME_RULE);
 
 const apiToken = optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional());
-
-export const DATABASE_NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_$-]{0,62}$/;
 
 export const envSchema = z.object({
   SERVICE_NAME: z.string().default('warden'),

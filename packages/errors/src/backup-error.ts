@@ -8,18 +8,21 @@ export type BackupErrorCode =
   | 'INTEGRITY_CHECK_FAILED'
   | 'UPLOAD_FAILED'
   | 'UPLOAD_VERIFY_FAILED'
-  | 'MANIFEST_INVALID';
+  | 'MANIFEST_INVALID'
+  /** A job names a spooled dump the worker has no trustworthy record of, or the file changed since. */
+  | 'SPOOL_RECORD_INVALID';
 
 /** Codes that no retry can fix: the operator has to change something first. */
 const PERMANENT_CODES: ReadonlySet<BackupErrorCode> = new Set([
   'PG_DUMP_NOT_FOUND',
   'PG_DUMP_VERSION_MISMATCH',
   'MANIFEST_INVALID',
+  'SPOOL_RECORD_INVALID',
 ]);
 
 export interface BackupErrorOptions {
   cause?: unknown;
-  /** Overrides the code's default (`PG_DUMP_NOT_FOUND`, `PG_DUMP_VERSION_MISMATCH` and `MANIFEST_INVALID` are permanent). */
+  /** Overrides the code's default (`PG_DUMP_NOT_FOUND`, `PG_DUMP_VERSION_MISMATCH`, `MANIFEST_INVALID` and `SPOOL_RECORD_INVALID` are permanent). */
   permanent?: boolean;
   /** Upload failures: the verified spool file that was kept for another attempt. */
   spoolPath?: string;

@@ -1,3 +1,4 @@
+import { pgClientConfig } from '@warden/names';
 import pg from 'pg';
 import type { ProbeResult } from './types.js';
 import { elapsedMs, probeErrorMessage, withTimeout } from './with-timeout.js';
@@ -15,7 +16,7 @@ export interface DatabaseProbeTarget {
 export async function probeDatabase(target: DatabaseProbeTarget, timeoutMs: number): Promise<ProbeResult> {
   const start = performance.now();
   const client = new pg.Client({
-    connectionString: target.url,
+    ...pgClientConfig(target.url),
     connectionTimeoutMillis: timeoutMs,
     query_timeout: timeoutMs,
     statement_timeout: timeoutMs,

@@ -1,3 +1,4 @@
+import { DATABASE_NAME_RULE, isDatabaseName, TARGET_NAME_PATTERN, TARGET_NAME_RULE } from '@warden/names';
 import { z } from 'zod';
 
 /**
@@ -26,54 +27,61 @@ export const schedulerIds = {
   probes: 'probes',
 } as const;
 
-const TARGET_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+/** The configuration checks target names by the same rule, so a target that loads is one whose jobs are accepted. */
+const targetName = z.string().regex(TARGET_NAME_PATTERN, TARGET_NAME_RULE);
+/** Any name PostgreSQL accepts; it only ever reaches SQL quoted as an identifier. */
+const databaseName = z.string().refine(isDatabaseName, { error: DATABASE_NAME_RULE });
 const BACKUP_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,250}$/;
 
 export const jobTrigger = z.enum(['schedule', 'api', 'cli', 'verify']);
 export type JobTrigger = z.infer<typeof jobTrigger>;
-
-/**
- * What a producer sends. The worker adds `upload` to the job's data when the dump is spooled and
- * the upload has to wait for a retry (SPEC B5), so a retry never dumps again.
- */
-export const backupJobSchema = z
-  .object({
-    target: z.string().regex(TARGET_NAME, 'must be a valid target name'),
-    reason: z.string().max(200).optional(),
-    trigger: jobTrigger.default('api'),
-    upload: z
-      .object({
-        /** Absolute path of the verified dump in the spool directory of the host that made it. */
-        spoolPath: z.string(),
-        /** Host that holds the spool file; another host cannot retry this upload. */
-        host: z.string(),
-        /** Upload attempts made so far. */
-        attempts: z.number().int().min(0),
-        lastError: z.string().optional(),
-        /** The manifest of the verified dump, as written by the backup package. */
-        manifest: z.record(z.string(), z.unknown()),
-      })
-      .optional(),
-  })
-  .strict();
-export type BackupJobData = z.input<typeof backupJobSchema>;
-export type BackupJobPayload = z.output<typeof backupJobSchema>;
 
 export const backupFileName = z
   .string()
   .regex(BACKUP_FILE_NAME, 'must be a plain file name (letters, digits, ".", "_", "-"; no "/" or "..")')
   .refine((value) => !value.includes('..'), { error: 'must not contain ".."' });
 
+/**
+ * The upload step of a backup whose dump is spooled and waits for a retry. References only: the
+ * worker derives the spool path from its own spool directory, the target and `file`, and reads the
+ * manifest from the record it wrote beside the spool file. Anyone who can add a job (Bull Board,
+ * Redis) could write a path or a manifest here, so none is accepted.
+ */
+const backupUploadStateSchema = z
+  .object({
+    /** File name of the spooled backup; must match the target's naming pattern. */
+    file: backupFileName,
+    /** Host that holds the spool file; another host cannot retry this upload. */
+    host: z.string().max(255),
+    /** Upload attempts made so far. */
+    attempts: z.number().int().min(0).max(1000),
+    lastError: z.string().max(500).optional(),
+  })
+  .strict();
+export type BackupUploadState = z.output<typeof backupUploadStateSchema>;
+
+/**
+ * What a producer sends. The worker adds `upload` to the job's data when the dump is spooled and
+ * the upload has to wait for a retry, so a retry never dumps again.
+ */
+export const backupJobSchema = z
+  .object({
+    target: targetName,
+    reason: z.string().max(200).optional(),
+    trigger: jobTrigger.default('api'),
+    upload: backupUploadStateSchema.optional(),
+  })
+  .strict();
+export type BackupJobData = z.input<typeof backupJobSchema>;
+export type BackupJobPayload = z.output<typeof backupJobSchema>;
+
 export const restoreJobSchema = z
   .object({
-    target: z.string().regex(TARGET_NAME, 'must be a valid target name'),
+    target: targetName,
     /** A backup file name, or "latest" for the newest good backup of the target. */
     file: z.union([z.literal('latest'), backupFileName]),
     /** Database to restore into; default a new `<database>_restore_<timestamp>`. */
-    database: z
-      .string()
-      .regex(/^[A-Za-z0-9_][A-Za-z0-9_$-]{0,62}$/, 'must be a valid database name')
-      .optional(),
+    database: databaseName.optional(),
     overwrite: z.boolean().default(false),
     dryRun: z.boolean().default(false),
     trigger: jobTrigger.default('api'),
@@ -84,7 +92,7 @@ export type RestoreJobPayload = z.output<typeof restoreJobSchema>;
 
 export const restoreVerifyJobSchema = z
   .object({
-    target: z.string().regex(TARGET_NAME, 'must be a valid target name'),
+    target: targetName,
     trigger: jobTrigger.default('schedule'),
   })
   .strict();

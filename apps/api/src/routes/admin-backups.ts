@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type BackupManifest, dumpKeyFor } from '@warden/catalog';
+import { databaseNameProblem } from '@warden/names';
 import {
   type BackupJobData,
   backupJobSchema,
@@ -298,6 +299,10 @@ export function registerBackupRoutes(
       const body = request.body;
       const target = resolveTarget(config, body.target);
       const overwrite = body.overwrite ?? false;
+      const databaseProblem = body.database === undefined ? undefined : databaseNameProblem(body.database);
+      if (databaseProblem !== undefined) {
+        throw new ApiError(400, API_ERROR_CODES.validationFailed, `body.database: ${databaseProblem}`);
+      }
       if (body.database !== undefined && !overwrite && isSourceDatabase(config, target, body.database)) {
         throw new ApiError(
           400,

@@ -1,4 +1,4 @@
-import { DATABASE_NAME_PATTERN, TARGET_NAME_PATTERN } from '@warden/config';
+import { DATABASE_NAME_RULE, TARGET_NAME_PATTERN, TARGET_NAME_RULE } from '@warden/names';
 import { MESSAGE_KEYWORD } from '../plugins/error-handler.js';
 
 /**
@@ -10,8 +10,7 @@ import { MESSAGE_KEYWORD } from '../plugins/error-handler.js';
 export const targetNameSchema = {
   type: 'string',
   pattern: TARGET_NAME_PATTERN.source,
-  [MESSAGE_KEYWORD]:
-    'must be a target name: 1-63 letters, digits, "_" or "-", starting with a letter or digit',
+  [MESSAGE_KEYWORD]: TARGET_NAME_RULE,
   description: 'Name of a configured backup target.',
 } as const;
 
@@ -27,10 +26,13 @@ export const backupFileSchema = {
   examples: ['latest', 'app_production_20251015_121644.sql.gz'],
 } as const;
 
+/** Any name PostgreSQL accepts; the 63-byte limit (not expressible here) is checked by the route. */
 export const databaseNameSchema = {
   type: 'string',
-  pattern: DATABASE_NAME_PATTERN.source,
-  [MESSAGE_KEYWORD]: 'must be a database name: 1-63 letters, digits, "_", "$" or "-"',
+  minLength: 1,
+  maxLength: 63,
+  pattern: '^[^\\u0000-\\u001f\\u007f-\\u009f]+$',
+  [MESSAGE_KEYWORD]: DATABASE_NAME_RULE,
 } as const;
 
 export const JOB_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9:_.-]{0,199}$/;

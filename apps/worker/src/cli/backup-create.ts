@@ -1,4 +1,4 @@
-import { runBackup } from '@warden/backup';
+import { gzipFallbackWarning, runBackup } from '@warden/backup';
 import { toBackupResult } from '@warden/catalog';
 import { silenceAwsNodeVersionWarning } from '@warden/storage';
 import { pino } from 'pino';
@@ -19,6 +19,8 @@ await runCli(USAGE, async () => {
     service: `${config.serviceName}-cli`,
     logDestination: pino.destination(2),
   });
+  const slowGzip = await gzipFallbackWarning(config.backup);
+  if (slowGzip) services.logger.warn({ gzipEngine: 'zlib' }, slowGzip);
   const progress = createProgressLine();
   try {
     const manifest = await runBackup(

@@ -1,13 +1,14 @@
-import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
 import {
   type BackupTargetSpec,
   createSpooledBackup,
   type GzipEngine,
+  loadSpooledBackup,
   type SpooledBackup,
   type StreamUploadInfo,
   uploadSpooledBackup,
+  writeSpoolRecord,
 } from '@warden/backup';
 import { applyRetention, type BackupManifest, toBackupResult } from '@warden/catalog';
 import { BackupError } from '@warden/errors';
@@ -66,7 +67,7 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
     const parsed = backupJobSchema.safeParse(job.data);
     if (!parsed.success) {
       throw new UnrecoverableError(
-        `invalid backup job data: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+        `invalid backup job data: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}${namesAPath(job.data) ? PATHS_REFUSED : ''}`,
       );
     }
     const data = parsed.data;
@@ -91,9 +92,10 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
         (error: unknown) => log.warn({ err: error }, 'could not clean the spool directory'),
       );
       let upload = data.upload;
+      let spooled: SpooledBackup;
       let streamed: StreamedUpload | undefined;
       if (!upload) {
-        const spooled = await runDumpStep(job, target, log, signal).catch(async (error: unknown) => {
+        spooled = await runDumpStep(job, target, log, signal).catch(async (error: unknown) => {
           if (signal?.aborted) {
             // Shutting down: hand the job back so another worker starts it afresh.
             log.warn('backup interrupted by shutdown; handing the job back');
@@ -103,11 +105,21 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
           await deps.events.backupFailed(target, error, { jobId: job.id, attempt: job.attemptsMade + 1 });
           throw permanentAsUnrecoverable(error);
         });
-        upload = { spoolPath: spooled.spoolPath, host, attempts: 0, manifest: { ...spooled.manifest } };
         streamed = spooled.streamedUpload;
+        // A retry trusts this record, written by this worker, never the job's data. Without it the
+        // first upload attempt still runs; only a retry would then be refused.
+        await writeSpoolRecord(spooled).catch((error: unknown) =>
+          log.warn({ err: error }, 'could not write the spool record; a failed upload cannot be retried'),
+        );
+        upload = { file: spooled.manifest.filename, host, attempts: 0 };
         await job.updateData({ ...data, upload });
+      } else {
+        spooled = await loadRetry(target, upload).catch(async (error: unknown) => {
+          await deps.events.backupFailed(target, error, { jobId: job.id, attempt: job.attemptsMade + 1 });
+          throw error;
+        });
       }
-      const manifest = await runUploadStep(job, token, target, upload, log, streamed);
+      const manifest = await runUploadStep(job, token, target, upload, spooled, log, streamed);
       await job.updateProgress({ phase: 'retention', percent: 98 });
       try {
         await applyRetention({ storage: deps.storage, logger: log }, target, {
@@ -120,7 +132,7 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
       }
       await job.updateProgress({ phase: 'done', percent: 100 });
       await deps.events.backupSucceeded(target, manifest, { jobId: job.id });
-      await keepNameUntilNextSecond(upload);
+      await keepNameUntilNextSecond(spooled.manifest);
       return toBackupResult(manifest);
     } finally {
       await lock
@@ -173,30 +185,40 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
     );
   }
 
+  /**
+   * The spooled dump a retry names by file name: only on the host that spooled it, at the path this
+   * worker derives, with the size and SHA-256 of the record it wrote (see `loadSpooledBackup`).
+   */
+  async function loadRetry(target: BackupTargetSpec, upload: UploadState): Promise<SpooledBackup> {
+    if (upload.host !== host) {
+      throw new UnrecoverableError(
+        `the verified dump ${upload.file} is spooled on host ${upload.host}; this worker (${host}) cannot upload it`,
+      );
+    }
+    return loadSpooledBackup({ spoolDir: deps.settings.spoolDir, target, filename: upload.file }).catch(
+      (error: unknown) => {
+        throw permanentAsUnrecoverable(error);
+      },
+    );
+  }
+
   async function runUploadStep(
     job: Job,
     token: string | undefined,
     target: BackupTargetSpec,
     upload: UploadState,
+    spooled: SpooledBackup,
     log: Logger,
     streamed?: StreamedUpload,
   ): Promise<BackupManifest> {
-    if (upload.host !== host) {
-      throw new UnrecoverableError(
-        `the verified dump is spooled on host ${upload.host} at ${upload.spoolPath}; this worker (${host}) cannot upload it`,
-      );
-    }
-    if (!existsSync(upload.spoolPath)) {
-      throw new UnrecoverableError(`the spooled dump ${upload.spoolPath} is gone; nothing to upload`);
-    }
-    const manifest = upload.manifest as unknown as BackupManifest;
+    const { manifest, spoolPath } = spooled;
     await job.updateProgress({ phase: 'upload', percent: 80, attempt: upload.attempts + 1 });
     try {
       // A streamed upload that failed counts as the first attempt; the retries use the spool file.
       if (streamed && !streamed.ok) throw streamed.error;
       return await uploadSpooledBackup(
         { storage: deps.storage, logger: log },
-        { spoolPath: upload.spoolPath, manifest },
+        { spoolPath, manifest },
         {
           alreadyStored: streamed?.ok === true,
           onProgress: (bytesSent) => {
@@ -206,7 +228,7 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
         },
       );
     } catch (error) {
-      await keepNameUntilNextSecond(upload);
+      await keepNameUntilNextSecond(manifest);
       const failedAttempts = upload.attempts + 1;
       const message = error instanceof Error ? error.message : String(error);
       const retriesLeft = deps.settings.uploadRetryAttempts - upload.attempts;
@@ -216,11 +238,11 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
         attempt: failedAttempts,
         maxAttempts: deps.settings.uploadRetryAttempts + 1,
         final,
-        spoolPath: upload.spoolPath,
+        spoolPath,
       });
       if (final) {
         throw new UnrecoverableError(
-          `upload failed after ${failedAttempts} attempts; the verified backup is kept at ${upload.spoolPath}: ${message}`,
+          `upload failed after ${failedAttempts} attempts; the verified backup is kept at ${spoolPath}: ${message}`,
         );
       }
       const retryAt = Date.now() + deps.settings.uploadRetryDelayMs;
@@ -245,12 +267,19 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
  * it. Called while the target lock is held, just before the job finishes or waits for a retry, so
  * the lock is released right after. Backups rarely last under a second, so this rarely waits.
  */
-async function keepNameUntilNextSecond(upload: { manifest: Record<string, unknown> }): Promise<void> {
-  const startedAt = upload.manifest.started_at;
-  const time = typeof startedAt === 'string' ? Date.parse(startedAt) : Number.NaN;
+async function keepNameUntilNextSecond(manifest: Pick<BackupManifest, 'started_at'>): Promise<void> {
+  const time = Date.parse(manifest.started_at);
   if (Number.isNaN(time)) return;
   const wait = Math.floor(time / 1000) * 1000 + 1000 - Date.now();
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+}
+
+const PATHS_REFUSED =
+  '. Job data names a spooled dump by its file name only (upload.file); a worker uploads only dumps it spooled itself, so paths and manifests in job data are refused';
+
+function namesAPath(data: unknown): boolean {
+  const upload = (data as { upload?: unknown } | null)?.upload;
+  return typeof upload === 'object' && upload !== null && ('spoolPath' in upload || 'manifest' in upload);
 }
 
 /** Permanent failures (version mismatch, bad target) should not be retried by BullMQ. */

@@ -231,6 +231,8 @@ export async function createApiFixture(options: ApiFixtureOptions): Promise<ApiF
     options.appOptions,
   );
   await app.ready();
+  // The rate limiter counts in-process until its fail-fast client is connected.
+  await reconnect(testQueues.connection);
   return {
     app,
     config,

@@ -29,7 +29,7 @@ export interface RateLimiterOptions {
   keyPrefix: string;
   /** @defaultValue 60000 */
   windowMs?: number;
-  /** Bound on each Redis round trip, so a stalled Redis cannot hold requests. @defaultValue 1000 */
+  /** Bound on each Redis round trip, so a stalled Redis cannot hold requests. @defaultValue 2000 */
   redisTimeoutMs?: number;
   logger: Logger;
 }
@@ -50,7 +50,7 @@ export interface RateLimiter {
 /** Fixed-window counters in Redis (one key per bucket and client, expiring with its window). */
 export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   const windowMs = options.windowMs ?? 60_000;
-  const redisTimeoutMs = options.redisTimeoutMs ?? 1_000;
+  const redisTimeoutMs = options.redisTimeoutMs ?? 2_000;
   const local = new Map<string, { count: number; resetAt: number }>();
   let redisFailing = false;
 

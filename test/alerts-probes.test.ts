@@ -164,28 +164,39 @@ describe('health probes run by the real API process', () => {
   });
 
   it('alerts once when a queue is above QUEUE_LENGTH_THRESHOLD, and resolves when it drains', async () => {
-    // Delayed an hour: nobody consumes them during the test, yet they count as backlog.
-    const jobs = await Promise.all(
+    // Jobs delayed an hour are a scheduler's future runs, not a backlog: no alert for them.
+    const future = await Promise.all(
       Array.from({ length: QUEUE_LENGTH_THRESHOLD + 2 }, () =>
         backups.add(JOB_NAMES.backupCreate, { target: 'test', trigger: 'api' }, { delay: 3_600_000 }),
       ),
     );
+    await sleep(3 * PROBE_INTERVAL_SECONDS * 1000);
     const key = `health:queue:${QUEUE_NAMES.backups}`;
+    expect(slack.messages().filter(byKey(key))).toEqual([]);
+    await Promise.all(future.map((job) => job.remove()));
+    // Ready jobs on a paused queue: nobody consumes them during the test, and they are a backlog.
+    await backups.pause();
+    const jobs = await Promise.all(
+      Array.from({ length: QUEUE_LENGTH_THRESHOLD + 2 }, () =>
+        backups.add(JOB_NAMES.backupCreate, { target: 'test', trigger: 'api' }),
+      ),
+    );
     const [alert] = await slack.waitForMessages(byKey(key), 1, 30_000);
     expect(alert?.text).toContain(
       `Queue backups has ${QUEUE_LENGTH_THRESHOLD + 2} jobs waiting (threshold ${QUEUE_LENGTH_THRESHOLD})`,
     );
-    expect(alert?.fields.Delayed).toBe(String(QUEUE_LENGTH_THRESHOLD + 2));
+    expect(alert?.fields.Waiting).toBe(String(QUEUE_LENGTH_THRESHOLD + 2));
     expect(alert?.color).toBe('#ECB22E');
     await sleep(2 * PROBE_INTERVAL_SECONDS * 1000);
     expect(slack.messages().filter(byKey(key))).toHaveLength(1);
     const metrics = await (await fetch(`${api.url}/metrics`)).text();
-    expect(sampleValue(metrics, 'warden_queue_jobs', ['queue="backups"', 'state="delayed"'])).toBe(
+    expect(sampleValue(metrics, 'warden_queue_jobs', ['queue="backups"', 'state="backlog"'])).toBe(
       QUEUE_LENGTH_THRESHOLD + 2,
     );
     expect(sampleValue(metrics, 'warden_probe_status', ['probe="queues"'])).toBe(1);
 
     await Promise.all(jobs.map((job) => job.remove()));
+    await backups.resume();
     const [resolved] = await slack.waitForMessages(byKey(`${key}:resolved`), 1, 30_000);
     expect(resolved?.text).toContain('Resolved: Queue backups has');
     await sleep(PROBE_INTERVAL_SECONDS * 1000);

@@ -37,6 +37,9 @@ async function populatedExposition(prefix = 'warden_'): Promise<string> {
   metrics.lastVerifiedRestoreTimestamp.set({ target: 'main' }, 1_705_305_600);
   metrics.restoreVerificationsTotal.inc({ target: 'main', result: 'success' });
   metrics.queueJobs.set({ queue: 'backups', state: 'waiting' }, 3);
+  metrics.queueJobs.set({ queue: 'backups', state: 'backlog' }, 3);
+  metrics.queueOldestWaitingSeconds.set({ queue: 'backups' }, 12);
+  metrics.backupDeadlineTimestamp.set({ target: 'main' }, 1_705_392_000);
   metrics.probeStatus.set({ probe: 'disk' }, 1);
   metrics.workersActive.set({ queue: 'backups' }, 2);
   metrics.diskUsageRatio.set({ path: '/var/lib/warden/spool' }, 0.42);

@@ -180,7 +180,11 @@ describe('health probes against real Postgres and Redis', () => {
     opened.push(backups, restores);
     await backups.add('backup.create', { target: 'a' }, { timestamp: Date.now() - 120_000 });
     await backups.add('backup.create', { target: 'b' });
+    // A scheduler's next run: delayed, not yet due, so not a backlog.
     await backups.add('backup.create', { target: 'c' }, { delay: 60_000 });
+    // Due but not taken (no worker promotes it here): counts as backlog.
+    await backups.add('backup.create', { target: 'd' }, { delay: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 50));
     const worker = new Worker(
       'restores',
       async () => {
@@ -198,7 +202,14 @@ describe('health probes against real Postgres and Redis', () => {
     try {
       const report = await checker.detailed();
       const queues = report.services.queues as Record<string, unknown>;
-      expect(queues.backups).toMatchObject({ status: 'degraded', waiting: 2, delayed: 1, failed: 0 });
+      expect(queues.backups).toMatchObject({
+        status: 'degraded',
+        waiting: 2,
+        delayed: 2,
+        overdue: 1,
+        backlog: 3,
+        failed: 0,
+      });
       const age = (queues.backups as { oldest_waiting_age_s: number }).oldest_waiting_age_s;
       expect(age).toBeGreaterThanOrEqual(119);
       expect(age).toBeLessThan(200);
@@ -220,10 +231,14 @@ describe('health probes against real Postgres and Redis', () => {
     // whatever the time of day the test runs (an hourly one failed just after the full hour).
     const lastRun = new Date(Date.now() - 2 * 3600_000);
     const schedule = `${lastRun.getUTCMinutes()} ${lastRun.getUTCHours()} * * *`;
+    // Watched for two days already; "newcomer" is seen for the first time by this probe.
+    const watchedKey = `${QUEUE_PREFIX}:probes:watched-since`;
+    const twoDaysAgo = String(Date.now() - 48 * 3600_000);
+    await redis.hset(watchedKey, { fresh: twoDaysAgo, stale: twoDaysAgo, never: twoDaysAgo });
     const checker = checkerWith({
       backups: {
         graceMs: 0,
-        targets: Object.keys(finished).map((name) => ({ name, schedule, timezone: 'UTC' })),
+        targets: [...Object.keys(finished), 'newcomer'].map((name) => ({ name, schedule, timezone: 'UTC' })),
         listLatest: async (target) => (finished[target] ? { finished_at: finished[target] } : undefined),
       },
     });
@@ -235,7 +250,11 @@ describe('health probes against real Postgres and Redis', () => {
       expect(targets.stale).toMatchObject({ status: 'degraded' });
       expect(targets.stale?.age_s).toBeGreaterThanOrEqual(3 * 3600 - 1);
       expect(targets.never?.status).toBe('degraded');
+      // Not overdue before its first scheduled run (tomorrow) plus grace.
+      expect(targets.newcomer).toMatchObject({ status: 'healthy', awaiting_first_run: true });
+      expect(Number(await redis.hget(watchedKey, 'newcomer'))).toBeGreaterThan(Date.now() - 60_000);
       expect(report.services.backups?.status).toBe('degraded');
+      expect(report.services.backups?.checked_at).toEqual(expect.any(String));
     } finally {
       await checker.close();
     }

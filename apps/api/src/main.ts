@@ -9,7 +9,7 @@ import { collectSecrets, type WardenConfig } from '@warden/config';
 import { createLogger, type Logger } from '@warden/logging';
 import { createMetrics } from '@warden/metrics';
 import { createConditionTracker, installProcessErrorHandlers } from '@warden/notify';
-import { createHealthChecker } from '@warden/probes';
+import { createHealthChecker, createLatestHealth } from '@warden/probes';
 import { ALL_QUEUE_NAMES, createRedisConnection, QUEUE_NAMES } from '@warden/queue';
 import {
   type BackupStorage,
@@ -42,7 +42,9 @@ function loadApiConfigOrExit(): WardenConfig {
 
 function createStorage(config: WardenConfig): BackupStorage {
   const storage = config.storage;
-  if (storage.kind === 'local') return createLocalStorage({ dir: storage.dir });
+  if (storage.kind === 'local') {
+    return createLocalStorage({ dir: storage.dir, groupReadable: storage.groupReadable });
+  }
   return createS3Storage({
     bucket: storage.bucket,
     region: storage.region,
@@ -118,6 +120,8 @@ const healthChecker = createHealthChecker({
   redis,
   queuePrefix: config.redis.queuePrefix,
   queues: ALL_QUEUE_NAMES,
+  concurrency: config.alerts.probeConcurrency,
+  timeoutMs: config.alerts.probeTimeoutMs,
   spoolDir: config.backup.spoolDir,
   diskPaths: config.storage.kind === 'local' ? [config.storage.dir] : [],
   thresholds: {
@@ -137,7 +141,22 @@ const healthChecker = createHealthChecker({
 // prefix the worker uses, so the API and every worker share them (SPEC A4). The fail-fast client is
 // deliberate: while Redis is down both fall back to in-process state at once instead of hanging.
 const notifier = createSlackNotifierFromConfig(config, { redis, logger, metrics });
-const tracker = createConditionTracker({ notifier, redis, keyPrefix: alertKeyPrefix(config), logger });
+const tracker = createConditionTracker({
+  notifier,
+  redis,
+  keyPrefix: alertKeyPrefix(config),
+  afterFailures: config.alerts.afterFailures,
+  resolveAfter: config.alerts.resolveAfter,
+  logger,
+});
+// `GET /health/detailed` answers from the latest cycle (any replica's, through Redis): a request
+// opens no database connection, however many targets there are.
+const latestHealth = createLatestHealth({
+  redis,
+  key: `${config.redis.queuePrefix}:probes:latest`,
+  intervalMs: config.alerts.probeIntervalSeconds * 1000,
+  probeNow: () => healthChecker.detailed(),
+});
 // BullMQ Workers need a client that waits for Redis (`maxRetriesPerRequest: null`).
 const probesRedis = createRedisConnection({
   url: config.redis.url,
@@ -152,6 +171,7 @@ const probeRunner = createProbeRunner({
   connection: probesRedis,
   queuePrefix: config.redis.queuePrefix,
   checker: healthChecker,
+  results: latestHealth,
   tracker,
   thresholds: {
     diskWarningPercent: config.alerts.diskWarningPercent,
@@ -173,7 +193,7 @@ const app = await buildApp({
   queues,
   storage,
   catalog: { listBackups: (options) => listBackups(storage, options) },
-  health: healthChecker,
+  health: latestHealth,
   metrics,
   redis,
   errorReporter,

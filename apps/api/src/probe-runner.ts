@@ -30,8 +30,10 @@ export interface ProbeRunnerDeps {
   redis: RedisConnection;
   /** `QUEUE_PREFIX`. */
   queuePrefix: string;
-  /** The same checker that answers `GET /health/detailed`. */
+  /** Runs the probes of a cycle. */
   checker: Pick<HealthChecker, 'detailed'>;
+  /** Keeps each cycle's report for `GET /health/detailed`. */
+  results?: { record(report: HealthReport): Promise<void> } | undefined;
   /** Structurally the `ConditionTracker` of `@warden/notify` (Slack, throttled through Redis). */
   tracker: ConditionReporter;
   thresholds: HealthThresholds;
@@ -99,6 +101,7 @@ export function createProbeRunner(deps: ProbeRunnerDeps): ProbeRunner {
       logger: log,
     })
       .then(async (report) => {
+        await deps.results?.record(report);
         if (redisReady()) {
           await deps.redis
             .set(lastCycleKey, String(Date.now()), 'PX', deps.intervalMs * STALL_INTERVALS)

@@ -26,10 +26,12 @@ export interface BackupTarget {
   keepWeekly?: number;
   keepMonthly?: number;
   enabled: boolean;
+  /** Dead-man ping URLs (the target's own, else the global ones); secrets, like any URL with a token. */
+  deadman?: { start?: string | undefined; success?: string | undefined; fail?: string | undefined };
 }
 
 export type StorageConfig =
-  | { kind: 'local'; dir: string }
+  | { kind: 'local'; dir: string; groupReadable: boolean }
   | {
       kind: 's3';
       bucket: string;
@@ -92,6 +94,10 @@ export interface WardenConfig {
     uploadRetryAttempts: number;
     uploadRetryDelayMs: number;
     encryptionKey: string | undefined;
+    /** Targets sharing a cron start spread over this window, each at its own fixed offset. */
+    scheduleSpreadMs: number;
+    /** Dumps at once against one database server (host:port), across every worker. */
+    serverConcurrency: number;
   };
   restoreVerify: { enabled: boolean; schedule: string };
   storage: StorageConfig;
@@ -114,7 +120,19 @@ export interface WardenConfig {
     diskWarningPercent: number;
     diskCriticalPercent: number;
     probeIntervalSeconds: number;
+    /** Database probes open at most this many connections at once. */
+    probeConcurrency: number;
+    /** Connect and statement timeout of each probe. */
+    probeTimeoutMs: number;
+    /** Consecutive failing probe cycles before a condition alerts. */
+    afterFailures: number;
+    /** Consecutive passing probe cycles before an alerted condition resolves. */
+    resolveAfter: number;
+    /** What happens with backup success messages. */
+    successMode: 'each' | 'digest' | 'off';
   };
+  /** Dead-man pings to an outside monitor (healthchecks.io style); each optional. */
+  deadman: { startUrl: string | undefined; successUrl: string | undefined; failUrl: string | undefined };
   sentry: { dsn: string | undefined; environment: string; tracesSampleRate: number };
   metrics: { enabled: boolean; prefix: string };
 }
@@ -155,15 +173,39 @@ function parseHostList(value: string | undefined, variable: string, problems: st
   });
 }
 
-/** Replaces `${NAME}` in a targets file with the environment's value, so passwords can stay out of the file. */
-function interpolateEnv(text: string, env: Env, problems: string[], file: string): string {
-  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_match, name: string) => {
+const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+const URL_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+
+/**
+ * Replaces `${NAME}` with the environment's value in the string values of a parsed targets file,
+ * so passwords can stay out of the file. It runs after parsing, on string values only (never on
+ * keys, numbers or booleans), so no value can add a key, a target or any other structure.
+ *
+ * Inside a URL (a value starting with `scheme://`), a reference that is only part of the value is
+ * percent-encoded: a password holding `@`, `#`, `:`, `/`, quotes or a newline reaches the server
+ * exactly as the variable holds it. A reference that is the whole value is used as it is (the
+ * variable then holds the whole URL).
+ */
+function interpolateEnv(value: unknown, env: Env, problems: string[], file: string): unknown {
+  if (typeof value === 'string') return interpolateString(value, env, problems, file);
+  if (Array.isArray(value)) return value.map((item) => interpolateEnv(item, env, problems, file));
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [key, interpolateEnv(item, env, problems, file)]),
+    );
+  }
+  return value;
+}
+
+function interpolateString(text: string, env: Env, problems: string[], file: string): string {
+  const insideUrl = URL_SCHEME.test(text);
+  return text.replace(REFERENCE, (match, name: string) => {
     const value = env[name];
     if (value === undefined) {
       problems.push(`WARDEN_CONFIG (${file}): references \${${name}} which is not set`);
       return '';
     }
-    return value;
+    return insideUrl && match !== text ? encodeURIComponent(value) : value;
   });
 }
 
@@ -227,8 +269,9 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
     const file = path.resolve(cwd, e.WARDEN_CONFIG);
     let raw: unknown;
     try {
-      const text = interpolateEnv(readFileSync(file, 'utf8'), env, problems, e.WARDEN_CONFIG);
-      raw = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+      const text = readFileSync(file, 'utf8');
+      const parsed: unknown = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+      raw = interpolateEnv(parsed, env, problems, e.WARDEN_CONFIG);
     } catch (error) {
       const reason =
         (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : 'cannot be parsed';
@@ -253,6 +296,11 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
             keepWeekly: entry.keepWeekly ?? e.BACKUP_KEEP_WEEKLY,
             keepMonthly: entry.keepMonthly ?? e.BACKUP_KEEP_MONTHLY,
             enabled: entry.enabled ?? true,
+            deadman: {
+              start: entry.deadman?.start ?? e.DEADMAN_START_URL,
+              success: entry.deadman?.success ?? e.DEADMAN_SUCCESS_URL,
+              fail: entry.deadman?.fail ?? e.DEADMAN_FAIL_URL,
+            },
           });
         }
       }
@@ -273,6 +321,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
       keepWeekly: e.BACKUP_KEEP_WEEKLY,
       keepMonthly: e.BACKUP_KEEP_MONTHLY,
       enabled: true,
+      deadman: { start: e.DEADMAN_START_URL, success: e.DEADMAN_SUCCESS_URL, fail: e.DEADMAN_FAIL_URL },
     });
   }
 
@@ -312,7 +361,11 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
       checksumWhenRequired: e.S3_CHECKSUM_WHEN_REQUIRED ?? customEndpoint,
     };
   } else {
-    storage = { kind: 'local', dir: path.resolve(cwd, e.BACKUP_DIR) };
+    storage = {
+      kind: 'local',
+      dir: path.resolve(cwd, e.BACKUP_DIR),
+      groupReadable: e.BACKUP_DIR_GROUP_READABLE,
+    };
   }
 
   if (e.DISK_WARNING_PERCENT >= e.DISK_CRITICAL_PERCENT) {
@@ -362,6 +415,8 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
       uploadRetryAttempts: e.UPLOAD_RETRY_ATTEMPTS,
       uploadRetryDelayMs: e.UPLOAD_RETRY_DELAY_MS,
       encryptionKey: e.BACKUP_ENCRYPTION_KEY,
+      scheduleSpreadMs: e.BACKUP_SCHEDULE_SPREAD,
+      serverConcurrency: e.BACKUP_SERVER_CONCURRENCY,
     },
     restoreVerify: { enabled: e.RESTORE_VERIFY_ENABLED, schedule: e.RESTORE_VERIFY_SCHEDULE },
     storage,
@@ -398,6 +453,16 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
       diskWarningPercent: e.DISK_WARNING_PERCENT,
       diskCriticalPercent: e.DISK_CRITICAL_PERCENT,
       probeIntervalSeconds: e.PROBE_INTERVAL_SECONDS,
+      probeConcurrency: e.PROBE_CONCURRENCY,
+      probeTimeoutMs: e.PROBE_TIMEOUT_MS,
+      afterFailures: e.ALERT_AFTER_FAILURES,
+      resolveAfter: e.ALERT_RESOLVE_AFTER,
+      successMode: e.SLACK_SUCCESS_MODE,
+    },
+    deadman: {
+      startUrl: e.DEADMAN_START_URL,
+      successUrl: e.DEADMAN_SUCCESS_URL,
+      failUrl: e.DEADMAN_FAIL_URL,
     },
     sentry: {
       dsn: e.SENTRY_DSN,

@@ -1,6 +1,5 @@
+import { REDACTED } from '@warden/errors';
 import type { WardenConfig } from './load-config.js';
-
-export const REDACTED = '[redacted]';
 
 /** A database URL with its password replaced, fit for logs and error messages. */
 export function redactUrl(value: string): string {
@@ -26,7 +25,10 @@ export function collectSecrets(config: WardenConfig): string[] {
     config.backup.encryptionKey,
   ];
   if (config.storage.kind === 's3') secrets.push(config.storage.secretAccessKey);
+  secrets.push(config.deadman.startUrl, config.deadman.successUrl, config.deadman.failUrl);
   for (const target of config.targets) {
+    // A dead-man URL carries its check's token: knowing it lets anyone report for Warden.
+    secrets.push(target.deadman?.start, target.deadman?.success, target.deadman?.fail);
     try {
       const password = new URL(target.databaseUrl).password;
       if (password) secrets.push(password, decodeURIComponent(password));
@@ -50,7 +52,24 @@ export function redactConfig(config: WardenConfig): WardenConfig {
   const hide = (value: string | undefined) => (value === undefined ? undefined : REDACTED);
   return {
     ...config,
-    targets: config.targets.map((target) => ({ ...target, databaseUrl: redactUrl(target.databaseUrl) })),
+    targets: config.targets.map((target) => ({
+      ...target,
+      databaseUrl: redactUrl(target.databaseUrl),
+      ...(target.deadman
+        ? {
+            deadman: {
+              start: hide(target.deadman.start),
+              success: hide(target.deadman.success),
+              fail: hide(target.deadman.fail),
+            },
+          }
+        : {}),
+    })),
+    deadman: {
+      startUrl: hide(config.deadman.startUrl),
+      successUrl: hide(config.deadman.successUrl),
+      failUrl: hide(config.deadman.failUrl),
+    },
     storage:
       config.storage.kind === 's3'
         ? { ...config.storage, secretAccessKey: hide(config.storage.secretAccessKey) }
@@ -65,11 +84,4 @@ export function redactConfig(config: WardenConfig): WardenConfig {
     sentry: { ...config.sentry, dsn: hide(config.sentry.dsn) },
     backup: { ...config.backup, encryptionKey: hide(config.backup.encryptionKey) },
   };
-}
-
-/** Replaces every occurrence of a known secret in free text. */
-export function scrubSecrets(text: string, secrets: readonly string[]): string {
-  let scrubbed = text;
-  for (const secret of secrets) scrubbed = scrubbed.split(secret).join(REDACTED);
-  return scrubbed;
 }

@@ -74,6 +74,19 @@ export const timezone = z
 /** Target names end up in object keys, file names and job ids (one rule, shared with the job payloads). */
 export const targetName = z.string().regex(TARGET_NAME_PATTERN, TARGET_NAME_RULE);
 
+/** A duration such as `30m`, `90s`, `2h` or `0`; parsed to milliseconds. */
+export const duration = z
+  .string()
+  .trim()
+  .regex(/^(0|\d+(ms|s|m|h))$/, 'must be a duration such as 30m, 90s, 2h or 0')
+  .transform((value) => {
+    const match = /^(\d+)(ms|s|m|h)?$/.exec(value);
+    const amount = Number(match?.[1] ?? 0);
+    const unit = match?.[2];
+    const factor = unit === 'h' ? 3_600_000 : unit === 'm' ? 60_000 : unit === 's' ? 1_000 : 1;
+    return amount * factor;
+  });
+
 const apiToken = optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional());
 
 export const envSchema = z.object({
@@ -96,6 +109,7 @@ export const envSchema = z.object({
   BACKUP_KEEP_WEEKLY: integer(0, 0),
   BACKUP_KEEP_MONTHLY: integer(0, 0),
   BACKUP_DIR: z.string().default('./backups'),
+  BACKUP_DIR_GROUP_READABLE: booleanFlag(false),
   BACKUP_SPOOL_DIR: z.string().default('./spool'),
   BACKUP_MIN_FREE_MB: integer(256, 0),
   BACKUP_COMPRESSION: z.enum(['gzip', 'zstd']).default('gzip'),
@@ -103,6 +117,8 @@ export const envSchema = z.object({
   BACKUP_GZIP_ENGINE: z.enum(['auto', 'igzip', 'pigz', 'zlib']).default('auto'),
   BACKUP_ROW_COUNTS: booleanFlag(true),
   BACKUP_TIMEOUT_MINUTES: integer(360, 1),
+  BACKUP_SCHEDULE_SPREAD: duration.default(0),
+  BACKUP_SERVER_CONCURRENCY: integer(4, 1, 64),
   PG_DUMP_PATH: z.string().default('pg_dump'),
   PSQL_PATH: z.string().default('psql'),
 
@@ -164,6 +180,14 @@ export const envSchema = z.object({
   DISK_WARNING_PERCENT: integer(80, 1, 100),
   DISK_CRITICAL_PERCENT: integer(90, 1, 100),
   PROBE_INTERVAL_SECONDS: integer(60, 5),
+  PROBE_CONCURRENCY: integer(10, 1, 50),
+  PROBE_TIMEOUT_MS: integer(3_000, 100, 60_000),
+  ALERT_AFTER_FAILURES: integer(2, 1, 100),
+  ALERT_RESOLVE_AFTER: integer(3, 1, 100),
+  SLACK_SUCCESS_MODE: z.enum(['each', 'digest', 'off']).default('each'),
+  DEADMAN_START_URL: optionalUrl(['https:', 'http:']),
+  DEADMAN_SUCCESS_URL: optionalUrl(['https:', 'http:']),
+  DEADMAN_FAIL_URL: optionalUrl(['https:', 'http:']),
 
   SENTRY_DSN: optionalUrl(['https:', 'http:']),
   SENTRY_ENVIRONMENT: optionalString,
@@ -196,6 +220,15 @@ export const targetFileEntrySchema = z
     keepWeekly: z.number().int().min(0).optional(),
     keepMonthly: z.number().int().min(0).optional(),
     enabled: z.boolean().optional(),
+    /** Dead-man ping URLs of this target, replacing the global `DEADMAN_*_URL` ones. */
+    deadman: z
+      .object({
+        start: urlWithProtocols(['https:', 'http:']).optional(),
+        success: urlWithProtocols(['https:', 'http:']).optional(),
+        fail: urlWithProtocols(['https:', 'http:']).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

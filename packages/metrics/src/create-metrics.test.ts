@@ -6,6 +6,7 @@ describe('createMetrics', () => {
     const metrics = createMetrics({ prefix: 'acme_', collectDefaultMetrics: false });
     const names = (await metrics.registry.getMetricsAsJSON()).map((metric) => metric.name).sort();
     expect(names).toEqual([
+      'acme_backup_deadline_timestamp_seconds',
       'acme_backup_duration_seconds',
       'acme_backup_failures_total',
       'acme_backup_last_success_timestamp_seconds',
@@ -18,6 +19,7 @@ describe('createMetrics', () => {
       'acme_notifications_total',
       'acme_probe_status',
       'acme_queue_jobs',
+      'acme_queue_oldest_waiting_seconds',
       'acme_restore_verifications_total',
       'acme_workers_active',
     ]);

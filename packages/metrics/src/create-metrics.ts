@@ -34,6 +34,10 @@ export interface WardenMetrics {
   lastVerifiedRestoreTimestamp: Gauge<'target'>;
   restoreVerificationsTotal: Counter<'target' | 'result'>;
   queueJobs: Gauge<'queue' | 'state'>;
+  /** Seconds the longest-waiting ready (or overdue delayed) job of a queue has waited. */
+  queueOldestWaitingSeconds: Gauge<'queue'>;
+  /** Unix time in seconds by which the next good backup of a target is due (its schedule plus grace). */
+  backupDeadlineTimestamp: Gauge<'target'>;
   /** 0 healthy, 1 degraded, 2 unhealthy. */
   probeStatus: Gauge<'probe'>;
   /** Live workers per queue, from the heartbeats workers keep in Redis. */
@@ -134,8 +138,20 @@ export function createMetrics(options: CreateMetricsOptions): WardenMetrics {
     }),
     queueJobs: new Gauge({
       name: `${prefix}queue_jobs`,
-      help: 'Jobs in a queue by state (waiting, delayed, active, failed, completed) at the last probe.',
+      help: 'Jobs in a queue by state (waiting, delayed, active, failed, completed; backlog = waiting plus overdue delayed) at the last probe.',
       labelNames: ['queue', 'state'] as const,
+      registers,
+    }),
+    queueOldestWaitingSeconds: new Gauge({
+      name: `${prefix}queue_oldest_waiting_seconds`,
+      help: 'Seconds the longest-waiting ready or overdue delayed job of a queue has waited, at the last probe.',
+      labelNames: ['queue'] as const,
+      registers,
+    }),
+    backupDeadlineTimestamp: new Gauge({
+      name: `${prefix}backup_deadline_timestamp_seconds`,
+      help: 'Unix time by which the next good backup of a target is due: its next scheduled run after the last good backup, plus grace.',
+      labelNames: ['target'] as const,
       registers,
     }),
     probeStatus: new Gauge({

@@ -10,12 +10,13 @@ export {
   type VerificationFailedInfo,
 } from './backup-alerts.js';
 export {
+  type ConditionGroup,
   type ConditionTracker,
   type ConditionTrackerOptions,
+  type CycleCondition,
   createConditionTracker,
 } from './condition-tracker.js';
 export { RedisTimeoutError, withRedisTimeout } from './redis-timeout.js';
-export { createSecretScrubber, REDACTED, scrubDeep } from './secret-scrubber.js';
 export {
   createSentryReporter,
   type ErrorReporter,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateBackupFreshness, probeBackups } from './backups-probe.js';
+import { backupDeadline, evaluateBackupFreshness, probeBackups } from './backups-probe.js';
 
 const nightly = { name: 'main', schedule: '0 3 * * *', timezone: 'UTC' };
 const HOUR = 3600_000;
@@ -48,6 +48,40 @@ describe('evaluateBackupFreshness', () => {
       status: 'degraded',
       error: 'no good backup recorded yet',
     });
+  });
+});
+
+describe('newly watched targets and the deadline', () => {
+  const now = new Date('2025-10-15T12:00:00Z');
+
+  it('does not call a target overdue before its first scheduled run after watching began', () => {
+    const watched = new Date('2025-10-15T11:00:00Z');
+    const result = evaluateBackupFreshness(nightly, undefined, now, 2 * HOUR, watched);
+    expect(result).toMatchObject({
+      status: 'healthy',
+      awaiting_first_run: true,
+      deadline_at: '2025-10-16T05:00:00.000Z',
+    });
+    // Once that run plus grace has passed without a backup, it is overdue.
+    const later = new Date('2025-10-16T05:01:00Z');
+    expect(evaluateBackupFreshness(nightly, undefined, later, 2 * HOUR, watched).status).toBe('degraded');
+  });
+
+  it('judges an old backup from a target watched since before the missed run as before', () => {
+    const watched = new Date('2025-10-01T00:00:00Z');
+    const result = evaluateBackupFreshness(nightly, new Date('2025-10-14T03:10:00Z'), now, 2 * HOUR, watched);
+    expect(result).toMatchObject({ status: 'degraded', deadline_at: '2025-10-15T05:00:00.000Z' });
+  });
+
+  it('puts the deadline at the first run after the last good backup, plus grace', () => {
+    const hourly = { ...nightly, schedule: '15 * * * *' };
+    expect(backupDeadline(hourly, new Date('2025-10-15T10:20:00Z'), undefined, 30 * 60_000)).toEqual(
+      new Date('2025-10-15T11:45:00Z'),
+    );
+    // A run exactly when watching began counts as the first one.
+    expect(backupDeadline(hourly, undefined, new Date('2025-10-15T11:15:00Z'), 0)).toEqual(
+      new Date('2025-10-15T11:15:00Z'),
+    );
   });
 });
 

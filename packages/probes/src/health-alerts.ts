@@ -1,6 +1,6 @@
 import type { ProbeAlert } from './reporting-types.js';
 
-/** SPEC A3 messages. Keys decide throttling; a change of severity uses a new key so it is not suppressed. */
+/** Health alert messages. Keys decide throttling; a change of severity uses a new key so it is not suppressed. */
 export const healthAlerts = {
   databaseDown(target: string, error: string | undefined): ProbeAlert {
     return {
@@ -61,17 +61,17 @@ export const healthAlerts = {
   queueBacklog(info: {
     queue: string;
     waiting: number;
-    delayed: number;
+    overdue: number;
     threshold: number;
     oldestAgeS?: number;
   }): ProbeAlert {
     return {
       key: `health:queue:${info.queue}`,
       level: 'warning',
-      title: `Queue ${info.queue} has ${info.waiting + info.delayed} jobs waiting (threshold ${info.threshold})`,
+      title: `Queue ${info.queue} has ${info.waiting + info.overdue} jobs waiting (threshold ${info.threshold})`,
       fields: {
         Waiting: info.waiting,
-        Delayed: info.delayed,
+        'Overdue delayed': info.overdue,
         'Oldest waiting': info.oldestAgeS === undefined ? undefined : `${info.oldestAgeS} s`,
       },
     };

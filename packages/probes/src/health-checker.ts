@@ -2,18 +2,20 @@ import type { Cluster, Redis } from 'ioredis';
 import { type LatestBackupSource, probeBackups } from './backups-probe.js';
 import { type DatabaseProbeTarget, probeDatabase } from './database-probe.js';
 import { type DiskUsageReader, probeDisk, readDiskUsage } from './disk-probe.js';
+import { mapBounded } from './map-bounded.js';
 import { createQueuesProbe } from './queues-probe.js';
 import { probeRedis } from './redis-probe.js';
 import { type HealthReport, type ProbeResult, worstStatus } from './types.js';
+import { createWatchedSinceRecord } from './watched-since.js';
 import { probeWorkers } from './workers-probe.js';
 
-/** SPEC A5: every threshold is configuration. */
+/** Every threshold is configuration. */
 export interface HealthThresholds {
   /** `DISK_WARNING_PERCENT` (80): above it the disk is degraded. */
   diskWarningPercent: number;
   /** `DISK_CRITICAL_PERCENT` (90): above it the disk is unhealthy. */
   diskCriticalPercent: number;
-  /** `QUEUE_LENGTH_THRESHOLD` (100): waiting + delayed above it is a backlog. */
+  /** `QUEUE_LENGTH_THRESHOLD` (100): ready plus overdue delayed jobs above it are a backlog. */
   queueLengthThreshold: number;
 }
 
@@ -34,14 +36,22 @@ export interface HealthCheckerOptions {
   thresholds: HealthThresholds;
   /** Backup freshness per target; left out of the report when not given. */
   backups?: (LatestBackupSource & { graceMs?: number | undefined }) | undefined;
-  /** Per probe. @defaultValue 5000 */
+  /** Connect and statement timeout of each probe (`PROBE_TIMEOUT_MS`). @defaultValue 3000 */
   timeoutMs?: number | undefined;
+  /**
+   * Database probes (and catalog reads of the backups probe) in flight at once (`PROBE_CONCURRENCY`):
+   * the most connections a probe cycle ever opens to the database servers. @defaultValue 10
+   */
+  concurrency?: number | undefined;
   /** Injectable for tests. @defaultValue statfs of the path */
   diskUsage?: DiskUsageReader | undefined;
 }
 
 export interface HealthChecker {
-  /** The SPEC H1 body of `GET /health/detailed`. Never throws; a failing probe is a status. */
+  /**
+   * Runs every probe now and returns the `GET /health/detailed` body; each service carries its
+   * `checked_at`. Never throws; a failing probe is a status.
+   */
   detailed(): Promise<HealthReport>;
   close(): Promise<void>;
 }
@@ -49,8 +59,17 @@ export interface HealthChecker {
 /** Default grace for a scheduled backup run to finish (dump, verify, upload with retries). */
 const DEFAULT_BACKUP_GRACE_MS = 2 * 3600 * 1000;
 
+/** Adds the time the probe finished, so a cached report shows how old each part is. */
+const stamped = async (probe: Promise<ProbeResult>): Promise<ProbeResult> => ({
+  ...(await probe),
+  checked_at: new Date().toISOString(),
+});
+
 export function createHealthChecker(options: HealthCheckerOptions): HealthChecker {
-  const timeoutMs = options.timeoutMs ?? 5_000;
+  const timeoutMs = options.timeoutMs ?? 3_000;
+  const concurrency = options.concurrency ?? 10;
+  const keyOnNode = `${options.queuePrefix}:probes:redis-check`;
+  const watchedSince = createWatchedSinceRecord(options.redis, `${options.queuePrefix}:probes:watched-since`);
   const queuesProbe = createQueuesProbe({
     redis: options.redis,
     queuePrefix: options.queuePrefix,
@@ -61,8 +80,10 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
 
   const probeDatabases = async (): Promise<ProbeResult> => {
     if (options.databases.length === 0) return { status: 'healthy', targets: {} };
-    const results = await Promise.all(
-      options.databases.map(async (target) => [target.name, await probeDatabase(target, timeoutMs)] as const),
+    const results = await mapBounded(
+      options.databases,
+      concurrency,
+      async (target) => [target.name, await probeDatabase(target, timeoutMs)] as const,
     );
     const failing = results.filter(([, result]) => result.status !== 'healthy').map(([name]) => name);
     return {
@@ -77,16 +98,22 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
   return {
     async detailed() {
       const [database, redis, disk, workers, queues, backups] = await Promise.all([
-        probeDatabases(),
-        probeRedis(options.redis, timeoutMs),
-        probeDisk(diskPaths, options.thresholds, options.diskUsage ?? readDiskUsage),
-        probeWorkers(options.redis, options.queuePrefix, options.queues, timeoutMs),
-        queuesProbe.probe(timeoutMs),
+        stamped(probeDatabases()),
+        stamped(probeRedis(options.redis, timeoutMs, keyOnNode)),
+        stamped(probeDisk(diskPaths, options.thresholds, options.diskUsage ?? readDiskUsage)),
+        stamped(probeWorkers(options.redis, options.queuePrefix, options.queues, timeoutMs)),
+        stamped(queuesProbe.probe(timeoutMs)),
         options.backups
-          ? probeBackups(options.backups, {
-              timeoutMs,
-              graceMs: options.backups.graceMs ?? DEFAULT_BACKUP_GRACE_MS,
-            })
+          ? stamped(
+              probeBackups(
+                { watchedSince, ...options.backups },
+                {
+                  timeoutMs,
+                  concurrency,
+                  graceMs: options.backups.graceMs ?? DEFAULT_BACKUP_GRACE_MS,
+                },
+              ),
+            )
           : Promise.resolve(undefined),
       ]);
       const services: Record<string, ProbeResult> = { database, redis, disk, workers, queues };

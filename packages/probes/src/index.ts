@@ -21,12 +21,15 @@ export {
   type HealthCheckerOptions,
   type HealthThresholds,
 } from './health-checker.js';
+export { createLatestHealth, type LatestHealth, type LatestHealthOptions } from './latest-health.js';
+export { mapBounded } from './map-bounded.js';
 export { createQueuesProbe, type QueueStats, type QueuesProbe } from './queues-probe.js';
 export { probeRedis } from './redis-probe.js';
 export type {
   ConditionReporter,
   LabelledGauge,
   ProbeAlert,
+  ProbeCondition,
   ProbeLogger,
   ProbeMetrics,
 } from './reporting-types.js';

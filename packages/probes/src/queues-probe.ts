@@ -7,11 +7,16 @@ export interface QueueStats {
   status: HealthStatus;
   /** Ready to run: waiting plus prioritized. */
   waiting: number;
+  /** Every delayed job, a job scheduler's next run included. */
   delayed: number;
+  /** Delayed jobs whose time has come and that no worker has taken yet. */
+  overdue: number;
+  /** Work that should be running: waiting plus overdue delayed. Compared with `QUEUE_LENGTH_THRESHOLD`. */
+  backlog: number;
   active: number;
   failed: number;
   completed: number;
-  /** Seconds since the oldest waiting job became ready; 0 when none waits. */
+  /** Seconds since the longest-waiting ready or overdue job became ready; 0 when none waits. */
   oldest_waiting_age_s: number;
   error?: string;
 }
@@ -23,9 +28,17 @@ export interface QueuesProbe {
 }
 
 /**
+ * BullMQ scores a delayed job `due_ms * 0x1000 + counter` (the counter orders jobs due in the same
+ * millisecond), so every score at or below this one belongs to a job due by `nowMs`.
+ */
+const delayedScoreUntil = (nowMs: number) => nowMs * 0x1000 + 0xfff;
+
+/**
  * Reads queue lengths through BullMQ's getters on the shared connection (BullMQ does not close a
- * connection it was given). Backlog = waiting + delayed; above `QUEUE_LENGTH_THRESHOLD` the queue is
- * degraded (SPEC A3): work is late, nothing is broken yet.
+ * connection it was given). Backlog = ready jobs + delayed jobs that are due: each job scheduler
+ * keeps its next run as a delayed job, so counting every delayed job would make a fleet of a few
+ * hundred targets look permanently backlogged. Above `QUEUE_LENGTH_THRESHOLD` the queue is degraded:
+ * work is late, nothing is broken yet.
  */
 export function createQueuesProbe(options: {
   redis: Redis | Cluster;
@@ -58,20 +71,33 @@ export function createQueuesProbe(options: {
     // A paused queue keeps its jobs in the wait list in BullMQ 6, so `waiting` covers it.
     const waiting = (counts.waiting ?? 0) + (counts.prioritized ?? 0);
     const delayed = counts.delayed ?? 0;
-    let oldestAgeS = 0;
+    const now = Date.now();
+    const delayedKey = queue.toKey('delayed');
+    let overdue = 0;
+    let oldestReadyAt = Number.POSITIVE_INFINITY;
+    if (delayed > 0) {
+      overdue = await options.redis.zcount(delayedKey, 0, delayedScoreUntil(now));
+      if (overdue > 0) {
+        const [, score] = await options.redis.zrange(delayedKey, '0', '0', 'WITHSCORES');
+        if (score !== undefined) oldestReadyAt = Math.floor(Number(score) / 0x1000);
+      }
+    }
     if ((counts.waiting ?? 0) > 0) {
       // Jobs are pushed on the left: with asc=true, index 0 is the job that has waited longest.
       const [oldest] = await queue.getJobs(['waiting'], 0, 0, true);
-      if (oldest) {
-        // A job that was delayed became ready at timestamp + delay, not at creation.
-        const readyAt = oldest.timestamp + (oldest.delay ?? 0);
-        oldestAgeS = Math.max(0, Math.round((Date.now() - readyAt) / 1000));
-      }
+      // A job that was delayed became ready at timestamp + delay, not at creation.
+      if (oldest) oldestReadyAt = Math.min(oldestReadyAt, oldest.timestamp + (oldest.delay ?? 0));
     }
+    const oldestAgeS = Number.isFinite(oldestReadyAt)
+      ? Math.max(0, Math.round((now - oldestReadyAt) / 1000))
+      : 0;
+    const backlog = waiting + overdue;
     return {
-      status: waiting + delayed > options.queueLengthThreshold ? 'degraded' : 'healthy',
+      status: backlog > options.queueLengthThreshold ? 'degraded' : 'healthy',
       waiting,
       delayed,
+      overdue,
+      backlog,
       active: counts.active ?? 0,
       failed: counts.failed ?? 0,
       completed: counts.completed ?? 0,
@@ -96,6 +122,8 @@ export function createQueuesProbe(options: {
                 status: 'unhealthy',
                 waiting: 0,
                 delayed: 0,
+                overdue: 0,
+                backlog: 0,
                 active: 0,
                 failed: 0,
                 completed: 0,

@@ -13,9 +13,19 @@ export interface ProbeAlert {
   fields?: Record<string, string | number | undefined>;
 }
 
+/** Same shape as `CycleCondition` of `@warden/notify`. */
+export interface ProbeCondition {
+  key: string;
+  active: boolean;
+  alert: ProbeAlert;
+  /** Per-target conditions of one kind, combined into one message per cycle. */
+  group?: { key: string; titlePrefix: string } | undefined;
+  subject?: string | undefined;
+}
+
 /** Same shape as `ConditionTracker` of `@warden/notify`. */
 export interface ConditionReporter {
-  report(key: string, active: boolean, alert: ProbeAlert): Promise<void>;
+  reportCycle(conditions: readonly ProbeCondition[]): Promise<void>;
 }
 
 /** A prom-client `Gauge` as far as this package uses it. */
@@ -30,6 +40,8 @@ export interface ProbeMetrics {
   workersActive?: LabelledGauge<'queue'>;
   diskUsageRatio?: LabelledGauge<'path'>;
   backupLastSuccessTimestamp?: LabelledGauge<'target'>;
+  backupDeadlineTimestamp?: LabelledGauge<'target'>;
+  queueOldestWaitingSeconds?: LabelledGauge<'queue'>;
 }
 
 /** The subset of a pino logger this package uses. */

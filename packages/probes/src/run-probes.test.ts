@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ConditionReporter, ProbeAlert } from './reporting-types.js';
+import type { ConditionReporter, ProbeCondition } from './reporting-types.js';
 import { runProbeCycle } from './run-probes.js';
 import type { HealthReport } from './types.js';
 
@@ -26,14 +26,12 @@ function reportWith(overrides: Partial<HealthReport['services']>): HealthReport 
   };
 }
 
-function recordingTracker(): ConditionReporter & {
-  calls: { key: string; active: boolean; alert: ProbeAlert }[];
-} {
-  const calls: { key: string; active: boolean; alert: ProbeAlert }[] = [];
+function recordingTracker(): ConditionReporter & { calls: ProbeCondition[] } {
+  const calls: ProbeCondition[] = [];
   return {
     calls,
-    async report(key, active, alert) {
-      calls.push({ key, active, alert });
+    async reportCycle(conditions) {
+      calls.push(...conditions);
     },
   };
 }
@@ -44,7 +42,7 @@ function recordingGauge() {
 }
 
 describe('runProbeCycle', () => {
-  it('reports every A3 condition, inactive when healthy', async () => {
+  it('reports every condition in one call, inactive when healthy', async () => {
     const tracker = recordingTracker();
     await runProbeCycle({ checker: { detailed: async () => reportWith({}) }, tracker, thresholds });
     expect(tracker.calls.map((call) => [call.key, call.active])).toEqual([
@@ -65,7 +63,7 @@ describe('runProbeCycle', () => {
       workers: { status: 'unhealthy', active_workers: 0, queues: { backups: 0 } },
       queues: {
         status: 'degraded',
-        backups: { status: 'degraded', waiting: 90, delayed: 20, oldest_waiting_age_s: 30 },
+        backups: { status: 'degraded', waiting: 90, delayed: 300, overdue: 20, oldest_waiting_age_s: 30 },
       },
       backups: { status: 'degraded', targets: { main: { status: 'degraded', age_s: 100_000 } } },
     });
@@ -86,6 +84,20 @@ describe('runProbeCycle', () => {
       'Queue backups has 110 jobs waiting (threshold 100)',
     );
     expect(byKey['health:backup:main']?.alert.level).toBe('error');
+    expect(byKey['health:backup:main']?.group?.key).toBe('health:backup');
+    expect(byKey['health:database:main']).toMatchObject({
+      subject: 'main',
+      group: { key: 'health:database' },
+    });
+  });
+
+  it("does not count a scheduler's future runs (delayed, not overdue) as a backlog", async () => {
+    const tracker = recordingTracker();
+    const report = reportWith({
+      queues: { status: 'healthy', backups: { status: 'healthy', waiting: 0, delayed: 500, overdue: 0 } },
+    });
+    await runProbeCycle({ checker: { detailed: async () => report }, tracker, thresholds });
+    expect(tracker.calls.find((call) => call.key === 'health:queue:backups')?.active).toBe(false);
   });
 
   it('uses the warning key between the two disk thresholds', async () => {
@@ -110,7 +122,7 @@ describe('runProbeCycle', () => {
     const report = await runProbeCycle({
       checker: { detailed: async () => reportWith({ redis: { status: 'unhealthy' } }) },
       tracker: {
-        report: async () => {
+        reportCycle: async () => {
           throw new Error('redis down');
         },
       },
@@ -125,6 +137,6 @@ describe('runProbeCycle', () => {
     expect(queueJobs.values.get('{"queue":"backups","state":"failed"}')).toBe(2);
     expect(workersActive.values.get('{"queue":"backups"}')).toBe(1);
     expect(diskUsageRatio.values.get('{"path":"/spool"}')).toBe(0.4);
-    expect(errors).toHaveLength(5);
+    expect(errors).toEqual(['reporting the health conditions failed']);
   });
 });

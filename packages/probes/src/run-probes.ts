@@ -1,6 +1,6 @@
 import { healthAlerts } from './health-alerts.js';
 import type { HealthChecker, HealthThresholds } from './health-checker.js';
-import type { ConditionReporter, ProbeAlert, ProbeLogger, ProbeMetrics } from './reporting-types.js';
+import type { ConditionReporter, ProbeCondition, ProbeLogger, ProbeMetrics } from './reporting-types.js';
 import type { HealthReport, HealthStatus, ProbeResult } from './types.js';
 
 /** Options of {@link runProbeCycle}. */
@@ -15,22 +15,22 @@ export interface ProbeCycleOptions {
 }
 
 const STATUS_VALUE: Record<HealthStatus, number> = { healthy: 0, degraded: 1, unhealthy: 2 };
-const QUEUE_STATES = ['waiting', 'delayed', 'active', 'failed', 'completed'] as const;
+const QUEUE_STATES = ['waiting', 'delayed', 'backlog', 'active', 'failed', 'completed'] as const;
 
-interface Condition {
-  key: string;
-  active: boolean;
-  alert: ProbeAlert;
-}
+/** Per-target conditions whose messages are combined across targets. */
+const GROUPS = {
+  database: { key: 'health:database', titlePrefix: 'Database connection failed: ' },
+  backup: { key: 'health:backup', titlePrefix: 'No recent good backup of ' },
+} as const;
 
 const asRecord = (value: unknown): Record<string, unknown> =>
   value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : {};
 const asNumber = (value: unknown): number | undefined => (typeof value === 'number' ? value : undefined);
 const asString = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 
-/** SPEC A3 conditions derived from one report. */
-export function conditionsOf(report: HealthReport, thresholds: HealthThresholds): Condition[] {
-  const conditions: Condition[] = [];
+/** The alert conditions derived from one report. */
+export function conditionsOf(report: HealthReport, thresholds: HealthThresholds): ProbeCondition[] {
+  const conditions: ProbeCondition[] = [];
   const { database, redis, disk, workers, queues, backups } = report.services;
 
   if (database) {
@@ -40,6 +40,8 @@ export function conditionsOf(report: HealthReport, thresholds: HealthThresholds)
         key: `health:database:${target}`,
         active: result.status !== 'healthy',
         alert: healthAlerts.databaseDown(target, asString(result.error)),
+        group: GROUPS.database,
+        subject: target,
       });
     }
   }
@@ -78,17 +80,17 @@ export function conditionsOf(report: HealthReport, thresholds: HealthThresholds)
   }
   if (queues) {
     for (const [queue, value] of Object.entries(queues)) {
-      if (queue === 'status' || queue === 'error' || queue === 'response_time_ms') continue;
       const stats = asRecord(value);
+      if (typeof stats.status !== 'string') continue;
       const waiting = asNumber(stats.waiting) ?? 0;
-      const delayed = asNumber(stats.delayed) ?? 0;
+      const overdue = asNumber(stats.overdue) ?? 0;
       conditions.push({
         key: `health:queue:${queue}`,
-        active: waiting + delayed > thresholds.queueLengthThreshold,
+        active: waiting + overdue > thresholds.queueLengthThreshold,
         alert: healthAlerts.queueBacklog({
           queue,
           waiting,
-          delayed,
+          overdue,
           threshold: thresholds.queueLengthThreshold,
           ...(asNumber(stats.oldest_waiting_age_s) === undefined
             ? {}
@@ -109,6 +111,8 @@ export function conditionsOf(report: HealthReport, thresholds: HealthThresholds)
           ageS: asNumber(freshness.age_s),
           error: asString(freshness.error),
         }),
+        group: GROUPS.backup,
+        subject: target,
       });
     }
   }
@@ -128,6 +132,8 @@ function updateMetrics(report: HealthReport, metrics: ProbeMetrics): void {
         const count = asNumber(stats[state]);
         if (count !== undefined) metrics.queueJobs.set({ queue, state }, count);
       }
+      const oldest = asNumber(stats.oldest_waiting_age_s);
+      if (oldest !== undefined) metrics.queueOldestWaitingSeconds?.set({ queue }, oldest);
     }
   }
   if (workers && metrics.workersActive) {
@@ -146,14 +152,17 @@ function updateMetrics(report: HealthReport, metrics: ProbeMetrics): void {
     for (const [target, value] of Object.entries(asRecord(backups.targets))) {
       const last = asString(asRecord(value).last_success_at);
       if (last) metrics.backupLastSuccessTimestamp.set({ target }, Date.parse(last) / 1000);
+      const deadline = asString(asRecord(value).deadline_at);
+      if (deadline) metrics.backupDeadlineTimestamp?.set({ target }, Date.parse(deadline) / 1000);
     }
   }
 }
 
 /**
- * One background probe run (SPEC H2): builds the report, updates metrics and reports every A3
- * condition to the tracker, which alerts on activation (throttled) and on recovery. Never throws
- * because of alerting or metrics: those failures are logged.
+ * One background probe run: builds the report, updates metrics and reports every condition of the
+ * cycle to the tracker at once, which damps, combines per-target conditions into one message per
+ * kind, alerts (throttled) and resolves. Never throws because of alerting or metrics: those
+ * failures are logged.
  */
 export async function runProbeCycle(options: ProbeCycleOptions): Promise<HealthReport> {
   const report = await options.checker.detailed();
@@ -164,12 +173,10 @@ export async function runProbeCycle(options: ProbeCycleOptions): Promise<HealthR
       options.logger?.error({ err }, 'updating probe metrics failed');
     }
   }
-  for (const condition of conditionsOf(report, options.thresholds)) {
-    try {
-      await options.tracker.report(condition.key, condition.active, condition.alert);
-    } catch (err) {
-      options.logger?.error({ err, condition: condition.key }, 'reporting a health condition failed');
-    }
+  try {
+    await options.tracker.reportCycle(conditionsOf(report, options.thresholds));
+  } catch (err) {
+    options.logger?.error({ err }, 'reporting the health conditions failed');
   }
   return report;
 }

@@ -1,16 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { StorageError } from '@warden/errors';
 import { createByteMeter } from './byte-meter.js';
 import {
   assertSafeKey,
   assertSafePrefix,
   type BackupStorage,
   type PutOptions,
-  StorageError,
   type StoredObject,
 } from './storage.js';
 
@@ -18,6 +18,16 @@ import {
 export interface LocalStorageOptions {
   /** Root directory; created on the first write. Relative paths resolve against the process cwd. */
   dir: string;
+  /**
+   * Let the directories' group read backups: files 0640 and folders 0750 instead of 0600 and 0700.
+   * Dumps hold whole databases, so others never get any access. @defaultValue false
+   */
+  groupReadable?: boolean;
+}
+
+/** Modes of what local storage writes, set exactly (whatever the process's umask). */
+function localStorageModes(groupReadable: boolean): { file: number; dir: number } {
+  return groupReadable ? { file: 0o640, dir: 0o750 } : { file: 0o600, dir: 0o700 };
 }
 
 /**
@@ -49,6 +59,25 @@ function compareKeys(a: string, b: string): number {
 /** A directory tree as a `BackupStorage`; writes are atomic through a temp file, fsync and rename. */
 export function createLocalStorage(options: LocalStorageOptions): BackupStorage {
   const root = path.resolve(options.dir);
+  const modes = localStorageModes(options.groupReadable ?? false);
+
+  /**
+   * Makes the folders of `dir` that are missing. `mkdir`'s mode passes through the umask, so each
+   * folder made here is given its mode exactly. A folder below the root is Warden's own and gets it
+   * even when it exists (one written by a version that left folders 0755); the root and anything
+   * above it are left as the operator made them.
+   */
+  async function makeFolders(dir: string): Promise<void> {
+    const first = await mkdir(dir, { recursive: true, mode: modes.dir });
+    if (first === undefined) {
+      if (dir !== root) await chmod(dir, modes.dir);
+      return;
+    }
+    for (let current = dir; ; current = path.dirname(current)) {
+      await chmod(current, modes.dir);
+      if (current === first || current === path.dirname(current)) break;
+    }
+  }
 
   function pathOf(key: string): string {
     assertSafeKey(key);
@@ -74,12 +103,12 @@ export function createLocalStorage(options: LocalStorageOptions): BackupStorage 
     const tempPath = tempPathFor(finalPath);
     const meter = createByteMeter(putOptions.onProgress);
     try {
-      await mkdir(path.dirname(finalPath), { recursive: true });
+      await makeFolders(path.dirname(finalPath));
       const signal = putOptions.signal;
       await pipeline(
         source,
         meter.stream,
-        createWriteStream(tempPath, { flags: 'wx' }),
+        createWriteStream(tempPath, { flags: 'wx', mode: modes.file }),
         signal ? { signal } : {},
       );
       const sha256 = meter.sha256();
@@ -92,6 +121,7 @@ export function createLocalStorage(options: LocalStorageOptions): BackupStorage 
       // Data must be on disk before the rename makes it visible, or a crash could leave a complete
       // name over incomplete content.
       await fsyncPath(tempPath);
+      await chmod(tempPath, modes.file);
       await rename(tempPath, finalPath);
       await fsyncPath(path.dirname(finalPath)).catch(() => {
         // Some file systems refuse fsync on a directory; the rename itself already happened.

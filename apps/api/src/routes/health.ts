@@ -3,8 +3,8 @@ import type { FastifyInstance } from 'fastify';
 
 /**
  * `GET /health` is liveness: it touches no dependency, so a Redis or database outage never makes an
- * orchestrator restart the API. `GET /health/detailed` runs the probes (SPEC H1) and answers 503
- * when the result is unhealthy, which is what uptime monitors key on.
+ * orchestrator restart the API. `GET /health/detailed` answers with the latest probe results (each
+ * service with its `checked_at`) and 503 when they are unhealthy, which is what uptime monitors key on.
  */
 export function registerHealthRoutes(
   app: FastifyInstance,
@@ -43,7 +43,7 @@ export function registerHealthRoutes(
     '/health/detailed',
     {
       schema: {
-        summary: 'Probe every dependency (SPEC H1); 503 when unhealthy',
+        summary: 'Latest probe results of every dependency; 503 when unhealthy',
         tags: ['health'],
       },
     },

@@ -11,14 +11,14 @@ import {
   writeSpoolRecord,
 } from '@warden/backup';
 import { applyRetention, type BackupManifest, toBackupResult } from '@warden/catalog';
-import { BackupError } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import { type BackupJobPayload, type BackupJobResult, backupJobSchema, QUEUE_NAMES } from '@warden/queue';
 import type { BackupStorage } from '@warden/storage';
-import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { BackupEvents } from '../backup-events.js';
 import { removeStalePartials } from '../spool-cleanup.js';
 import type { TargetLock } from '../target-lock.js';
+import { findJobTarget, handBackJob, parseJobPayload, toJobError } from './job-steps.js';
 
 export interface BackupPipelineSettings {
   spoolDir: string;
@@ -64,19 +64,13 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
     token?: string,
     signal?: AbortSignal,
   ): Promise<BackupJobResult> {
-    const parsed = backupJobSchema.safeParse(job.data);
-    if (!parsed.success) {
-      throw new UnrecoverableError(
-        `invalid backup job data: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}${namesAPath(job.data) ? PATHS_REFUSED : ''}`,
-      );
-    }
-    const data = parsed.data;
-    const target = deps.targets.find((candidate) => candidate.name === data.target);
-    if (!target) {
-      throw new UnrecoverableError(
-        `unknown target "${data.target}"; configured targets: ${deps.targets.map((t) => t.name).join(', ')}`,
-      );
-    }
+    const data = parseJobPayload(
+      backupJobSchema,
+      job.data,
+      'backup',
+      namesAPath(job.data) ? PATHS_REFUSED : '',
+    );
+    const target = findJobTarget(deps.targets, data.target);
     const log = deps.logger.child({ jobId: job.id, target: target.name, queue: QUEUE_NAMES.backups });
 
     const lock = deps.lockFor(target.name);
@@ -96,14 +90,9 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
       let streamed: StreamedUpload | undefined;
       if (!upload) {
         spooled = await runDumpStep(job, target, log, signal).catch(async (error: unknown) => {
-          if (signal?.aborted) {
-            // Shutting down: hand the job back so another worker starts it afresh.
-            log.warn('backup interrupted by shutdown; handing the job back');
-            await job.moveToWait(token);
-            throw new WaitingError();
-          }
+          if (signal?.aborted) return handBackJob(job, token, log, 'backup');
           await deps.events.backupFailed(target, error, { jobId: job.id, attempt: job.attemptsMade + 1 });
-          throw permanentAsUnrecoverable(error);
+          throw toJobError(error);
         });
         streamed = spooled.streamedUpload;
         // A retry trusts this record, written by this worker, never the job's data. Without it the
@@ -197,7 +186,7 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
     }
     return loadSpooledBackup({ spoolDir: deps.settings.spoolDir, target, filename: upload.file }).catch(
       (error: unknown) => {
-        throw permanentAsUnrecoverable(error);
+        throw toJobError(error);
       },
     );
   }
@@ -280,17 +269,4 @@ const PATHS_REFUSED =
 function namesAPath(data: unknown): boolean {
   const upload = (data as { upload?: unknown } | null)?.upload;
   return typeof upload === 'object' && upload !== null && ('spoolPath' in upload || 'manifest' in upload);
-}
-
-/** Permanent failures (version mismatch, bad target) should not be retried by BullMQ. */
-function permanentAsUnrecoverable(error: unknown): unknown {
-  if (error instanceof BackupError && error.permanent) {
-    const unrecoverable = new UnrecoverableError(`${error.code}: ${error.message}`);
-    return unrecoverable;
-  }
-  if (error instanceof BackupError) {
-    const wrapped = new Error(`${error.code}: ${error.message}`, { cause: error });
-    return wrapped;
-  }
-  return error;
 }

@@ -1,0 +1,98 @@
+import type { Cluster, Redis } from 'ioredis';
+import { type HealthReport, worstStatus } from './types.js';
+import { withTimeout } from './with-timeout.js';
+
+/** Options of {@link createLatestHealth}. */
+export interface LatestHealthOptions {
+  /** The API's fail-fast client, shared with the other replicas. Not closed here. */
+  redis: Redis | Cluster;
+  /** Where the latest report lives, e.g. `warden:probes:latest`. */
+  key: string;
+  /** `PROBE_INTERVAL_SECONDS` in ms. */
+  intervalMs: number;
+  /** Probes once when no cycle has reported yet (a fresh start); concurrent callers share it. */
+  probeNow: () => Promise<HealthReport>;
+  /** Results older than this many intervals make the answer degraded. @defaultValue 3 */
+  staleAfterIntervals?: number;
+  /** Bound on the Redis read of a request. @defaultValue 1000 */
+  redisTimeoutMs?: number;
+}
+
+export interface LatestHealth {
+  /** Keeps a finished cycle's report, here and in Redis for the other API replicas. Never throws. */
+  record(report: HealthReport): Promise<void>;
+  /**
+   * The `GET /health/detailed` body from the latest cycle, opening no connection to any database:
+   * a request costs one Redis read however many targets there are. "degraded" (with a `probes`
+   * service saying why) when the latest results are older than the stale bound.
+   */
+  detailed(): Promise<HealthReport>;
+}
+
+const parseReport = (raw: string | null): HealthReport | undefined => {
+  if (!raw) return undefined;
+  try {
+    const value = JSON.parse(raw) as Partial<HealthReport>;
+    return typeof value.timestamp === 'number' && value.services && typeof value.status === 'string'
+      ? (value as HealthReport)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+export function createLatestHealth(options: LatestHealthOptions): LatestHealth {
+  const staleAfterMs = options.intervalMs * (options.staleAfterIntervals ?? 3);
+  const redisTimeoutMs = options.redisTimeoutMs ?? 1_000;
+  let local: HealthReport | undefined;
+  let probing: Promise<HealthReport> | undefined;
+
+  const newest = async (): Promise<HealthReport | undefined> => {
+    let shared: HealthReport | undefined;
+    try {
+      shared = parseReport(await withTimeout(options.redis.get(options.key), redisTimeoutMs, 'redis'));
+    } catch {
+      // Redis is away: this replica's own fallback cycles keep `local` fresh meanwhile.
+    }
+    if (!shared) return local;
+    if (!local) return shared;
+    return shared.timestamp > local.timestamp ? shared : local;
+  };
+
+  return {
+    async record(report) {
+      local = report;
+      try {
+        await withTimeout(
+          options.redis.set(options.key, JSON.stringify(report), 'PX', staleAfterMs * 10),
+          redisTimeoutMs,
+          'redis',
+        );
+      } catch {
+        // Kept locally; the next cycle tries again.
+      }
+    },
+    async detailed() {
+      let report = await newest();
+      if (!report) {
+        probing ??= options.probeNow().finally(() => {
+          probing = undefined;
+        });
+        report = await probing;
+        local ??= report;
+      }
+      const ageMs = Date.now() - report.timestamp * 1000;
+      if (ageMs <= staleAfterMs) return report;
+      const probes = {
+        status: 'degraded' as const,
+        error: `the latest probe results are ${Math.round(ageMs / 1000)} s old (probes run every ${Math.round(options.intervalMs / 1000)} s)`,
+        checked_at: new Date(report.timestamp * 1000).toISOString(),
+      };
+      return {
+        ...report,
+        status: worstStatus([report.status, probes.status]),
+        services: { ...report.services, probes },
+      };
+    },
+  };
+}

@@ -4,18 +4,25 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
+  type onRequestAsyncHookHandler,
 } from 'fastify';
+import { registerConsole } from './console/register-console.js';
 import type { AppDeps, BuildAppOptions } from './deps.js';
 import { API_ERROR_CODES, ApiError } from './errors.js';
 import { createAdminAuth, mayChangeState } from './plugins/auth.js';
 import { registerBullBoard } from './plugins/bull-board.js';
+import { CONSOLE_REQUEST_HEADER, createCrossSiteGuard } from './plugins/cross-site.js';
 import { MESSAGE_KEYWORD, registerErrorHandling } from './plugins/error-handler.js';
 import { registerHttpMetrics } from './plugins/http-metrics.js';
 import { documentRouteAccess, registerDocsUi, registerOpenApi } from './plugins/openapi.js';
 import { registerSecurityHeaders } from './plugins/security-headers.js';
 import { createRateLimiter } from './rate-limiter.js';
+import { registerAlertRoutes } from './routes/admin-alerts.js';
+import { registerBackupDownloadRoutes } from './routes/admin-backup-download.js';
 import { registerBackupRoutes } from './routes/admin-backups.js';
+import { registerFleetRoutes } from './routes/admin-fleet.js';
 import { registerJobRoutes } from './routes/admin-jobs.js';
+import { registerRestoreTestRoutes } from './routes/admin-restore-tests.js';
 import { registerRetentionRoutes } from './routes/admin-retention.js';
 import { registerScheduleRoutes } from './routes/admin-schedules.js';
 import { registerTargetRoutes } from './routes/admin-targets.js';
@@ -109,18 +116,31 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
     limiter,
     limits: { requests: http.rateLimitPerMinute, authFailures: http.authFailuresPerMinute },
   };
-  const apiAuth = createAdminAuth({ ...guardOptions, scheme: 'bearer' });
   const browserAuth = createAdminAuth({ ...guardOptions, scheme: 'bearer-or-basic' });
+  const bearerAuth = createAdminAuth({ ...guardOptions, scheme: 'bearer' });
+  const apiGuards: onRequestAsyncHookHandler[] = [
+    // The JSON API takes Bearer; the console's own requests (marked by a header no form can set and
+    // no other site may send without a CORS grant) may also use the Basic credentials the browser holds.
+    (request, reply) =>
+      request.headers[CONSOLE_REQUEST_HEADER] === undefined
+        ? bearerAuth(request, reply)
+        : browserAuth(request, reply),
+    createCrossSiteGuard({ tokenConfigured: token !== undefined, requireHeader: true }),
+  ];
 
   await app.register(
     async (admin) => {
-      admin.addHook('onRequest', apiAuth);
+      for (const guard of apiGuards) admin.addHook('onRequest', guard);
       admin.addHook('onRoute', documentRouteAccess);
       // `curl -X POST .../backup` without a body means "all defaults", not "body must be object".
       admin.addHook('preValidation', async (request) => {
         if (request.method === 'POST' && request.body === undefined) request.body = {};
       });
       registerBackupRoutes(admin, deps, { deduplicateBackups: options.deduplicateBackups ?? true });
+      registerBackupDownloadRoutes(admin, deps);
+      registerRestoreTestRoutes(admin, deps);
+      registerFleetRoutes(admin, deps);
+      registerAlertRoutes(admin, deps);
       registerJobRoutes(admin, deps.queues);
       registerRetentionRoutes(admin, deps);
       registerScheduleRoutes(admin, deps.queues);
@@ -133,9 +153,19 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
     queues: [deps.queues.backups, deps.queues.restores, deps.queues.probes],
     readOnly: http.bullBoardReadOnly,
     isReadOnlyRequest: (request) => !mayChangeState(request.access),
-    guards: [browserAuth],
+    guards: [
+      browserAuth,
+      // The board's page cannot send the console's header; the Origin check still applies.
+      createCrossSiteGuard({ tokenConfigured: token !== undefined, requireHeader: false }),
+    ],
   });
   await registerDocsUi(app, [browserAuth]);
+  await registerConsole(app, {
+    guards: [browserAuth],
+    roleOf: (request) => (mayChangeState(request.access) ? 'admin' : 'viewer'),
+    isTarget: (name) => config.targets.some((target) => target.name === name),
+    prebuiltDir: options.consoleAssetsDir,
+  });
 
   if (token === undefined) {
     deps.logger.warn(

@@ -5,7 +5,7 @@ import {
 } from '@warden/bootstrap';
 import { collectSecrets, type WardenConfig } from '@warden/config';
 import { BACKUP_ERROR_CODES, type BackupFailureCode } from '@warden/errors';
-import { createLogger, type Logger } from '@warden/logging';
+import { createLogger, type LogFormat, type Logger } from '@warden/logging';
 import { createMetrics, type WardenMetrics } from '@warden/metrics';
 import { createBackgroundNotifier, type ErrorReporter, type Notifier } from '@warden/notify';
 import { createRedisConnection, type RedisConnection } from '@warden/queue';
@@ -62,6 +62,8 @@ export interface CreateServicesOptions {
   service: string;
   /** Where logs go; the CLI keeps stdout for its JSON result. */
   logDestination?: DestinationStream;
+  /** @defaultValue 'json' */
+  logFormat?: LogFormat;
 }
 
 /** Builds the clients a worker or CLI process needs from the configuration; `close()` closes them all. */
@@ -72,6 +74,7 @@ export function createWorkerServices(config: WardenConfig, options: CreateServic
     level: config.logLevel,
     secrets,
     destination: options.logDestination,
+    format: options.logFormat ?? 'json',
   });
   const createConnection = (name: string) =>
     createRedisConnection({ ...config.redis, role: 'worker', connectionName: name });

@@ -78,6 +78,8 @@ export interface HttpConfig {
 export interface WardenConfig {
   serviceName: string;
   logLevel: WardenEnv['LOG_LEVEL'];
+  /** `auto`: readable lines on a terminal, JSON lines otherwise; `json` forces JSON lines. */
+  logFormat: WardenEnv['LOG_FORMAT'];
   release: string;
   targets: BackupTarget[];
   backup: {
@@ -399,6 +401,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
   return {
     serviceName: e.SERVICE_NAME,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     release: e.APP_VERSION ?? options.defaultRelease ?? '0.0.0',
     targets,
     backup: {

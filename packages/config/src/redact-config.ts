@@ -1,6 +1,19 @@
 import { REDACTED } from '@warden/errors';
 import type { WardenConfig } from './load-config.js';
 
+/**
+ * `postgres://u@Host:5432/db` → `host:5432`: the server a target's connections go to (what the
+ * per-server dump cap and the restore guard compare).
+ */
+export function databaseServerOf(databaseUrl: string): string {
+  try {
+    const url = new URL(databaseUrl);
+    return `${url.hostname.toLowerCase()}:${url.port || '5432'}`;
+  } catch {
+    return databaseUrl;
+  }
+}
+
 /** A database URL with its password replaced, fit for logs and error messages. */
 export function redactUrl(value: string): string {
   try {

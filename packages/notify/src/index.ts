@@ -1,3 +1,10 @@
+export {
+  type AlertHistory,
+  type AlertHistoryOptions,
+  type AlertRecord,
+  createAlertHistory,
+  withAlertHistory,
+} from './alert-history.js';
 export { type BackgroundNotifierOptions, createBackgroundNotifier } from './background-notifier.js';
 export {
   type BackupAlertTarget,

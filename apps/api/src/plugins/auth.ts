@@ -17,6 +17,10 @@ import type { RateLimiter, RateLimitVerdict } from '../rate-limiter.js';
 export type Access = 'admin' | 'viewer' | 'loopback';
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** A read only `admin` may make (a backup download hands out the whole database). */
+    adminOnly?: boolean;
+  }
   interface FastifyRequest {
     /** Set by the admin guard before any admin handler runs; see {@link Access}. */
     access: Access | undefined;
@@ -28,6 +32,10 @@ const READ_METHODS = new Set(['GET', 'HEAD']);
 
 export function isReadMethod(method: string): boolean {
   return READ_METHODS.has(method.toUpperCase());
+}
+
+function isAdminOnlyRoute(request: FastifyRequest): boolean {
+  return request.routeOptions.config?.adminOnly === true;
 }
 
 /** Whether `access` may send state-changing requests (POST, PUT, PATCH, DELETE). */
@@ -130,12 +138,15 @@ export function loopbackRefusal(request: FastifyRequest): string | undefined {
   return undefined;
 }
 
-/** `Origin: http://127.0.0.1:3000` against `Host: 127.0.0.1:3000`, default ports normalized. */
-function isSameOrigin(origin: string, host: string): boolean {
+/**
+ * Whether an `Origin` header names the server the request's `Host` names (`http://127.0.0.1:3000`
+ * against `127.0.0.1:3000`, default ports normalized; the scheme is the Origin's, as a TLS proxy
+ * may sit in front). Only an http(s) origin can match.
+ */
+export function isSameOrigin(origin: string, host: string): boolean {
   try {
     const originUrl = new URL(origin);
     if (originUrl.protocol !== 'http:' && originUrl.protocol !== 'https:') return false;
-    if (originUrl.origin !== origin.replace(/\/$/, '').toLowerCase()) return false;
     return new URL(`${originUrl.protocol}//${host}`).host === originUrl.host;
   } catch {
     return false;
@@ -235,14 +246,16 @@ export function createAdminAuth(options: AdminAuthOptions) {
       .header('x-ratelimit-limit', String(budget.limit))
       .header('x-ratelimit-remaining', String(budget.remaining))
       .header('x-ratelimit-reset', String(Math.ceil(budget.resetMs / 1000)));
-    if (!mayChangeState(request.access) && !isReadMethod(request.method)) {
+    if (!mayChangeState(request.access) && (!isReadMethod(request.method) || isAdminOnlyRoute(request))) {
       request.log.warn({ url: request.url, method: request.method }, 'admin request refused: viewer token');
       return reply
         .code(403)
         .send(
           errorBody(
             API_ERROR_CODES.forbidden,
-            `VIEWER_API_TOKEN is read-only: ${request.method} requests need ADMIN_API_TOKEN`,
+            isReadMethod(request.method)
+              ? 'this route needs ADMIN_API_TOKEN (VIEWER_API_TOKEN may not read it)'
+              : `VIEWER_API_TOKEN is read-only: ${request.method} requests need ADMIN_API_TOKEN`,
           ),
         );
     }

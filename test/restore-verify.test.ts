@@ -20,6 +20,7 @@ import { type HttpReceiver, startHttpReceiver } from './helpers/http-receiver.js
 import {
   createTestDatabase,
   listDatabases,
+  manifestRowCounts,
   type TestDatabase,
   targetSpecFor,
 } from './helpers/pg-fixtures.js';
@@ -78,7 +79,7 @@ async function storeDoctoredBackup(): Promise<BackupManifest> {
   const copyAt = lines.findIndex((line) => line.startsWith('COPY audit.events '));
   const endAt = lines.indexOf('\\.', copyAt);
   expect(copyAt).toBeGreaterThan(0);
-  expect(endAt - copyAt - 1).toBe(good.row_counts?.['audit.events']);
+  expect(endAt - copyAt - 1).toBe(manifestRowCounts(good)['audit.events']);
   // Keep 10 rows; the sequence's setval elsewhere in the dump stays untouched.
   const doctored = Buffer.from([...lines.slice(0, copyAt + 11), ...lines.slice(endAt)].join('\n'));
   const bytes = gzipSync(doctored);
@@ -182,7 +183,7 @@ describe('restore.verify job', () => {
     const job = await queue.add(JOB_NAMES.restoreVerify, { target: target.name, trigger: 'schedule' });
     const done = await finished(job);
     expect(await done.getState()).toBe('failed');
-    expect(done.failedReason).toMatch(/^RESTORE_VERIFICATION_FAILED: backup .* audit\.events: 2000 rows/);
+    expect(done.failedReason).toMatch(/^RESTORE_VERIFICATION_FAILED: backup .* "audit"\."events": 2000 rows/);
     // Permanent: no retry of a bad backup.
     expect(done.attemptsMade).toBe(1);
 

@@ -16,6 +16,7 @@ export {
   parseDatabaseUrl,
   scrubSecrets,
 } from './connection.js';
+export { type ContentCheck, type ContentCheckOptions, checkRestoredContent } from './content-proof.js';
 export {
   type BackupProgress,
   type CreateSpooledBackupOptions,
@@ -50,11 +51,9 @@ export {
 export {
   assertRestorableDatabaseName,
   checkPsql,
-  compareWithManifest,
   databaseUrlFor,
   isRestoreError,
   type RestoreBackupOptions,
-  type RestoreCheck,
   type RestoreDeps,
   RestoreError,
   type RestoreErrorCode,
@@ -65,13 +64,14 @@ export {
   restoreDatabaseName,
   type SafetyBackupSettings,
 } from './restore.js';
+export { compareWithManifest, qualifiedName, type RestoreCheck } from './restore-check.js';
 export {
   type RestoreVerificationOutcome,
   type VerifyRestoreOptions,
   verifyRestore,
 } from './restore-verify.js';
 export { type RunBackupDeps, type RunBackupOptions, runBackup } from './run-backup.js';
-export type { RowCounts, SnapshotCounts } from './snapshot.js';
+export type { SnapshotCounts, SnapshotFacts } from './snapshot.js';
 export {
   isBackupFileNameOf,
   type LoadSpooledBackupOptions,

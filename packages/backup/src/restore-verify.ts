@@ -8,13 +8,13 @@ import {
 import { errorMessage } from '@warden/errors';
 import {
   type RestoreBackupOptions,
-  type RestoreCheck,
   type RestoreDeps,
   RestoreError,
   type RestoreErrorCode,
   type RestoreProgress,
   restoreBackup,
 } from './restore.js';
+import type { RestoreCheck } from './restore-check.js';
 
 export interface VerifyRestoreOptions
   extends Pick<

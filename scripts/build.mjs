@@ -13,6 +13,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildConsole } from '../apps/api/console/build.mjs';
 import { bundleOptions } from './bundle-options.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -77,6 +78,8 @@ async function build() {
     externals: [...externals].filter(isInstalled).sort(),
     optional: [...externals].filter((specifier) => !isInstalled(specifier)).sort(),
   };
+  // The operator console's browser script and style sheet, served by dist/api.mjs.
+  await buildConsole({ outdir: path.join(staging, 'console') });
   writeFileSync(path.join(staging, 'build-info.json'), `${JSON.stringify(buildInfo, null, 2)}\n`);
   // Swap the whole directory at once: a process starting meanwhile sees the old bundles or the new.
   rmSync(distDir, { recursive: true, force: true });

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 if (!existsSync(`${root}node_modules/esbuild`)) {
-  console.error('Dependencies are missing: run `npm install` first.');
+  console.error('Dependencies are missing (esbuild among them): run `npm ci` first, without --omit=dev.');
   process.exit(1);
 }
 

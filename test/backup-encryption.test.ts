@@ -9,14 +9,13 @@ import {
   type BackupTargetSpec,
   createDecryptStream,
   hasCompletionTrailer,
-  isEncryptionError,
   keyIdOf,
   looksEncrypted,
   runBackup,
   verifyBackupFile,
 } from '@warden/backup';
 import { parseManifest } from '@warden/catalog';
-import { BackupError } from '@warden/errors';
+import { BackupError, isEncryptionError } from '@warden/errors';
 import { createLogger } from '@warden/logging';
 import { type BackupStorage, createLocalStorage, createS3Storage } from '@warden/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BackupTargetSpec, type RunBackupOptions, runBackup, verifyBackupFile } from '@warden/backup';
 import { type BackupManifest, dumpKeyFor, listBackups, manifestKeyFor } from '@warden/catalog';
-import { BackupError } from '@warden/errors';
+import { BackupError, StorageError } from '@warden/errors';
 import { createLogger } from '@warden/logging';
-import { type BackupStorage, createLocalStorage, StorageError } from '@warden/storage';
+import { type BackupStorage, createLocalStorage } from '@warden/storage';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/pg-fixtures.js';
 

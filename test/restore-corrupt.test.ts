@@ -3,14 +3,9 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import {
-  type BackupTargetSpec,
-  isRestoreError,
-  type RestoreErrorCode,
-  restoreBackup,
-  runBackup,
-} from '@warden/backup';
+import { type BackupTargetSpec, restoreBackup, runBackup } from '@warden/backup';
 import { type BackupManifest, dumpKeyFor, listBackups, writeManifest } from '@warden/catalog';
+import { isRestoreError, type RestoreErrorCode } from '@warden/errors';
 import { createLogger } from '@warden/logging';
 import { type BackupStorage, createLocalStorage } from '@warden/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -6,14 +6,13 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import {
   type BackupTargetSpec,
   checkRestoredContent,
-  isRestoreError,
   parseDatabaseUrl,
-  type RestoreError,
   restoreBackup,
   runBackup,
   verifyRestore,
 } from '@warden/backup';
 import { type BackupManifest, manifestKeyFor, writeManifest } from '@warden/catalog';
+import { isRestoreError, type RestoreError } from '@warden/errors';
 import { createLogger } from '@warden/logging';
 import { databaseNameSlug } from '@warden/names';
 import { type BackupStorage, createLocalStorage } from '@warden/storage';

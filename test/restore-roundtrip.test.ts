@@ -2,14 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type BackupTargetSpec,
-  isRestoreError,
-  type RestoreProgress,
-  restoreBackup,
-  runBackup,
-} from '@warden/backup';
+import { type BackupTargetSpec, type RestoreProgress, restoreBackup, runBackup } from '@warden/backup';
 import { type BackupManifest, listBackups } from '@warden/catalog';
+import { isRestoreError } from '@warden/errors';
 import { createLogger } from '@warden/logging';
 import { type BackupStorage, createLocalStorage } from '@warden/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -220,7 +215,7 @@ describe('restore round trip', () => {
 });
 
 describe('encrypted backups', () => {
-  it('restore with the key, and are refused with RESTORE_ENCRYPTED_UNSUPPORTED without it', async () => {
+  it('restore with the key, and are refused without it (ENCRYPTION_KEY_MISSING) or with another (ENCRYPTION_KEY_MISMATCH)', async () => {
     const key = randomBytes(32).toString('hex');
     const encTarget = { ...target, name: `${source.name}-enc` };
     const encrypted = await runBackup(
@@ -235,7 +230,8 @@ describe('encrypted backups', () => {
         { storage, logger },
         { target: encTarget, file: 'latest', spoolDir, ...(encryptionKey ? { encryptionKey } : {}) },
       ).catch((caught: unknown) => caught);
-      expect(isRestoreError(error, 'RESTORE_ENCRYPTED_UNSUPPORTED'), String(error)).toBe(true);
+      const code = encryptionKey ? 'ENCRYPTION_KEY_MISMATCH' : 'ENCRYPTION_KEY_MISSING';
+      expect(isRestoreError(error, code), String(error)).toBe(true);
     }
     expect(await listDatabases()).toEqual(before);
 

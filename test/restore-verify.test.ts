@@ -189,13 +189,15 @@ describe('restore.verify job', () => {
 
     const [alert] = await receiver.waitFor(1);
     expect(alert?.text).toContain(`Restore verification of ${target.name} failed`);
-    expect(alert?.text).toContain(`table audit.events: 2000 rows in the backup's snapshot, 10 after restore`);
+    expect(alert?.text).toContain(
+      `table "audit"."events": 2000 rows in the backup's snapshot, 10 after restore`,
+    );
     expect(alert?.text).toContain(doctored.filename);
 
     const manifest = await readManifest(storage, target.name, doctored.filename);
     expect(manifest?.verification?.status).toBe('failed');
     expect(manifest?.verification?.problems).toEqual([
-      `table audit.events: 2000 rows in the backup's snapshot, 10 after restore`,
+      `table "audit"."events": 2000 rows in the backup's snapshot, 10 after restore`,
     ]);
     // The good one keeps its passed verification; no scratch database is left behind.
     expect((await readManifest(storage, target.name, good.filename))?.verification?.status).toBe('passed');

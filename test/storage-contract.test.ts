@@ -5,12 +5,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { StorageError } from '@warden/errors';
 import {
   type BackupStorage,
   createLocalStorage,
   createS3Storage,
   type S3StorageOptions,
-  StorageError,
 } from '@warden/storage';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {

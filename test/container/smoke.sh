@@ -54,6 +54,7 @@ finish() {
 }
 cleanup() {
   for name in "$api" "$worker"; do podman rm -f -t 0 "$name" >/dev/null 2>&1 || true; done
+  podman rmi "$image-pgdg" >/dev/null 2>&1 || true
   psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS $database" >/dev/null 2>&1 || true
   redis-cli -h 127.0.0.1 --scan --pattern "$QUEUE_PREFIX:*" 2>/dev/null |
     xargs -r -n 500 redis-cli -h 127.0.0.1 del >/dev/null 2>&1 || true
@@ -89,24 +90,44 @@ base_image() {
   "$here/make-node-base.sh" "$base_image" "$node_major"
 }
 
-build_image() {
-  # An npmrc naming the host's CA bundle, for machines that intercept TLS: mounted at build time
-  # only, it never becomes part of the image.
-  cp /etc/ssl/certs/ca-certificates.crt "$work/build-ca.crt"
-  echo 'cafile=/usr/local/etc/build-ca.crt' >"$work/npmrc"
+# An npmrc naming the host's CA bundle, for machines that intercept TLS: mounted at build time only,
+# it never becomes part of the image. Kept at one path, since podman's layer cache keys on the mounts.
+build_files=/var/tmp/warden-build
+podman_build() {
+  mkdir -p "$build_files"
+  cp /etc/ssl/certs/ca-certificates.crt "$build_files/build-ca.crt"
+  echo 'cafile=/usr/local/etc/build-ca.crt' >"$build_files/npmrc"
   podman build --pull=never --format docker \
-    -v "$work/build-ca.crt:/usr/local/etc/build-ca.crt:ro" -v "$work/npmrc:/usr/local/etc/npmrc:ro" \
-    --build-arg "PG_MAJOR=$pg_major" -t "$image" .
+    -v "$build_files/build-ca.crt:/usr/local/etc/build-ca.crt:ro" \
+    -v "$build_files/npmrc:/usr/local/etc/npmrc:ro" "$@" .
+}
+
+build_image() {
+  podman_build --build-arg "PG_MAJOR=$pg_major" -t "$image"
 }
 
 image_facts() {
-  local node_version size user
+  local node_version size user pg_dump
   node_version=$(podman run --rm --read-only "$image" node --version) || return 1
   user=$(podman run --rm --read-only "$image" id -u) || return 1
+  pg_dump=$(podman run --rm --read-only "$image" sh -c '"$PG_DUMP_PATH" --version') || return 1
   size=$(podman image inspect -f '{{.Size}}' "$image") || return 1
-  echo "node $node_version, uid $user, $((size / 1000000)) MB"
-  printf 'image: node %s, uid %s, %s MB\n' "$node_version" "$user" $((size / 1000000)) >"$work/facts"
-  [[ $node_version == "v$node_major."* ]] && [ "$user" = 10001 ]
+  printf 'image: node %s, uid %s, %s, %s MB\n' "$node_version" "$user" "$pg_dump" $((size / 1000000)) | tee "$work/facts"
+  # Only Debian's sources: no other repository entry stays in the image.
+  podman run --rm --read-only "$image" sh -c 'ls /etc/apt/sources.list.d; ! grep -rls postgresql.org /etc/apt' &&
+    [[ $node_version == "v$node_major."* ]] && [ "$user" = 10001 ] && [[ $pg_dump == *" $pg_major."* ]]
+}
+
+# The default build (PostgreSQL's newest client from PGDG): where PGDG cannot be reached, it must stop
+# at the client step and say so; where it can, the client must be there and the PGDG entry gone.
+default_client_build() {
+  if podman_build -t "$image-pgdg" >"$work/pgdg-build.log" 2>&1; then
+    podman run --rm --read-only "$image-pgdg" sh -c '"$PG_DUMP_PATH" --version && ! grep -rls postgresql.org /etc/apt'
+  else
+    tail -n 5 "$work/pgdg-build.log"
+    grep -q 'error: postgresql-client-[0-9]* is not available: the PostgreSQL APT repository (PGDG) could not be set up or reached' \
+      "$work/pgdg-build.log" && echo "stopped at the client step, as it must without PGDG"
+  fi
 }
 
 create_database() {
@@ -193,9 +214,12 @@ step "node $node_major base image" base_image || finish
 build_began=$SECONDS
 step "image built (PG_MAJOR=$pg_major)" build_image || finish
 echo "    build: $((SECONDS - build_began)) s"
-step "image runs node $node_major as uid 10001" image_facts && sed 's/^/    /' "$work/facts"
+step "image runs node $node_major as uid 10001, pg_dump $pg_major, no extra APT source" image_facts &&
+  sed 's/^/    /' "$work/facts"
 api_port=$(free_port)
 metrics_port=$(free_port)
+step "default build (PGDG client): builds, or stops at the client step saying why" default_client_build
+sed -n '$p' "$work/step.log" | sed 's/^/    /'
 step "test database $database" create_database || finish
 step "api and worker containers started (--read-only --tmpfs /tmp, --network host)" start_containers || finish
 step "api answers /health; HEALTHCHECK healthy" api_healthy

@@ -21,7 +21,7 @@ import { type BackupStorage, createLocalStorage } from '@warden/storage';
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../apps/api/src/app.js';
-import type { BuildAppOptions, WardenQueues } from '../../apps/api/src/deps.js';
+import type { AppDeps, BuildAppOptions, WardenQueues } from '../../apps/api/src/deps.js';
 
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 export const TEST_TOKEN = 'test-admin-token-0123456789abcdef';
@@ -192,6 +192,8 @@ export interface ApiFixtureOptions {
   appOptions?: BuildAppOptions;
   /** Queues to give the app instead of the fixture's own (e.g. ones whose Redis is gone). */
   queues?: WardenQueues;
+  /** The recent-alerts source of `GET /api/admin/alerts`. */
+  alerts?: AppDeps['alerts'];
 }
 
 /** `buildApp` with real Redis queues (unique prefix), real local storage and the real catalog. */
@@ -226,6 +228,7 @@ export async function createApiFixture(options: ApiFixtureOptions): Promise<ApiF
         },
       },
       metrics,
+      alerts: options.alerts,
     },
     options.appOptions,
   );

@@ -69,11 +69,27 @@ describe('VIEWER_API_TOKEN against the real API process', () => {
   });
 
   it('reads every GET route of the admin API that the OpenAPI description lists', async () => {
+    // Every GET a viewer may make: the description says so in `security` (a backup download, for
+    // one, is an admin-only read).
+    const viewerMay = (operation: { security?: Record<string, unknown>[] }) =>
+      (operation.security ?? []).some((scheme) => 'viewerAuth' in scheme);
     const reads = adminPaths(openApi).flatMap(([path, operations]) =>
-      Object.keys(operations)
-        .filter((method) => method === 'get')
+      Object.entries(operations)
+        .filter(([method, operation]) => method === 'get' && viewerMay(operation))
         .map(() => path),
     );
+    const adminOnlyReads = adminPaths(openApi).flatMap(([path, operations]) =>
+      Object.entries(operations)
+        .filter(([method, operation]) => method === 'get' && !viewerMay(operation))
+        .map(() => path),
+    );
+    expect(adminOnlyReads).toEqual(['/api/admin/backups/{target}/{file}/download']);
+    for (const path of adminOnlyReads) {
+      const response = await rawRequest(`${api.url}${fillParams(path, jobId)}`, {
+        headers: bearer(VIEWER_TOKEN),
+      });
+      expect(response.status, `GET ${path}: ${response.body}`).toBe(403);
+    }
     expect(reads).toEqual(expect.arrayContaining(['/api/admin/backups', '/api/admin/jobs/{id}']));
     for (const path of reads) {
       const response = await rawRequest(`${api.url}${fillParams(path, jobId)}`, {
@@ -124,7 +140,8 @@ describe('VIEWER_API_TOKEN against the real API process', () => {
   it('documents which token each admin route needs', () => {
     for (const [path, operations] of adminPaths(openApi)) {
       for (const [method, operation] of Object.entries(operations)) {
-        const read = method === 'get';
+        // Reads are open to viewers, except the admin-only ones (a backup download).
+        const read = method === 'get' && !path.endsWith('/download');
         expect(operation.description, `${method} ${path}`).toContain(
           read
             ? 'Needs ADMIN_API_TOKEN or VIEWER_API_TOKEN'

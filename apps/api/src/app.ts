@@ -7,16 +7,22 @@ import Fastify, {
   type FastifyRequest,
   type onRequestAsyncHookHandler,
 } from 'fastify';
+import { registerConsole } from './console/register-console.js';
 import type { AppDeps, BuildAppOptions } from './deps.js';
 import { API_ERROR_CODES, ApiError } from './errors.js';
 import { createAdminAuth, mayChangeState } from './plugins/auth.js';
 import { registerBullBoard } from './plugins/bull-board.js';
+import { CONSOLE_REQUEST_HEADER, createCrossSiteGuard } from './plugins/cross-site.js';
 import { MESSAGE_KEYWORD, registerErrorHandling } from './plugins/error-handler.js';
 import { registerHttpMetrics } from './plugins/http-metrics.js';
 import { documentRouteAccess, registerDocsUi, registerOpenApi } from './plugins/openapi.js';
 import { registerSecurityHeaders } from './plugins/security-headers.js';
+import { registerAlertRoutes } from './routes/admin-alerts.js';
+import { registerBackupDownloadRoutes } from './routes/admin-backup-download.js';
 import { registerBackupRoutes } from './routes/admin-backups.js';
+import { registerFleetRoutes } from './routes/admin-fleet.js';
 import { registerJobRoutes } from './routes/admin-jobs.js';
+import { registerRestoreTestRoutes } from './routes/admin-restore-tests.js';
 import { registerRetentionRoutes } from './routes/admin-retention.js';
 import { registerScheduleRoutes } from './routes/admin-schedules.js';
 import { registerTargetRoutes } from './routes/admin-targets.js';
@@ -92,11 +98,18 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
 
   const token = config.http.adminApiToken;
   const tokens = { adminToken: token, viewerToken: config.http.viewerApiToken };
+  const browserAuth = createAdminAuth({ ...tokens, scheme: 'bearer-or-basic' });
+  const bearerAuth = createAdminAuth({ ...tokens, scheme: 'bearer' });
   const apiGuards: onRequestAsyncHookHandler[] = [
     app.rateLimit({ max: limits.max, timeWindow: limits.timeWindowMs, groupId: 'admin-api' }),
-    createAdminAuth({ ...tokens, scheme: 'bearer' }),
+    // The JSON API takes Bearer; the console's own requests (marked by a header no form can set and
+    // no other site may send without a CORS grant) may also use the Basic credentials the browser holds.
+    (request, reply) =>
+      request.headers[CONSOLE_REQUEST_HEADER] === undefined
+        ? bearerAuth(request, reply)
+        : browserAuth(request, reply),
+    createCrossSiteGuard({ tokenConfigured: token !== undefined, requireHeader: true }),
   ];
-  const browserAuth = createAdminAuth({ ...tokens, scheme: 'bearer-or-basic' });
 
   await app.register(
     async (admin) => {
@@ -107,6 +120,10 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
         if (request.method === 'POST' && request.body === undefined) request.body = {};
       });
       registerBackupRoutes(admin, deps, { deduplicateBackups: options.deduplicateBackups ?? true });
+      registerBackupDownloadRoutes(admin, deps);
+      registerRestoreTestRoutes(admin, deps);
+      registerFleetRoutes(admin, deps);
+      registerAlertRoutes(admin, deps);
       registerJobRoutes(admin, deps.queues);
       registerRetentionRoutes(admin, deps);
       registerScheduleRoutes(admin, deps.queues);
@@ -123,9 +140,20 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
       // The board polls several endpoints every few seconds, so it gets a larger budget.
       app.rateLimit({ max: limits.max * 10, timeWindow: limits.timeWindowMs, groupId: 'bull-board' }),
       browserAuth,
+      // The board's page cannot send the console's header; the Origin check still applies.
+      createCrossSiteGuard({ tokenConfigured: token !== undefined, requireHeader: false }),
     ],
   });
   await registerDocsUi(app, [browserAuth]);
+  await registerConsole(app, {
+    guards: [
+      app.rateLimit({ max: limits.max * 10, timeWindow: limits.timeWindowMs, groupId: 'console' }),
+      browserAuth,
+    ],
+    roleOf: (request) => (mayChangeState(request.access) ? 'admin' : 'viewer'),
+    isTarget: (name) => config.targets.some((target) => target.name === name),
+    prebuiltDir: options.consoleAssetsDir,
+  });
 
   if (token === undefined) {
     deps.logger.warn(

@@ -1,6 +1,7 @@
 import type { BackupManifest } from '@warden/catalog';
 import type { WardenConfig } from '@warden/config';
 import type { Logger } from '@warden/logging';
+import type { AlertRecord } from '@warden/notify';
 import type { HealthReport } from '@warden/probes';
 import type { BackupStorage } from '@warden/storage';
 import type { Queue } from 'bullmq';
@@ -39,6 +40,8 @@ export interface AppDeps {
   health: { detailed(): Promise<HealthReport> };
   /** Absent, or `config.metrics.enabled` false: no HTTP metrics and `/metrics` answers 404. */
   metrics?: ApiMetrics | undefined;
+  /** The recent alerts every process sent (`GET /api/admin/alerts`); absent: an empty list. */
+  alerts?: { recent(limit: number): Promise<AlertRecord[]> } | undefined;
   /** Told about every 5xx answer (Sentry); absent in most tests. */
   errorReporter?: ServerErrorReporter | undefined;
 }
@@ -62,4 +65,9 @@ export interface BuildAppOptions {
    * @defaultValue 65536
    */
   bodyLimit?: number;
+  /**
+   * A directory holding a prebuilt `console.js` and `console.css` (a build step's output); without
+   * one the console is bundled from its sources on first use.
+   */
+  consoleAssetsDir?: string | undefined;
 }

@@ -1,12 +1,14 @@
+import { fileURLToPath } from 'node:url';
 import {
   alertKeyPrefix,
+  createAlertHistoryFromConfig,
   createErrorReporterFromConfig,
   createSlackNotifierFromConfig,
   loadConfigOrExit,
 } from '@warden/bootstrap';
 import { listBackups } from '@warden/catalog';
 import { collectSecrets, type WardenConfig } from '@warden/config';
-import { createLogger, type Logger } from '@warden/logging';
+import { createLogger, type Logger, resolveLogFormat } from '@warden/logging';
 import { createMetrics } from '@warden/metrics';
 import { createConditionTracker, installProcessErrorHandlers } from '@warden/notify';
 import { createHealthChecker, createLatestHealth } from '@warden/probes';
@@ -20,6 +22,7 @@ import {
 import { Queue } from 'bullmq';
 import { buildApp } from './app.js';
 import { createBackupFreshnessSource } from './backup-freshness.js';
+import { consoleUrl } from './console/console-url.js';
 import type { WardenQueues } from './deps.js';
 import { StartupError } from './errors.js';
 import { assertSafeBinding } from './plugins/auth.js';
@@ -82,6 +85,7 @@ const logger = createLogger({
   service: `${config.serviceName}-api`,
   level: config.logLevel,
   secrets,
+  format: resolveLogFormat(config.logFormat, process.stdout.isTTY === true),
 });
 
 const errorReporter = createErrorReporterFromConfig(config, { logger, tags: { service: 'api' } });
@@ -187,16 +191,23 @@ const probeRunner = createProbeRunner({
   errorReporter,
 });
 
-const app = await buildApp({
-  config,
-  logger,
-  queues,
-  storage,
-  catalog: { listBackups: (options) => listBackups(storage, options) },
-  health: latestHealth,
-  metrics,
-  errorReporter,
-});
+const app = await buildApp(
+  {
+    config,
+    logger,
+    queues,
+    storage,
+    catalog: { listBackups: (options) => listBackups(storage, options) },
+    health: latestHealth,
+    alerts: createAlertHistoryFromConfig(config, redis),
+    metrics,
+    errorReporter,
+  },
+  {
+    // `npm run build` writes the console beside dist/api.mjs; from sources it is bundled on first use.
+    consoleAssetsDir: fileURLToPath(new URL('./console/', import.meta.url)),
+  },
+);
 
 let shuttingDown = false;
 async function shutdown(signal: string): Promise<void> {
@@ -237,6 +248,10 @@ try {
       targets: config.targets.length,
     },
     'api listening',
+  );
+  logger.info(
+    { url: consoleUrl(config.http.host, config.http.port) },
+    `Warden console at ${consoleUrl(config.http.host, config.http.port)}${config.http.adminApiToken ? ' (any user name, ADMIN_API_TOKEN as password)' : ''}`,
   );
   // Started after listening: the API is the watcher that runs the periodic probes (probe-runner.ts).
   await probeRunner.start();

@@ -1,4 +1,4 @@
-import type { BackupTarget, WardenConfig } from '@warden/config';
+import { type BackupTarget, databaseServerOf, type WardenConfig } from '@warden/config';
 import { API_ERROR_CODES, ApiError } from './errors.js';
 
 /**
@@ -28,22 +28,13 @@ export function resolveTarget(config: WardenConfig, name: string | undefined): B
   return target;
 }
 
-function serverOf(databaseUrl: string): string {
-  try {
-    const url = new URL(databaseUrl);
-    return `${url.hostname.toLowerCase()}:${url.port || '5432'}`;
-  } catch {
-    return databaseUrl;
-  }
-}
-
 /**
  * Whether restoring `target`'s backup into `database` would write over a database Warden backs up:
  * the target's own source, or another target's database on the same server.
  */
 export function isSourceDatabase(config: WardenConfig, target: BackupTarget, database: string): boolean {
-  const server = serverOf(target.databaseUrl);
+  const server = databaseServerOf(target.databaseUrl);
   return config.targets.some(
-    (candidate) => candidate.database === database && serverOf(candidate.databaseUrl) === server,
+    (candidate) => candidate.database === database && databaseServerOf(candidate.databaseUrl) === server,
   );
 }

@@ -1,10 +1,11 @@
 import path from 'node:path';
 import { type BackupTargetSpec, spoolFileName } from '@warden/backup';
 import type { BackupManifest } from '@warden/catalog';
+import { errorMessage } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import type { WardenMetrics } from '@warden/metrics';
 import { backupAlerts, type Notifier } from '@warden/notify';
-import { createSafeSender, errorMessage } from './notify-safely.js';
+import { createSafeSender } from './notify-safely.js';
 
 /** What the backup pipeline tells the outside world. Never throws: a failing Slack never fails a backup (A6). */
 export interface BackupEvents {

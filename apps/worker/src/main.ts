@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { gzipFallbackWarning } from '@warden/backup';
+import { resolveLogFormat } from '@warden/logging';
 import { startMetricsServer } from '@warden/metrics';
 import { installProcessErrorHandlers } from '@warden/notify';
 import { createWorkerHeartbeat } from '@warden/probes';
@@ -11,7 +12,10 @@ import { createWorkerServices, loadWorkerConfigOrExit } from './services.js';
 silenceAwsNodeVersionWarning();
 
 const config = loadWorkerConfigOrExit(process.env);
-const services = createWorkerServices(config, { service: `${config.serviceName}-worker` });
+const services = createWorkerServices(config, {
+  service: `${config.serviceName}-worker`,
+  logFormat: resolveLogFormat(config.logFormat, process.stdout.isTTY === true),
+});
 const { logger } = services;
 
 installProcessErrorHandlers({

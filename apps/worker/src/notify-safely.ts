@@ -1,11 +1,6 @@
 import type { Logger } from '@warden/logging';
 import type { Alert, Notifier } from '@warden/notify';
 
-/** The message of anything thrown, for logs and alerts. */
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /**
  * A `send(alert)` that never throws: a failing Slack never fails a backup or a restore (A6), so a
  * notification error is only logged. Without a notifier it does nothing.

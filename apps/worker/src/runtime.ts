@@ -5,6 +5,7 @@ import { QUEUE_NAMES, type RedisConnection } from '@warden/queue';
 import type { BackupStorage } from '@warden/storage';
 import { type Job, Worker } from 'bullmq';
 import type { BackupEvents } from './backup-events.js';
+import { createServerSlots } from './backup-pacing.js';
 import { createBackupProcessor } from './processors/backups.processor.js';
 import {
   createRestoreEvents,
@@ -97,6 +98,18 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
         // A dead holder's target lock expires together with its job lock, so the stalled job can
         // start again as soon as it is recovered.
         lockedRetryDelayMs: Math.min(30_000, config.worker.lockDurationMs),
+        serverSlots: createServerSlots({
+          redis: lockRedis,
+          keyPrefix: `${config.redis.queuePrefix}:server-slots`,
+          limit: config.backup.serverConcurrency,
+          ttlMs: config.worker.lockDurationMs,
+          onRenewError: (error) => logger.warn({ err: error }, 'could not renew a database server slot'),
+        }),
+        scheduleSpreadMs: config.backup.scheduleSpreadMs,
+        scheduleOf: (name) => {
+          const target = config.targets.find((candidate) => candidate.name === name);
+          return target ? { pattern: target.schedule, timezone: target.timezone } : undefined;
+        },
         lockFor: (target) =>
           createTargetLock({
             redis: lockRedis,

@@ -4,8 +4,8 @@ import {
   loadConfigOrExit,
 } from '@warden/bootstrap';
 import { collectSecrets, type WardenConfig } from '@warden/config';
-import type { BackupErrorCode } from '@warden/errors';
-import { createLogger, type Logger } from '@warden/logging';
+import { BACKUP_ERROR_CODES, type BackupFailureCode } from '@warden/errors';
+import { createLogger, type LogFormat, type Logger } from '@warden/logging';
 import { createMetrics, type WardenMetrics } from '@warden/metrics';
 import { createBackgroundNotifier, type ErrorReporter, type Notifier } from '@warden/notify';
 import { createRedisConnection, type RedisConnection } from '@warden/queue';
@@ -23,23 +23,14 @@ export function loadWorkerConfigOrExit(env: NodeJS.ProcessEnv): WardenConfig {
 }
 
 /**
- * Every `reason` label `backup-events.ts` can give `backup_failures_total`: the pipeline's error codes
- * (a `Record` so that a new code is a compile error here until it is listed) plus `UNKNOWN`.
+ * Every `reason` label `backup-events.ts` can give `backup_failures_total`: the codes a backup can
+ * fail with (from the one table of codes) plus `UNKNOWN`.
  */
-const FAILURE_REASONS = Object.keys({
-  PREFLIGHT_CONNECT_FAILED: true,
-  PG_DUMP_NOT_FOUND: true,
-  PG_DUMP_VERSION_MISMATCH: true,
-  INSUFFICIENT_SPACE: true,
-  PG_DUMP_FAILED: true,
-  COMPRESSION_FAILED: true,
-  INTEGRITY_CHECK_FAILED: true,
-  UPLOAD_FAILED: true,
-  UPLOAD_VERIFY_FAILED: true,
-  MANIFEST_INVALID: true,
-  SPOOL_RECORD_INVALID: true,
-  UNKNOWN: true,
-} satisfies Record<BackupErrorCode | 'UNKNOWN', true>);
+const FAILURE_REASONS: readonly (BackupFailureCode | 'UNKNOWN')[] = [
+  ...(Object.keys(BACKUP_ERROR_CODES) as (keyof typeof BACKUP_ERROR_CODES)[]),
+  'ENCRYPTION_KEY_INVALID',
+  'UNKNOWN',
+];
 
 /**
  * A counter series only exists after its first increment, and Prometheus' `increase()` cannot see
@@ -71,6 +62,8 @@ export interface CreateServicesOptions {
   service: string;
   /** Where logs go; the CLI keeps stdout for its JSON result. */
   logDestination?: DestinationStream;
+  /** @defaultValue 'json' */
+  logFormat?: LogFormat;
 }
 
 /** Builds the clients a worker or CLI process needs from the configuration; `close()` closes them all. */
@@ -81,6 +74,7 @@ export function createWorkerServices(config: WardenConfig, options: CreateServic
     level: config.logLevel,
     secrets,
     destination: options.logDestination,
+    format: options.logFormat ?? 'json',
   });
   const createConnection = (name: string) =>
     createRedisConnection({ ...config.redis, role: 'worker', connectionName: name });

@@ -8,10 +8,17 @@ import type { Cluster, Redis } from 'ioredis';
 export interface TargetLock {
   /** Resolves false when another holder has the lock. */
   acquire(): Promise<boolean>;
-  release(): Promise<void>;
+  /**
+   * Gives the lock up; with `holdUntilMs` in the future the key stays (unrenewed) until then, so the
+   * next backup of the target cannot start in the same second of a file name that one just took.
+   */
+  release(holdUntilMs?: number): Promise<void>;
 }
 
-const RELEASE_IF_OWNER = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+const RELEASE_IF_OWNER = `
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+if tonumber(ARGV[2]) > 0 then return redis.call('pexpireat', KEYS[1], ARGV[2]) end
+return redis.call('del', KEYS[1])`;
 const RENEW_IF_OWNER = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 
 export interface TargetLockOptions {
@@ -42,10 +49,11 @@ export function createTargetLock(options: TargetLockOptions): TargetLock {
       renewTimer.unref();
       return true;
     },
-    async release() {
+    async release(holdUntilMs) {
       if (renewTimer) clearInterval(renewTimer);
       renewTimer = undefined;
-      await options.redis.eval(RELEASE_IF_OWNER, 1, options.key, owner);
+      const holdUntil = holdUntilMs !== undefined && holdUntilMs > Date.now() ? Math.ceil(holdUntilMs) : 0;
+      await options.redis.eval(RELEASE_IF_OWNER, 1, options.key, owner, String(holdUntil));
     },
   };
 }

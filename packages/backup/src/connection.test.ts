@@ -1,5 +1,6 @@
+import { scrubSecrets } from '@warden/errors';
 import { describe, expect, it } from 'vitest';
-import { connectionSecrets, libpqEnv, parseDatabaseUrl, scrubSecrets } from './connection.js';
+import { connectionSecrets, libpqEnv, parseDatabaseUrl } from './connection.js';
 import { majorFromVersionNum, parsePgDumpVersion } from './preflight.js';
 import { createTailBuffer, hasCompletionTrailer } from './tail-buffer.js';
 

@@ -1,3 +1,4 @@
+import { scrubSecrets } from '@warden/errors';
 import { databaseNameOfUrl } from '@warden/names';
 /**
  * One parse of a target's connection URL, used for both `pg` and libpq's environment so that the
@@ -97,20 +98,6 @@ export function connectionSecrets(url: string): string[] {
     // An unparseable URL is scrubbed as a whole (above) and by the generic patterns below.
   }
   return [...new Set(secrets.filter((secret) => secret.length > 0))].sort((a, b) => b.length - a.length);
-}
-
-/**
- * Removes the given secrets plus anything shaped like URL credentials or a `password=` setting;
- * pg_dump and libpq echo connection strings back in some error messages.
- */
-export function scrubSecrets(text: string, secrets: readonly string[]): string {
-  let scrubbed = text;
-  for (const secret of secrets) {
-    if (secret.length > 0) scrubbed = scrubbed.split(secret).join('[redacted]');
-  }
-  return scrubbed
-    .replace(/(postgres(?:ql)?:\/\/)[^\s@/]*@/gi, '$1[redacted]@')
-    .replace(/(password\s*=\s*)('[^']*'|\S+)/gi, '$1[redacted]');
 }
 
 function scrubbedCause(error: unknown, url: string): Error {

@@ -1,14 +1,9 @@
 import type { BackupManifest, ContentProof, SequenceValue } from '@warden/catalog';
+import { scrubSecrets } from '@warden/errors';
 import { pgClientConfig } from '@warden/names';
 import { execa } from 'execa';
 import pg from 'pg';
-import {
-  type ConnectionParams,
-  connectionSecrets,
-  libpqEnv,
-  quoteIdent,
-  scrubSecrets,
-} from './connection.js';
+import { type ConnectionParams, connectionSecrets, libpqEnv, quoteIdent } from './connection.js';
 import {
   applyDatabaseProperties,
   compareDatabaseProperties,

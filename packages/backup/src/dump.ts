@@ -12,7 +12,7 @@ import {
   MANIFEST_FORMAT_VERSION,
   sizeMb,
 } from '@warden/catalog';
-import { BackupError, errorMessage } from '@warden/errors';
+import { BackupError, errorMessage, scrubError, scrubSecrets } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import { describeExit, startChild } from './child-process.js';
 import { createChunkCoalescer } from './coalesce.js';
@@ -25,11 +25,11 @@ import {
   type GzipEngine,
   pipeThroughCodec,
 } from './compression.js';
-import { connectionSecrets, libpqEnv, parseDatabaseUrl, scrubSecrets } from './connection.js';
+import { connectionSecrets, libpqEnv, parseDatabaseUrl } from './connection.js';
 import { contentProofOf, createDumpContentScanner, type DumpContentScanner } from './dump-content.js';
 import { createEncryptStream, ENCRYPTED_FILE_SUFFIX, ENCRYPTION_ALGORITHM, keyIdOf } from './encryption.js';
 import { createFanOut, type FanOutTarget } from './fan-out.js';
-import { formatBytes, type PreflightResult, runPreflight, scrubError } from './preflight.js';
+import { formatBytes, type PreflightResult, runPreflight } from './preflight.js';
 import { type DumpSnapshot, openDumpSnapshot, type SnapshotCounts, type SnapshotFacts } from './snapshot.js';
 import { hasCompletionTrailer } from './tail-buffer.js';
 import type { BackupTargetSpec } from './target.js';
@@ -246,7 +246,7 @@ function encryptionOf(key: string): { key: string; keyId: string } {
   try {
     return { key, keyId: keyIdOf(key) };
   } catch (error) {
-    throw new BackupError('COMPRESSION_FAILED', `invalid encryption key: ${errorMessage(error)}`, {
+    throw new BackupError('ENCRYPTION_KEY_INVALID', `invalid encryption key: ${errorMessage(error)}`, {
       cause: error,
       permanent: true,
     });
@@ -590,7 +590,7 @@ function spoolWriteError(error: NodeJS.ErrnoException, partialPath: string): Bac
     });
   }
   return new BackupError(
-    'COMPRESSION_FAILED',
+    'SPOOL_WRITE_FAILED',
     `cannot write the compressed dump to ${partialPath}: ${errorMessage(error)}`,
     { cause: error },
   );

@@ -1,14 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { EncryptionError } from '@warden/errors';
 import { describe, expect, it } from 'vitest';
-import {
-  createDecryptStream,
-  createEncryptStream,
-  EncryptionError,
-  keyIdOf,
-  parseEncryptedHeader,
-} from './encryption.js';
+import { createDecryptStream, createEncryptStream, keyIdOf, parseEncryptedHeader } from './encryption.js';
 
 const KEY = 'a1'.repeat(32);
 const OTHER_KEY = 'b2'.repeat(32);

@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import { EncryptionError } from '@warden/errors';
 
 /*
  * Streaming client-side encryption at rest: AES-256-GCM over fixed-size chunks (the STREAM
@@ -29,28 +30,6 @@ const DEFAULT_CHUNK_BYTES = 64 * 1024;
 /** Bounds what a (hostile) header can make the decryptor buffer. */
 const MAX_CHUNK_BYTES = 16 * 1024 * 1024;
 const HKDF_INFO = Buffer.from('warden backup encryption v1', 'latin1');
-
-export type EncryptionErrorCode =
-  | 'ENCRYPTION_KEY_INVALID'
-  | 'ENCRYPTION_KEY_MISMATCH'
-  | 'ENCRYPTION_FORMAT_INVALID'
-  | 'ENCRYPTION_AUTH_FAILED'
-  | 'ENCRYPTION_TRUNCATED';
-
-/** Messages never contain key material: at most the public key id. */
-export class EncryptionError extends Error {
-  override readonly name = 'EncryptionError';
-  readonly code: EncryptionErrorCode;
-
-  constructor(code: EncryptionErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
-}
-
-export function isEncryptionError(error: unknown, code?: EncryptionErrorCode): error is EncryptionError {
-  return error instanceof EncryptionError && (code === undefined || error.code === code);
-}
 
 /** A 32-byte key, as 64 hex characters (`BACKUP_ENCRYPTION_KEY`) or raw bytes. */
 export type EncryptionKey = string | Uint8Array;

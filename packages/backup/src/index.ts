@@ -14,7 +14,6 @@ export {
   connectionSecrets,
   libpqEnv,
   parseDatabaseUrl,
-  scrubSecrets,
 } from './connection.js';
 export { type ContentCheck, type ContentCheckOptions, checkRestoredContent } from './content-proof.js';
 export {
@@ -31,11 +30,8 @@ export {
   ENCRYPTED_FILE_SUFFIX,
   ENCRYPTION_ALGORITHM,
   type EncryptedHeader,
-  EncryptionError,
-  type EncryptionErrorCode,
   type EncryptionKey,
   type EncryptStreamOptions,
-  isEncryptionError,
   keyIdOf,
   looksEncrypted,
   parseEncryptedHeader,
@@ -52,11 +48,8 @@ export {
   assertRestorableDatabaseName,
   checkPsql,
   databaseUrlFor,
-  isRestoreError,
   type RestoreBackupOptions,
   type RestoreDeps,
-  RestoreError,
-  type RestoreErrorCode,
   type RestoreProgress,
   type RestoreResult,
   resolveBackup,

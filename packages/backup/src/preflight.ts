@@ -1,9 +1,9 @@
 import { mkdir, statfs } from 'node:fs/promises';
-import { BackupError, errorMessage } from '@warden/errors';
+import { BackupError, errorMessage, scrubError, scrubSecrets } from '@warden/errors';
 import { pgClientConfig } from '@warden/names';
 import { execa } from 'execa';
 import pg from 'pg';
-import { connectionSecrets, describeConnection, parseDatabaseUrl, scrubSecrets } from './connection.js';
+import { connectionSecrets, describeConnection, parseDatabaseUrl } from './connection.js';
 import type { BackupTargetSpec } from './target.js';
 
 export interface PreflightOptions {
@@ -168,14 +168,6 @@ async function readServerInfo(
   } finally {
     await client.end().catch(() => undefined);
   }
-}
-
-/** A copy of a driver error that keeps code/SQLSTATE but not text that could hold a secret. */
-export function scrubError(error: unknown, secrets: readonly string[]): Error {
-  const scrubbed = new Error(scrubSecrets(errorMessage(error), secrets));
-  const code = (error as { code?: unknown } | undefined)?.code;
-  if (typeof code === 'string') Object.assign(scrubbed, { code });
-  return scrubbed;
 }
 
 export function formatBytes(bytes: number): string {

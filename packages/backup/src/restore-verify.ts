@@ -5,12 +5,10 @@ import {
   readManifest,
   writeManifest,
 } from '@warden/catalog';
-import { errorMessage } from '@warden/errors';
+import { errorMessage, RestoreError } from '@warden/errors';
 import {
   type RestoreBackupOptions,
   type RestoreDeps,
-  RestoreError,
-  type RestoreErrorCode,
   type RestoreProgress,
   restoreBackup,
 } from './restore.js';
@@ -50,10 +48,11 @@ export interface RestoreVerificationOutcome {
  * Failures that say something about the backup itself: they are recorded as a failed verification.
  * Anything else (database server down, storage unreachable) is thrown so the job is retried.
  */
-const BACKUP_FAULTS: ReadonlySet<RestoreErrorCode> = new Set([
+const BACKUP_FAULTS: ReadonlySet<RestoreError['code']> = new Set([
   'RESTORE_INTEGRITY_FAILED',
   'RESTORE_CHECK_FAILED',
-  'RESTORE_ENCRYPTED_UNSUPPORTED',
+  'ENCRYPTION_KEY_MISSING',
+  'ENCRYPTION_KEY_MISMATCH',
   'RESTORE_BACKUP_NOT_FOUND',
 ]);
 

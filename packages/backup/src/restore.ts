@@ -12,10 +12,17 @@ import {
   readManifest,
   SAFETY_COPY_TRIGGER,
 } from '@warden/catalog';
-import { BackupError, errorMessage } from '@warden/errors';
+import {
+  BackupError,
+  errorMessage,
+  RestoreError,
+  StorageError,
+  scrubError,
+  scrubSecrets,
+} from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import { databaseNameProblem, MAX_IDENTIFIER_BYTES, pgClientConfig, truncateUtf8 } from '@warden/names';
-import { type BackupStorage, StorageError } from '@warden/storage';
+import type { BackupStorage } from '@warden/storage';
 import { execa } from 'execa';
 import pg from 'pg';
 import { createDecompressor, pipeThroughCodec } from './compression.js';
@@ -26,73 +33,17 @@ import {
   libpqEnv,
   parseDatabaseUrl,
   quoteIdent,
-  scrubSecrets,
 } from './connection.js';
 import { checkRestoredContent } from './content-proof.js';
 import { createDecryptStream, keyIdOf } from './encryption.js';
 import { EventTriggerRestoreError, planTriggerSafety, withPgOptions } from './event-trigger-safety.js';
-import { checkSpoolSpace, scrubError } from './preflight.js';
+import { checkSpoolSpace } from './preflight.js';
 import { compareWithManifest, type RestoreCheck } from './restore-check.js';
 import { type RunBackupOptions, runBackup } from './run-backup.js';
 import { openDumpSnapshot, type SnapshotCounts } from './snapshot.js';
 import { createTailBuffer, STDERR_TAIL_BYTES } from './tail-buffer.js';
 import type { BackupTargetSpec } from './target.js';
 import { verifyBackupFile } from './verify.js';
-
-export type RestoreErrorCode =
-  | 'RESTORE_BACKUP_NOT_FOUND'
-  | 'RESTORE_INVALID_DATABASE'
-  | 'RESTORE_DATABASE_EXISTS'
-  | 'RESTORE_ENCRYPTED_UNSUPPORTED'
-  | 'RESTORE_INSUFFICIENT_SPACE'
-  | 'RESTORE_DOWNLOAD_FAILED'
-  | 'RESTORE_INTEGRITY_FAILED'
-  | 'RESTORE_PSQL_NOT_FOUND'
-  | 'RESTORE_CONNECT_FAILED'
-  | 'RESTORE_SAFETY_BACKUP_FAILED'
-  | 'RESTORE_PSQL_FAILED'
-  | 'RESTORE_CHECK_FAILED'
-  | 'RESTORE_EVENT_TRIGGERS'
-  | 'RESTORE_SWAP_FAILED'
-  | 'RESTORE_ABORTED';
-
-const PERMANENT_RESTORE_CODES: ReadonlySet<RestoreErrorCode> = new Set([
-  'RESTORE_BACKUP_NOT_FOUND',
-  'RESTORE_INVALID_DATABASE',
-  'RESTORE_DATABASE_EXISTS',
-  'RESTORE_ENCRYPTED_UNSUPPORTED',
-  'RESTORE_INTEGRITY_FAILED',
-  'RESTORE_PSQL_NOT_FOUND',
-  'RESTORE_CHECK_FAILED',
-  'RESTORE_EVENT_TRIGGERS',
-]);
-
-/**
- * Every failure of a restore. Messages are for operators and never hold a password or connection
- * URL; `permanent` tells a job runner that retrying cannot help.
- */
-export class RestoreError extends Error {
-  override readonly name = 'RestoreError';
-  readonly code: RestoreErrorCode;
-  readonly permanent: boolean;
-  /** `RESTORE_CHECK_FAILED`: each difference between the restored database and the manifest. */
-  readonly problems: readonly string[];
-
-  constructor(
-    code: RestoreErrorCode,
-    message: string,
-    options: { cause?: unknown; permanent?: boolean; problems?: readonly string[] } = {},
-  ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-    this.permanent = options.permanent ?? PERMANENT_RESTORE_CODES.has(code);
-    this.problems = options.problems ?? [];
-  }
-}
-
-export function isRestoreError(error: unknown, code?: RestoreErrorCode): error is RestoreError {
-  return error instanceof RestoreError && (code === undefined || error.code === code);
-}
 
 /** Never restored into: the cluster's own databases (and where the restore itself connects). */
 const PROTECTED_DATABASES = new Set(['postgres', 'template0', 'template1']);
@@ -386,7 +337,7 @@ export async function restoreBackup(
   progress({ phase: 'prepare', percent: 0, bytes: 0, totalBytes });
   if (manifest.encryption && options.encryptionKey === undefined) {
     throw new RestoreError(
-      'RESTORE_ENCRYPTED_UNSUPPORTED',
+      'ENCRYPTION_KEY_MISSING',
       `backup ${manifest.filename} is encrypted (key ${manifest.encryption.keyId}); set BACKUP_ENCRYPTION_KEY to the key it was made with`,
     );
   }
@@ -394,7 +345,7 @@ export async function restoreBackup(
     const keyId = keyIdOf(options.encryptionKey);
     if (keyId !== manifest.encryption.keyId) {
       throw new RestoreError(
-        'RESTORE_ENCRYPTED_UNSUPPORTED',
+        'ENCRYPTION_KEY_MISMATCH',
         `backup ${manifest.filename} was encrypted with key ${manifest.encryption.keyId}, the configured key is ${keyId}`,
       );
     }

@@ -3,10 +3,10 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { PassThrough, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BackupError, errorMessage } from '@warden/errors';
+import { BackupError, errorMessage, isEncryptionError } from '@warden/errors';
 import { createChunkCoalescer } from './coalesce.js';
 import { type Compression, createDecompressor, pipeThroughCodec } from './compression.js';
-import { createDecryptStream, type EncryptionKey, isEncryptionError, looksEncrypted } from './encryption.js';
+import { createDecryptStream, type EncryptionKey, looksEncrypted } from './encryption.js';
 import { createTailBuffer, hasCompletionTrailer } from './tail-buffer.js';
 
 const SQL_TAIL_BYTES = 4096;

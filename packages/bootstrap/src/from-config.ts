@@ -1,12 +1,15 @@
 import { hostname } from 'node:os';
 import { collectSecrets, type WardenConfig } from '@warden/config';
 import {
+  type AlertHistory,
+  createAlertHistory,
   createSentryReporter,
   createSlackNotifier,
   type ErrorReporter,
   type Notifier,
   type NotifyLogger,
   type SlackNotifierOptions,
+  withAlertHistory,
 } from '@warden/notify';
 
 /** Options of {@link createErrorReporterFromConfig}. */
@@ -49,12 +52,23 @@ export interface SlackNotifierFromConfigOptions {
   metrics?: SlackNotifierOptions['metrics'];
 }
 
-/** The Slack notifier configured by `SLACK_*` and `ALERT_THROTTLE_SECONDS`; it scrubs every configured secret. */
+/** The recent alerts of every process, kept in Redis beside the throttle windows (the console lists them). */
+export function createAlertHistoryFromConfig(
+  config: WardenConfig,
+  redis: SlackNotifierOptions['redis'],
+): AlertHistory {
+  return createAlertHistory({ redis, keyPrefix: alertKeyPrefix(config) });
+}
+
+/**
+ * The Slack notifier configured by `SLACK_*` and `ALERT_THROTTLE_SECONDS`; it scrubs every configured
+ * secret, and records each alert it handles in the alert history.
+ */
 export function createSlackNotifierFromConfig(
   config: WardenConfig,
   options: SlackNotifierFromConfigOptions,
 ): Notifier {
-  return createSlackNotifier({
+  const slack = createSlackNotifier({
     webhookUrl: config.slack.webhookUrl,
     channel: config.slack.channel,
     botName: config.slack.botName,
@@ -63,6 +77,9 @@ export function createSlackNotifierFromConfig(
     throttleSeconds: config.alerts.throttleSeconds,
     logger: options.logger,
     metrics: options.metrics,
+    secrets: collectSecrets(config),
+  });
+  return withAlertHistory(slack, createAlertHistoryFromConfig(config, options.redis), {
     secrets: collectSecrets(config),
   });
 }

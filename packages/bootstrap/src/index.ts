@@ -1,5 +1,6 @@
 export {
   alertKeyPrefix,
+  createAlertHistoryFromConfig,
   createErrorReporterFromConfig,
   createSlackNotifierFromConfig,
   type ErrorReporterFromConfigOptions,

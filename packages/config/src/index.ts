@@ -7,7 +7,7 @@ export {
   type StorageConfig,
   type WardenConfig,
 } from './load-config.js';
-export { collectSecrets, REDACTED, redactConfig, redactUrl, scrubSecrets } from './redact-config.js';
+export { collectSecrets, databaseServerOf, redactConfig, redactUrl } from './redact-config.js';
 export {
   cronExpression,
   envSchema,

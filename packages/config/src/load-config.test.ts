@@ -1,9 +1,11 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: these tests write ${VAR} references into targets files.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { scrubSecrets } from '@warden/errors';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './load-config.js';
-import { collectSecrets, redactConfig, scrubSecrets } from './redact-config.js';
+import { collectSecrets, redactConfig } from './redact-config.js';
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
@@ -101,6 +103,57 @@ describe('loadConfig', () => {
       retentionDays: 30,
     });
     expect(collectSecrets(config)).toContain('s3cr3t!');
+  });
+
+  it('substitutes ${VAR} after parsing, in string values only: a value cannot add a target', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'warden-config-'));
+    const injection = 'x"\n  - name: injected\n    url: postgres://evil/injected';
+    const passwords = [
+      injection,
+      'it\'s "quoted"',
+      'has#hash',
+      'a:b:c',
+      'line\nbreak',
+      'p@ss/w%rd?&=',
+      ' spaced ',
+    ];
+    for (const format of ['yml', 'json'] as const) {
+      for (const password of passwords) {
+        const file = path.join(dir, `targets.${format}`);
+        const url = 'postgres://app:${APP_DB_PASSWORD}@db:5432/app';
+        writeFileSync(
+          file,
+          format === 'json'
+            ? JSON.stringify({ targets: [{ name: 'app', url }] })
+            : ['targets:', '  - name: app', `    url: ${url}`, '    environment: "${APP_ENV}"'].join('\n'),
+        );
+        const config = loadConfig({ WARDEN_CONFIG: file, APP_DB_PASSWORD: password, APP_ENV: 'production' });
+        expect(config.targets.map((target) => target.name)).toEqual(['app']);
+        const parsed = new URL(config.targets[0]?.databaseUrl ?? '');
+        expect(decodeURIComponent(parsed.password)).toBe(password);
+        expect(parsed.username).toBe('app');
+        expect(parsed.hostname).toBe('db');
+        expect(config.targets[0]?.database).toBe('app');
+        if (format === 'yml') expect(config.targets[0]?.environment).toBe('production');
+        expect(collectSecrets(config)).toContain(password);
+      }
+    }
+  });
+
+  it('uses a ${VAR} that is a whole value as it is, and never substitutes in keys', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'warden-config-'));
+    const file = path.join(dir, 'targets.yml');
+    writeFileSync(file, ['targets:', '  - name: app', '    url: ${APP_URL}', '    ${EXTRA}: 1'].join('\n'));
+    expect(
+      problemsOf({ WARDEN_CONFIG: file, APP_URL: 'postgres://u:p%23w@db/app', EXTRA: 'keepLast' }),
+    ).toEqual([expect.stringMatching(/Unrecognized key: "\$\{EXTRA\}"/)]);
+    writeFileSync(file, ['targets:', '  - name: app', '    url: ${APP_URL}'].join('\n'));
+    const config = loadConfig({ WARDEN_CONFIG: file, APP_URL: 'postgres://u:p%23w@db/app' });
+    expect(config.targets[0]?.databaseUrl).toBe('postgres://u:p%23w@db/app');
+    expect(problemsOf({ WARDEN_CONFIG: file })).toEqual([
+      expect.stringContaining('references ${APP_URL} which is not set'),
+      expect.any(String),
+    ]);
   });
 
   it('refuses a targets file with duplicates, bad names and unknown keys', () => {

@@ -78,6 +78,8 @@ export interface HttpConfig {
 export interface WardenConfig {
   serviceName: string;
   logLevel: WardenEnv['LOG_LEVEL'];
+  /** `auto`: readable lines on a terminal, JSON lines otherwise; `json` forces JSON lines. */
+  logFormat: WardenEnv['LOG_FORMAT'];
   release: string;
   targets: BackupTarget[];
   backup: {
@@ -173,15 +175,39 @@ function parseHostList(value: string | undefined, variable: string, problems: st
   });
 }
 
-/** Replaces `${NAME}` in a targets file with the environment's value, so passwords can stay out of the file. */
-function interpolateEnv(text: string, env: Env, problems: string[], file: string): string {
-  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_match, name: string) => {
+const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+const URL_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+
+/**
+ * Replaces `${NAME}` with the environment's value in the string values of a parsed targets file,
+ * so passwords can stay out of the file. It runs after parsing, on string values only (never on
+ * keys, numbers or booleans), so no value can add a key, a target or any other structure.
+ *
+ * Inside a URL (a value starting with `scheme://`), a reference that is only part of the value is
+ * percent-encoded: a password holding `@`, `#`, `:`, `/`, quotes or a newline reaches the server
+ * exactly as the variable holds it. A reference that is the whole value is used as it is (the
+ * variable then holds the whole URL).
+ */
+function interpolateEnv(value: unknown, env: Env, problems: string[], file: string): unknown {
+  if (typeof value === 'string') return interpolateString(value, env, problems, file);
+  if (Array.isArray(value)) return value.map((item) => interpolateEnv(item, env, problems, file));
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [key, interpolateEnv(item, env, problems, file)]),
+    );
+  }
+  return value;
+}
+
+function interpolateString(text: string, env: Env, problems: string[], file: string): string {
+  const insideUrl = URL_SCHEME.test(text);
+  return text.replace(REFERENCE, (match, name: string) => {
     const value = env[name];
     if (value === undefined) {
       problems.push(`WARDEN_CONFIG (${file}): references \${${name}} which is not set`);
       return '';
     }
-    return value;
+    return insideUrl && match !== text ? encodeURIComponent(value) : value;
   });
 }
 
@@ -245,8 +271,9 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
     const file = path.resolve(cwd, e.WARDEN_CONFIG);
     let raw: unknown;
     try {
-      const text = interpolateEnv(readFileSync(file, 'utf8'), env, problems, e.WARDEN_CONFIG);
-      raw = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+      const text = readFileSync(file, 'utf8');
+      const parsed: unknown = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+      raw = interpolateEnv(parsed, env, problems, e.WARDEN_CONFIG);
     } catch (error) {
       const reason =
         (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : 'cannot be parsed';
@@ -374,6 +401,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
   return {
     serviceName: e.SERVICE_NAME,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     release: e.APP_VERSION ?? options.defaultRelease ?? '0.0.0',
     targets,
     backup: {

@@ -1,6 +1,18 @@
+import { REDACTED } from '@warden/errors';
 import type { WardenConfig } from './load-config.js';
 
-export const REDACTED = '[redacted]';
+/**
+ * `postgres://u@Host:5432/db` → `host:5432`: the server a target's connections go to (what the
+ * per-server dump cap and the restore guard compare).
+ */
+export function databaseServerOf(databaseUrl: string): string {
+  try {
+    const url = new URL(databaseUrl);
+    return `${url.hostname.toLowerCase()}:${url.port || '5432'}`;
+  } catch {
+    return databaseUrl;
+  }
+}
 
 /** A database URL with its password replaced, fit for logs and error messages. */
 export function redactUrl(value: string): string {
@@ -85,11 +97,4 @@ export function redactConfig(config: WardenConfig): WardenConfig {
     sentry: { ...config.sentry, dsn: hide(config.sentry.dsn) },
     backup: { ...config.backup, encryptionKey: hide(config.backup.encryptionKey) },
   };
-}
-
-/** Replaces every occurrence of a known secret in free text. */
-export function scrubSecrets(text: string, secrets: readonly string[]): string {
-  let scrubbed = text;
-  for (const secret of secrets) scrubbed = scrubbed.split(secret).join(REDACTED);
-  return scrubbed;
 }

@@ -92,6 +92,7 @@ const apiToken = optionalString.pipe(z.string().min(16, 'must be at least 16 cha
 export const envSchema = z.object({
   SERVICE_NAME: z.string().default('warden'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   APP_VERSION: optionalString,
 
   DATABASE_URL: urlWithProtocols(['postgres:', 'postgresql:']).default(

@@ -1,4 +1,5 @@
 import { type DestinationStream, type Logger, type LoggerOptions, pino } from 'pino';
+import { PinoPretty } from 'pino-pretty';
 
 export type { Logger } from 'pino';
 
@@ -40,6 +41,23 @@ export interface CreateLoggerOptions {
   secrets?: readonly string[];
   /** @defaultValue stdout */
   destination?: DestinationStream;
+  /**
+   * `json`: one JSON object a line (what log shippers read). `pretty`: readable, coloured lines for a
+   * person at a terminal; same fields, same redaction. See {@link resolveLogFormat}.
+   * @defaultValue 'json'
+   */
+  format?: LogFormat;
+}
+
+export type LogFormat = 'json' | 'pretty';
+
+/**
+ * `LOG_FORMAT` to the format used: `json` and `pretty` are taken as they are; `auto` means pretty
+ * lines when the output is a terminal and JSON lines otherwise (a pipe, a file, a container log).
+ */
+export function resolveLogFormat(setting: 'auto' | LogFormat, outputIsTerminal: boolean): LogFormat {
+  if (setting === 'auto') return outputIsTerminal ? 'pretty' : 'json';
+  return setting;
 }
 
 export function createLogger(options: CreateLoggerOptions): Logger {
@@ -62,5 +80,20 @@ export function createLogger(options: CreateLoggerOptions): Logger {
           }
         : {},
   };
+  if (options.format === 'pretty') {
+    // In-process (no worker-thread transport), so it works inside the bundled entry points too. It
+    // reads the JSON lines after redaction and secret scrubbing.
+    const pretty = PinoPretty({
+      colorize: true,
+      translateTime: 'SYS:HH:MM:ss.l',
+      // One line per event, the process first: `[11:38:53.001] INFO: warden-api api listening {…}`.
+      singleLine: true,
+      messageFormat: '{service} {msg}',
+      ignore: 'pid,hostname,service',
+      destination: options.destination ?? 1,
+      sync: true,
+    });
+    return pino(loggerOptions, pretty);
+  }
   return options.destination ? pino(loggerOptions, options.destination) : pino(loggerOptions);
 }

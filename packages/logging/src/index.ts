@@ -1,1 +1,8 @@
-export { type CreateLoggerOptions, createLogger, type Logger, REDACTED_PATHS } from './create-logger.js';
+export {
+  type CreateLoggerOptions,
+  createLogger,
+  type LogFormat,
+  type Logger,
+  REDACTED_PATHS,
+  resolveLogFormat,
+} from './create-logger.js';

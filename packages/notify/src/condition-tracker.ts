@@ -1,6 +1,6 @@
+import { describeError } from '@warden/errors';
 import type { Cluster, Redis } from 'ioredis';
 import { withRedisTimeout, withSeparator } from './redis-timeout.js';
-import { describeError } from './secret-scrubber.js';
 import type { Alert, AlertLevel, Notifier, NotifyLogger } from './types.js';
 
 /**

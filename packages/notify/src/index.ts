@@ -1,3 +1,10 @@
+export {
+  type AlertHistory,
+  type AlertHistoryOptions,
+  type AlertRecord,
+  createAlertHistory,
+  withAlertHistory,
+} from './alert-history.js';
 export { type BackgroundNotifierOptions, createBackgroundNotifier } from './background-notifier.js';
 export {
   type BackupAlertTarget,
@@ -16,7 +23,6 @@ export {
   type CycleCondition,
   createConditionTracker,
 } from './condition-tracker.js';
-export { createSecretScrubber, REDACTED, scrubDeep } from './secret-scrubber.js';
 export {
   createSentryReporter,
   type ErrorReporter,

@@ -9,7 +9,7 @@ function loadSentry(): typeof SentrySdk {
   return createRequire(import.meta.url)('@sentry/node') as typeof SentrySdk;
 }
 
-import { createSecretScrubber, describeError, scrubDeep } from './secret-scrubber.js';
+import { createSecretScrubber, describeError, scrubDeep } from '@warden/errors';
 import type { NotifyLogger } from './types.js';
 
 /** Where failed jobs and unhandled errors go (SPEC L2). Never throws. */

@@ -1,6 +1,6 @@
 import { type FetchFunction, IncomingWebhook, IncomingWebhookHTTPError } from '@slack/webhook';
+import { createSecretScrubber, describeError } from '@warden/errors';
 import type { Cluster, Redis } from 'ioredis';
-import { createSecretScrubber, describeError } from './secret-scrubber.js';
 import { buildSlackMessage } from './slack-message.js';
 import { createAlertThrottle } from './throttle.js';
 import type { Alert, NotificationCounter, Notifier, NotifyLogger, NotifyOutcome } from './types.js';

@@ -1,3 +1,4 @@
+import { scrubSecrets } from '@warden/errors';
 /** Raised when a probe does not answer in time; its message is safe to show. */
 export class ProbeTimeoutError extends Error {
   override readonly name = 'ProbeTimeoutError';
@@ -30,7 +31,7 @@ export function probeErrorMessage(error: unknown): string {
   const raw = error instanceof Error ? error.message || error.name : String(error);
   const code = (error as { code?: unknown } | null)?.code;
   // Connection URLs may appear in driver messages; keep the host, never the password.
-  const text = raw.replace(/([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]+@/gi, '$1[redacted]@');
+  const text = scrubSecrets(raw, []);
   const message = typeof code === 'string' && !text.includes(code) ? `${text} (${code})` : text;
   return message.length > 300 ? `${message.slice(0, 299)}…` : message;
 }

@@ -7,6 +7,5 @@ export {
   assertSafePrefix,
   type BackupStorage,
   type PutOptions,
-  StorageError,
   type StoredObject,
 } from './storage.js';

@@ -4,13 +4,13 @@ import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { StorageError } from '@warden/errors';
 import { createByteMeter } from './byte-meter.js';
 import {
   assertSafeKey,
   assertSafePrefix,
   type BackupStorage,
   type PutOptions,
-  StorageError,
   type StoredObject,
 } from './storage.js';
 

@@ -1,6 +1,6 @@
+import { StorageError } from '@warden/errors';
 import { describe, expect, it } from 'vitest';
 import { choosePartSize, createS3Storage } from './s3-storage.js';
-import { StorageError } from './storage.js';
 
 const MIB = 1024 * 1024;
 

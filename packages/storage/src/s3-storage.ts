@@ -12,13 +12,13 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { createSecretScrubber, StorageError } from '@warden/errors';
 import { createByteMeter } from './byte-meter.js';
 import {
   assertSafeKey,
   assertSafePrefix,
   type BackupStorage,
   type PutOptions,
-  StorageError,
   type StoredObject,
 } from './storage.js';
 
@@ -116,11 +116,7 @@ export function createS3Storage(options: S3StorageOptions): BackupStorage {
   const client = options.client ?? new S3Client(clientConfig(options));
 
   /** Error text from the SDK, with any credential that might appear in it replaced. */
-  function scrub(text: string): string {
-    let result = text;
-    for (const secret of secrets) result = result.split(secret).join('[redacted]');
-    return result;
-  }
+  const scrub = createSecretScrubber(secrets);
 
   /**
    * SDK errors can carry request details (service exceptions copy unmodelled XML fields such as

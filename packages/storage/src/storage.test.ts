@@ -1,5 +1,6 @@
+import { StorageError } from '@warden/errors';
 import { describe, expect, it } from 'vitest';
-import { assertSafeKey, assertSafePrefix, StorageError } from './storage.js';
+import { assertSafeKey, assertSafePrefix } from './storage.js';
 
 describe('assertSafePrefix', () => {
   it('accepts the root, folders and name starts', () => {

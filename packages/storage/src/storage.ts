@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { StorageError } from '@warden/errors';
 
 export interface StoredObject {
   /** Key relative to the storage root (S3 prefix or local directory), `/`-separated. */
@@ -18,21 +19,6 @@ export interface PutOptions {
   /** Called with the bytes sent so far. */
   onProgress?: (bytesSent: number) => void;
   signal?: AbortSignal;
-}
-
-export class StorageError extends Error {
-  override readonly name = 'StorageError';
-  constructor(
-    readonly code:
-      | 'STORAGE_NOT_FOUND'
-      | 'STORAGE_INVALID_KEY'
-      | 'STORAGE_UPLOAD_FAILED'
-      | 'STORAGE_UNAVAILABLE',
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /**

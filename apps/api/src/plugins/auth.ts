@@ -16,6 +16,10 @@ import { API_ERROR_CODES, errorBody, StartupError } from '../errors.js';
 export type Access = 'admin' | 'viewer' | 'loopback';
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** A read only `admin` may make (a backup download hands out the whole database). */
+    adminOnly?: boolean;
+  }
   interface FastifyRequest {
     /** Set by the admin guard before any admin handler runs; see {@link Access}. */
     access: Access | undefined;
@@ -27,6 +31,10 @@ const READ_METHODS = new Set(['GET', 'HEAD']);
 
 export function isReadMethod(method: string): boolean {
   return READ_METHODS.has(method.toUpperCase());
+}
+
+function isAdminOnlyRoute(request: FastifyRequest): boolean {
+  return request.routeOptions.config?.adminOnly === true;
 }
 
 /** Whether `access` may send state-changing requests (POST, PUT, PATCH, DELETE). */
@@ -216,14 +224,16 @@ export function createAdminAuth(options: AdminAuthOptions) {
         );
     }
     request.access = access;
-    if (access === 'viewer' && !isReadMethod(request.method)) {
+    if (access === 'viewer' && (!isReadMethod(request.method) || isAdminOnlyRoute(request))) {
       request.log.warn({ url: request.url, method: request.method }, 'admin request refused: viewer token');
       return reply
         .code(403)
         .send(
           errorBody(
             API_ERROR_CODES.forbidden,
-            `VIEWER_API_TOKEN is read-only: ${request.method} requests need ADMIN_API_TOKEN`,
+            isReadMethod(request.method)
+              ? 'this route needs ADMIN_API_TOKEN (VIEWER_API_TOKEN may not read it)'
+              : `VIEWER_API_TOKEN is read-only: ${request.method} requests need ADMIN_API_TOKEN`,
           ),
         );
     }

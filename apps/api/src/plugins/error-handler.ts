@@ -1,4 +1,5 @@
-import { StorageError } from '@warden/storage';
+import { StorageError } from '@warden/errors';
+
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { API_ERROR_CODES, ApiError, type ApiErrorBody, errorBody } from '../errors.js';
 

@@ -53,7 +53,8 @@ const WRITE_SECURITY = [{ bearerAuth: [] }];
 export function documentRouteAccess(route: RouteOptions): void {
   if (route.schema === undefined || route.method === 'HEAD') return;
   const methods = Array.isArray(route.method) ? route.method : [route.method];
-  const reads = methods.every((method) => isReadMethod(method));
+  const adminOnly = route.config?.adminOnly === true;
+  const reads = methods.every((method) => isReadMethod(method)) && !adminOnly;
   const needs = reads
     ? 'Needs ADMIN_API_TOKEN or VIEWER_API_TOKEN.'
     : 'Needs ADMIN_API_TOKEN (VIEWER_API_TOKEN gets 403 FORBIDDEN).';

@@ -1,4 +1,5 @@
-import { isRestoreError, restoreBackup } from '@warden/backup';
+import { restoreBackup } from '@warden/backup';
+import { isRestoreError } from '@warden/errors';
 import { silenceAwsNodeVersionWarning } from '@warden/storage';
 import { pino } from 'pino';
 import { createWorkerServices, loadWorkerConfigOrExit } from '../services.js';

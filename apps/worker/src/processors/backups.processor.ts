@@ -11,14 +11,16 @@ import {
   writeSpoolRecord,
 } from '@warden/backup';
 import { applyRetention, type BackupManifest, toBackupResult } from '@warden/catalog';
-import { BackupError } from '@warden/errors';
+import { databaseServerOf } from '@warden/config';
 import type { Logger } from '@warden/logging';
 import { type BackupJobPayload, type BackupJobResult, backupJobSchema, QUEUE_NAMES } from '@warden/queue';
 import type { BackupStorage } from '@warden/storage';
-import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { BackupEvents } from '../backup-events.js';
+import { type ServerSlot, type ServerSlots, spreadStartAt } from '../backup-pacing.js';
 import { removeStalePartials } from '../spool-cleanup.js';
 import type { TargetLock } from '../target-lock.js';
+import { findJobTarget, handBackJob, parseJobPayload, toJobError } from './job-steps.js';
 
 export interface BackupPipelineSettings {
   spoolDir: string;
@@ -43,6 +45,20 @@ export interface BackupProcessorDeps {
   events: BackupEvents;
   /** A lock per target so that two backups of one target never run at once. */
   lockFor: (target: string) => TargetLock;
+  /**
+   * The cap on dumps at once per database server, shared by every worker (`BACKUP_SERVER_CONCURRENCY`).
+   * Without it only the worker slots limit them.
+   */
+  serverSlots?: ServerSlots | undefined;
+  /** Wait before trying again when the target's database server has no free slot. @defaultValue 2000 */
+  serverBusyRetryDelayMs?: number;
+  /**
+   * `BACKUP_SCHEDULE_SPREAD`: a scheduled job waits (delayed, holding no slot) until its target's
+   * place in this window after the scheduled time. @defaultValue 0 (no spread)
+   */
+  scheduleSpreadMs?: number;
+  /** The cron of each target, for the spread. */
+  scheduleOf?: ((target: string) => { pattern: string; timezone: string } | undefined) | undefined;
   /** Wait before trying again when another backup of the target holds the lock. @defaultValue 30000 */
   lockedRetryDelayMs?: number;
   host?: string;
@@ -64,20 +80,28 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
     token?: string,
     signal?: AbortSignal,
   ): Promise<BackupJobResult> {
-    const parsed = backupJobSchema.safeParse(job.data);
-    if (!parsed.success) {
-      throw new UnrecoverableError(
-        `invalid backup job data: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}${namesAPath(job.data) ? PATHS_REFUSED : ''}`,
-      );
-    }
-    const data = parsed.data;
-    const target = deps.targets.find((candidate) => candidate.name === data.target);
-    if (!target) {
-      throw new UnrecoverableError(
-        `unknown target "${data.target}"; configured targets: ${deps.targets.map((t) => t.name).join(', ')}`,
-      );
-    }
+    const data = parseJobPayload(
+      backupJobSchema,
+      job.data,
+      'backup',
+      namesAPath(job.data) ? PATHS_REFUSED : '',
+    );
+    const target = findJobTarget(deps.targets, data.target);
     const log = deps.logger.child({ jobId: job.id, target: target.name, queue: QUEUE_NAMES.backups });
+
+    if (data.trigger === 'schedule' && !data.upload) {
+      const schedule = deps.scheduleOf?.(target.name);
+      const startAt =
+        schedule && spreadStartAt(schedule, target.name, deps.scheduleSpreadMs ?? 0, Date.now());
+      if (startAt !== undefined && startAt > Date.now() + 50) {
+        log.debug(
+          { startAt: new Date(startAt).toISOString() },
+          'scheduled backup waits for its place in the spread',
+        );
+        await job.moveToDelayed(startAt, token);
+        throw new DelayedError();
+      }
+    }
 
     const lock = deps.lockFor(target.name);
     if (!(await lock.acquire())) {
@@ -85,6 +109,23 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
       await job.moveToDelayed(Date.now() + (deps.lockedRetryDelayMs ?? 30_000), token);
       throw new DelayedError();
     }
+    let slot: ServerSlot | undefined;
+    if (deps.serverSlots && !data.upload) {
+      slot = await deps.serverSlots.acquire(databaseServerOf(target.databaseUrl)).catch(async (error) => {
+        await lock.release().catch(() => undefined);
+        throw error;
+      });
+      if (!slot) {
+        await lock.release().catch(() => undefined);
+        const base = deps.serverBusyRetryDelayMs ?? 2_000;
+        // Jitter, so that jobs waiting for one server do not all come back in the same instant.
+        await job.moveToDelayed(Date.now() + base + Math.floor(Math.random() * base), token);
+        throw new DelayedError();
+      }
+    }
+    // B3 names have one-second resolution: the next backup of this target may not start in the
+    // second this one's name took, so the lock outlives the job until the second is over.
+    let holdNameUntil: number | undefined;
 
     try {
       // Holding the lock means no backup of this target runs anywhere: partial files are leftovers.
@@ -96,14 +137,9 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
       let streamed: StreamedUpload | undefined;
       if (!upload) {
         spooled = await runDumpStep(job, target, log, signal).catch(async (error: unknown) => {
-          if (signal?.aborted) {
-            // Shutting down: hand the job back so another worker starts it afresh.
-            log.warn('backup interrupted by shutdown; handing the job back');
-            await job.moveToWait(token);
-            throw new WaitingError();
-          }
+          if (signal?.aborted) return handBackJob(job, token, log, 'backup');
           await deps.events.backupFailed(target, error, { jobId: job.id, attempt: job.attemptsMade + 1 });
-          throw permanentAsUnrecoverable(error);
+          throw toJobError(error);
         });
         streamed = spooled.streamedUpload;
         // A retry trusts this record, written by this worker, never the job's data. Without it the
@@ -111,6 +147,12 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
         await writeSpoolRecord(spooled).catch((error: unknown) =>
           log.warn({ err: error }, 'could not write the spool record; a failed upload cannot be retried'),
         );
+        holdNameUntil = nextSecondAfter(spooled.manifest.started_at);
+        // The dump is done: the server's slot goes to the next dump while this one uploads.
+        await slot
+          ?.release()
+          .catch((error: unknown) => log.warn({ err: error }, 'could not release server slot'));
+        slot = undefined;
         upload = { file: spooled.manifest.filename, host, attempts: 0 };
         await job.updateData({ ...data, upload });
       } else {
@@ -132,11 +174,13 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
       }
       await job.updateProgress({ phase: 'done', percent: 100 });
       await deps.events.backupSucceeded(target, manifest, { jobId: job.id });
-      await keepNameUntilNextSecond(spooled.manifest);
       return toBackupResult(manifest);
     } finally {
+      await slot
+        ?.release()
+        .catch((error: unknown) => log.warn({ err: error }, 'could not release server slot'));
       await lock
-        .release()
+        .release(holdNameUntil)
         .catch((error: unknown) => log.warn({ err: error }, 'could not release target lock'));
     }
   };
@@ -197,7 +241,7 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
     }
     return loadSpooledBackup({ spoolDir: deps.settings.spoolDir, target, filename: upload.file }).catch(
       (error: unknown) => {
-        throw permanentAsUnrecoverable(error);
+        throw toJobError(error);
       },
     );
   }
@@ -228,7 +272,6 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
         },
       );
     } catch (error) {
-      await keepNameUntilNextSecond(manifest);
       const failedAttempts = upload.attempts + 1;
       const message = error instanceof Error ? error.message : String(error);
       const retriesLeft = deps.settings.uploadRetryAttempts - upload.attempts;
@@ -261,17 +304,10 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
   }
 }
 
-/**
- * SPEC B3 names have one-second resolution: the next backup of the target must start in a later
- * second than this one, or its file (spooled and stored) would take this one's name and overwrite
- * it. Called while the target lock is held, just before the job finishes or waits for a retry, so
- * the lock is released right after. Backups rarely last under a second, so this rarely waits.
- */
-async function keepNameUntilNextSecond(manifest: Pick<BackupManifest, 'started_at'>): Promise<void> {
-  const time = Date.parse(manifest.started_at);
-  if (Number.isNaN(time)) return;
-  const wait = Math.floor(time / 1000) * 1000 + 1000 - Date.now();
-  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+/** The start of the second after `startedAt` (an ISO time), or undefined when unparsable. */
+function nextSecondAfter(startedAt: string): number | undefined {
+  const time = Date.parse(startedAt);
+  return Number.isNaN(time) ? undefined : Math.floor(time / 1000) * 1000 + 1000;
 }
 
 const PATHS_REFUSED =
@@ -280,17 +316,4 @@ const PATHS_REFUSED =
 function namesAPath(data: unknown): boolean {
   const upload = (data as { upload?: unknown } | null)?.upload;
   return typeof upload === 'object' && upload !== null && ('spoolPath' in upload || 'manifest' in upload);
-}
-
-/** Permanent failures (version mismatch, bad target) should not be retried by BullMQ. */
-function permanentAsUnrecoverable(error: unknown): unknown {
-  if (error instanceof BackupError && error.permanent) {
-    const unrecoverable = new UnrecoverableError(`${error.code}: ${error.message}`);
-    return unrecoverable;
-  }
-  if (error instanceof BackupError) {
-    const wrapped = new Error(`${error.code}: ${error.message}`, { cause: error });
-    return wrapped;
-  }
-  return error;
 }

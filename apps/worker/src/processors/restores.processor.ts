@@ -1,6 +1,5 @@
 import {
   type BackupTargetSpec,
-  isRestoreError,
   type RestoreProgress,
   type RestoreResult,
   type RestoreVerificationOutcome,
@@ -8,13 +7,21 @@ import {
   type SafetyBackupSettings,
   verifyRestore,
 } from '@warden/backup';
+import { errorMessage } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import type { WardenMetrics } from '@warden/metrics';
 import { backupAlerts, type Notifier } from '@warden/notify';
 import { JOB_NAMES, QUEUE_NAMES, restoreJobSchema, restoreVerifyJobSchema } from '@warden/queue';
 import type { BackupStorage } from '@warden/storage';
-import { type Job, UnrecoverableError, WaitingError } from 'bullmq';
-import { createSafeSender, errorMessage } from '../notify-safely.js';
+import { type Job, UnrecoverableError } from 'bullmq';
+import { createSafeSender } from '../notify-safely.js';
+import {
+  createProgressThrottle,
+  findJobTarget,
+  handBackJob,
+  parseJobPayload,
+  toJobError,
+} from './job-steps.js';
 
 /** What restores tell the outside world. Never throws: a failing Slack never fails a restore (A6). */
 export interface RestoreEvents {
@@ -137,29 +144,6 @@ export interface RestoreProcessorDeps {
   events: RestoreEvents;
 }
 
-type SafeParse<T> =
-  | { success: true; data: T }
-  | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
-
-function parsePayload<T>(schema: { safeParse(data: unknown): SafeParse<T> }, data: unknown, what: string): T {
-  const parsed = schema.safeParse(data);
-  if (!parsed.success) {
-    throw new UnrecoverableError(
-      `invalid ${what} job data: ${parsed.error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ')}`,
-    );
-  }
-  return parsed.data;
-}
-
-/** Permanent failures (corrupt backup, existing database, bad name) must not be retried by BullMQ. */
-function asJobError(error: unknown): unknown {
-  if (isRestoreError(error)) {
-    const message = `${error.code}: ${error.message}`;
-    return error.permanent ? new UnrecoverableError(message) : new Error(message, { cause: error });
-  }
-  return error;
-}
-
 /**
  * The `restores` queue: `restore.run` (SPEC B9, one restore asked for by the API or CLI) and
  * `restore.verify` (SPEC B10, the scheduled restore test of a target's newest backup).
@@ -167,33 +151,9 @@ function asJobError(error: unknown): unknown {
 export function createRestoreProcessor(deps: RestoreProcessorDeps) {
   const { settings } = deps;
 
-  function findTarget(name: string): BackupTargetSpec {
-    const target = deps.targets.find((candidate) => candidate.name === name);
-    if (!target) {
-      throw new UnrecoverableError(
-        `unknown target "${name}"; configured targets: ${deps.targets.map((t) => t.name).join(', ')}`,
-      );
-    }
-    return target;
-  }
-
-  function progressReporter(job: Job) {
-    let last = 0;
-    return (progress: RestoreProgress) => {
-      // A few updates a second are plenty; writing on every chunk would flood Redis.
-      const now = Date.now();
-      if (now - last < 500 && progress.phase !== 'done') return;
-      last = now;
-      job.updateProgress({ ...progress }).catch(() => undefined);
-    };
-  }
-
-  async function handBack(job: Job, token: string | undefined, log: Logger): Promise<never> {
-    // Shutting down: the half-restored database is already dropped; another worker starts afresh.
-    log.warn('restore interrupted by shutdown; handing the job back');
-    await job.moveToWait(token);
-    throw new WaitingError();
-  }
+  // Shutting down: a half-restored database is already dropped when the job is handed back.
+  const handBack = (job: Job, token: string | undefined, log: Logger) =>
+    handBackJob(job, token, log, 'restore');
 
   const common = (job: Job) => ({
     spoolDir: settings.spoolDir,
@@ -202,12 +162,12 @@ export function createRestoreProcessor(deps: RestoreProcessorDeps) {
     timeoutMs: settings.timeoutMs,
     ...(settings.encryptionKey === undefined ? {} : { encryptionKey: settings.encryptionKey }),
     ...(job.id === undefined ? {} : { jobId: job.id }),
-    onProgress: progressReporter(job),
+    onProgress: createProgressThrottle<RestoreProgress>(job, (progress) => progress.phase === 'done'),
   });
 
   async function runRestore(job: Job, token: string | undefined, signal: AbortSignal | undefined) {
-    const data = parsePayload(restoreJobSchema, job.data, 'restore');
-    const target = findTarget(data.target);
+    const data = parseJobPayload(restoreJobSchema, job.data, 'restore');
+    const target = findJobTarget(deps.targets, data.target);
     const log = deps.logger.child({ jobId: job.id, target: target.name, queue: QUEUE_NAMES.restores });
     try {
       const result = await restoreBackup(
@@ -233,13 +193,13 @@ export function createRestoreProcessor(deps: RestoreProcessorDeps) {
         ...(data.database === undefined ? {} : { database: data.database }),
         dryRun: data.dryRun,
       });
-      throw asJobError(error);
+      throw toJobError(error);
     }
   }
 
   async function runVerify(job: Job, token: string | undefined, signal: AbortSignal | undefined) {
-    const data = parsePayload(restoreVerifyJobSchema, job.data, 'restore verification');
-    const target = findTarget(data.target);
+    const data = parseJobPayload(restoreVerifyJobSchema, job.data, 'restore verification');
+    const target = findJobTarget(deps.targets, data.target);
     const log = deps.logger.child({ jobId: job.id, target: target.name, queue: QUEUE_NAMES.restores });
     let outcome: RestoreVerificationOutcome;
     try {
@@ -250,7 +210,7 @@ export function createRestoreProcessor(deps: RestoreProcessorDeps) {
     } catch (error) {
       if (signal?.aborted) return handBack(job, token, log);
       log.error({ err: error }, 'restore verification could not run');
-      throw asJobError(error);
+      throw toJobError(error);
     }
     await deps.events.verificationFinished(target, outcome, { ...(job.id ? { jobId: job.id } : {}) });
     if (outcome.verification.status === 'failed') {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { assertSafeKey, type BackupStorage, StorageError, type StoredObject } from '@warden/storage';
+import { StorageError } from '@warden/errors';
+import { assertSafeKey, type BackupStorage, type StoredObject } from '@warden/storage';
 
 /** An in-memory `BackupStorage` for unit tests (no services). Not exported from the package. */
 export function createMemoryStorage(): BackupStorage & { objects: Map<string, Buffer>; deleted: string[] } {

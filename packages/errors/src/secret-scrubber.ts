@@ -1,29 +1,30 @@
-export const REDACTED = '[redacted]';
+import { errorMessage } from './error-message.js';
 
-/** Secrets shorter than this are too likely to match ordinary words to be replaced blindly. */
-const MIN_SECRET_LENGTH = 4;
+export const REDACTED = '[redacted]';
 
 /**
  * Patterns that are secret whatever the configuration says: passwords inside connection URLs
- * (`postgres://user:pw@host`, `redis://:pw@host`), Slack webhook paths and Sentry DSN keys.
+ * (`postgres://user:pw@host`, `redis://:pw@host`), libpq `password=` settings (pg_dump and libpq
+ * echo connection strings back in some messages), Slack webhook paths and Sentry DSN keys.
  */
 const GENERIC_PATTERNS: [RegExp, string][] = [
   [/([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)([^\s@/]+)@/gi, `$1${REDACTED}@`],
+  [/(password\s*=\s*)('[^']*'|\S+)/gi, `$1${REDACTED}`],
   [/https:\/\/hooks\.slack\.com\/[^\s"'<>]+/gi, `https://hooks.slack.com/${REDACTED}`],
   [/(https?:\/\/)[0-9a-f]{16,}@/gi, `$1${REDACTED}@`],
 ];
 
 /**
- * Builds a scrubber that replaces known secret values (and URL-embedded passwords) in free text,
- * such as error messages of drivers and SDKs that end up in Slack messages or Sentry events.
+ * The one secret scrubber: replaces known secret values (raw, URI-encoded and decoded) and the
+ * generic secret patterns in free text, such as error messages of drivers, SDKs and subprocesses
+ * that end up in logs, job failures, Slack messages or Sentry events. Callers choose the secrets;
+ * the configuration's list (`collectSecrets`) leaves out values too short to replace blindly.
  */
 export function createSecretScrubber(secrets: readonly (string | undefined)[]): (text: string) => string {
   const values = [
     ...new Set(
       secrets
-        .filter(
-          (secret): secret is string => typeof secret === 'string' && secret.length >= MIN_SECRET_LENGTH,
-        )
+        .filter((secret): secret is string => typeof secret === 'string' && secret.length > 0)
         .flatMap((secret) => {
           const variants = [secret];
           try {
@@ -34,7 +35,7 @@ export function createSecretScrubber(secrets: readonly (string | undefined)[]): 
           }
           const encoded = encodeURIComponent(secret);
           if (encoded !== secret) variants.push(encoded);
-          return variants.filter((variant) => variant.length >= MIN_SECRET_LENGTH);
+          return variants;
         }),
     ),
     // Longest first, so that a secret containing another is replaced whole.
@@ -62,4 +63,17 @@ export function scrubDeep<T>(value: T, scrub: (text: string) => string, depth = 
 export function describeError(error: unknown, scrub: (text: string) => string): string {
   if (error instanceof Error) return scrub(`${error.name}: ${error.message}`);
   return scrub(String(error));
+}
+
+/** {@link createSecretScrubber} applied once. */
+export function scrubSecrets(text: string, secrets: readonly (string | undefined)[]): string {
+  return createSecretScrubber(secrets)(text);
+}
+
+/** A copy of a driver error that keeps its `code` (SQLSTATE, errno) but no text that could hold a secret. */
+export function scrubError(error: unknown, secrets: readonly (string | undefined)[]): Error {
+  const scrubbed = new Error(scrubSecrets(errorMessage(error), secrets));
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string') Object.assign(scrubbed, { code });
+  return scrubbed;
 }

@@ -1,15 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { createSecretScrubber, describeError, scrubDeep } from './secret-scrubber.js';
+import {
+  createSecretScrubber,
+  describeError,
+  scrubDeep,
+  scrubError,
+  scrubSecrets,
+} from './secret-scrubber.js';
 
 describe('createSecretScrubber', () => {
-  const scrub = createSecretScrubber([
-    'p@ss:word/1',
-    'abc',
-    undefined,
-    'https://hooks.example.com/T1/B2/tok',
-  ]);
+  const scrub = createSecretScrubber(['p@ss:word/1', undefined, 'https://hooks.example.com/T1/B2/tok']);
 
-  it('replaces configured secrets, raw and URI-encoded, and ignores too-short ones', () => {
+  it('replaces configured secrets, raw and URI-encoded', () => {
     expect(scrub('pw=p@ss:word/1 enc=p%40ss%3Aword%2F1 abc')).toBe('pw=[redacted] enc=[redacted] abc');
     expect(scrub('post to https://hooks.example.com/T1/B2/tok failed')).toBe('post to [redacted] failed');
   });
@@ -30,5 +31,17 @@ describe('createSecretScrubber', () => {
     expect(value.a[0]).toBe('x p@ss:word/1');
     expect(describeError(new TypeError('bad p@ss:word/1'), scrub)).toBe('TypeError: bad [redacted]');
     expect(describeError('plain p@ss:word/1', scrub)).toBe('plain [redacted]');
+  });
+});
+
+describe('scrubSecrets and scrubError', () => {
+  it('hide libpq password settings and any given secret, keeping the error code', () => {
+    expect(scrubSecrets("host=db password='s3 cret' user=x", [])).toBe('host=db password=[redacted] user=x');
+    expect(scrubSecrets('password=hunter2 dbname=app', [])).toBe('password=[redacted] dbname=app');
+    expect(scrubSecrets('auth failed for pw1', ['pw1'])).toBe('auth failed for [redacted]');
+    const error = Object.assign(new Error('password authentication failed, password=pw1'), { code: '28P01' });
+    const scrubbed = scrubError(error, ['pw1']);
+    expect(scrubbed.message).toBe('password authentication failed, password=[redacted]');
+    expect((scrubbed as Error & { code?: string }).code).toBe('28P01');
   });
 });

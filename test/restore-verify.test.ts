@@ -189,8 +189,12 @@ describe('restore.verify job', () => {
 
     const [alert] = await receiver.waitFor(1);
     expect(alert?.text).toContain(`Restore verification of ${target.name} failed`);
+    // The body is JSON: the quoted identifiers arrive escaped.
     expect(alert?.text).toContain(
-      `table "audit"."events": 2000 rows in the backup's snapshot, 10 after restore`,
+      JSON.stringify(`table "audit"."events": 2000 rows in the backup's snapshot, 10 after restore`).slice(
+        1,
+        -1,
+      ),
     );
     expect(alert?.text).toContain(doctored.filename);
 

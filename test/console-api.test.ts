@@ -226,6 +226,38 @@ describe('GET /api/admin/fleet', () => {
     await fixture.queues.backups.obliterate({ force: true });
   });
 
+  it('answers for 500 targets in one request (figures printed)', async () => {
+    const targets = Array.from({ length: 500 }, (_, index) =>
+      makeTarget(`t${String(index).padStart(3, '0')}`),
+    );
+    const big = await createApiFixture({ name: 'console-500', targets });
+    try {
+      const now = Date.now();
+      await Promise.all(
+        targets.flatMap((target) =>
+          [26, 2].map((hoursAgo) =>
+            writeManifest(
+              big.storage,
+              makeManifest(target, new Date(now - hoursAgo * 3600_000), big.storage),
+            ),
+          ),
+        ),
+      );
+      const started = performance.now();
+      const response = await big.app.inject({ method: 'GET', url: '/api/admin/fleet', headers: bearer });
+      const elapsed = performance.now() - started;
+      expect(response.statusCode).toBe(200);
+      const body = response.json();
+      expect(body.targets).toHaveLength(500);
+      expect(body.targets[0].trend).toHaveLength(2);
+      console.log(
+        `GET /api/admin/fleet, 500 targets x 2 backups (local storage): ${Math.round(elapsed)} ms, ${Math.round(response.rawPayload.length / 1024)} KiB`,
+      );
+    } finally {
+      await big.close();
+    }
+  });
+
   it('answers 404 for an unknown target', async () => {
     const response = await fixture.app.inject({
       method: 'GET',

@@ -1,5 +1,6 @@
 import { getJson } from './api.js';
 import { h, replaceChildren } from './dom.js';
+import { formatAbsolute } from './format.js';
 import { statusBadge, timeAgo } from './status.js';
 
 const REFRESH_MS = 30_000;
@@ -20,6 +21,21 @@ interface AlertRecord {
 
 const LEVEL_SYMBOL: Record<string, string> = { error: '✖', warning: '▲', info: 'ℹ', success: '✔' };
 
+/** `response_time_ms: 5.23` → `response time: 5 ms`; `checked_at` → an absolute time. */
+function fact(name: string, value: unknown): string {
+  const words = name.replace(/_(ms|percent|gb|s|at)$/, '').replaceAll('_', ' ');
+  if (typeof value === 'number') {
+    if (name.endsWith('_ms')) return `${words}: ${Math.round(value)} ms`;
+    if (name.endsWith('_percent')) return `${words}: ${value.toFixed(1)} %`;
+    if (name.endsWith('_gb')) return `${words}: ${value.toFixed(1)} GB`;
+    if (name.endsWith('_s')) return `${words}: ${Math.round(value)} s`;
+  }
+  if (typeof value === 'string' && name.endsWith('_at') && !Number.isNaN(Date.parse(value))) {
+    return `${words}: ${formatAbsolute(value)}`;
+  }
+  return `${name.replaceAll('_', ' ')}: ${String(value)}`;
+}
+
 /** Scalar facts of a service (response time, usage, counts); nested objects become "a: 1, b: 2". */
 function facts(service: Record<string, unknown>): string[] {
   const lines: string[] = [];
@@ -34,7 +50,7 @@ function facts(service: Record<string, unknown>): string[] {
       );
       lines.push(`${name.replaceAll('_', ' ')} — ${parts.join(', ')}`);
     } else {
-      lines.push(`${name.replaceAll('_', ' ')}: ${String(value)}`);
+      lines.push(fact(name, value));
     }
   }
   return lines;

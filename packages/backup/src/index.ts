@@ -79,6 +79,13 @@ export { DUMP_COMPLETE_MARKER, hasCompletionTrailer } from './tail-buffer.js';
 export type { BackupTargetSpec } from './target.js';
 export { type UploadSpooledBackupOptions, uploadSpooledBackup } from './upload.js';
 export {
+  isUploadError,
+  nextUploadStep,
+  streamedUploadFailure,
+  type UploadRetrySettings,
+  type UploadStep,
+} from './upload-policy.js';
+export {
   createStreamVerifier,
   type StreamVerifier,
   type StreamVerifierOptions,

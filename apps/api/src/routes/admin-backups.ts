@@ -5,6 +5,7 @@ import {
   type BackupJobData,
   backupJobSchema,
   JOB_NAMES,
+  QUEUE_NAMES,
   type RestoreJobData,
   restoreJobSchema,
 } from '@warden/queue';
@@ -213,7 +214,12 @@ export function registerBackupRoutes(
         backupJobSchema.parse(data);
         const existing = unfinished.get(target);
         if (existing?.id) {
-          return { jobId: existing.id, target, statusUrl: jobStatusUrl(existing.id), deduplicated: true };
+          return {
+            jobId: existing.id,
+            target,
+            statusUrl: jobStatusUrl(existing.id, QUEUE_NAMES.backups),
+            deduplicated: true,
+          };
         }
         const requestedId = `backup-${target}-${randomUUID()}`;
         const job = await queues.backups.add(JOB_NAMES.backupCreate, data, {
@@ -224,7 +230,12 @@ export function registerBackupRoutes(
           ...(options.deduplicateBackups ? { deduplication: { id: `backup:${target}` } } : {}),
         });
         const jobId = job.id ?? requestedId;
-        return { jobId, target, statusUrl: jobStatusUrl(jobId), deduplicated: jobId !== requestedId };
+        return {
+          jobId,
+          target,
+          statusUrl: jobStatusUrl(jobId, QUEUE_NAMES.backups),
+          deduplicated: jobId !== requestedId,
+        };
       };
       if (!bulk) {
         const accepted = await queueOne(names[0] as string);
@@ -405,7 +416,7 @@ export function registerBackupRoutes(
         { jobId, target: target.name, file: body.file, database: body.database, dryRun: data.dryRun },
         'restore requested',
       );
-      return reply.code(202).send({ jobId, ...data, statusUrl: jobStatusUrl(jobId) });
+      return reply.code(202).send({ jobId, ...data, statusUrl: jobStatusUrl(jobId, QUEUE_NAMES.restores) });
     },
   );
 

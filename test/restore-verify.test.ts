@@ -167,7 +167,9 @@ describe('restore.verify job', () => {
     const manifest = await readManifest(storage, target.name, good.filename);
     expect(manifest?.verification).toMatchObject({ status: 'passed' });
     expect(manifest?.verification?.database).toMatch(new RegExp(`^${source.name}_verify_\\d{8}_\\d{6}$`));
-    expect(await listDatabases()).toEqual(before);
+    // Only this test's databases: other test files create and drop theirs meanwhile.
+    const ours = (names: string[]) => names.filter((name) => name.startsWith(source.name));
+    expect(ours(await listDatabases())).toEqual(ours(before));
     expect(
       await metricValue('warden_last_verified_restore_timestamp_seconds', { target: target.name }),
     ).toBeCloseTo(Date.parse(manifest?.verification?.at ?? '') / 1000, 0);
@@ -205,7 +207,9 @@ describe('restore.verify job', () => {
     ]);
     // The good one keeps its passed verification; no scratch database is left behind.
     expect((await readManifest(storage, target.name, good.filename))?.verification?.status).toBe('passed');
-    expect(await listDatabases()).toEqual(before);
+    // Only this test's databases: other test files create and drop theirs meanwhile.
+    const ours = (names: string[]) => names.filter((name) => name.startsWith(source.name));
+    expect(ours(await listDatabases())).toEqual(ours(before));
     expect(
       await metricValue('warden_restore_verifications_total', { target: target.name, result: 'failure' }),
     ).toBe(1);

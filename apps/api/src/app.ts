@@ -23,6 +23,7 @@ import { registerBackupRoutes } from './routes/admin-backups.js';
 import { registerFleetRoutes } from './routes/admin-fleet.js';
 import { registerJobRoutes } from './routes/admin-jobs.js';
 import { registerRestoreTestRoutes } from './routes/admin-restore-tests.js';
+import { registerRestoredDatabaseRoutes } from './routes/admin-restored-databases.js';
 import { registerRetentionRoutes } from './routes/admin-retention.js';
 import { registerScheduleRoutes } from './routes/admin-schedules.js';
 import { registerTargetRoutes } from './routes/admin-targets.js';
@@ -145,6 +146,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
       registerRetentionRoutes(admin, deps);
       registerScheduleRoutes(admin, deps.queues);
       registerTargetRoutes(admin, config);
+      registerRestoredDatabaseRoutes(admin, config);
     },
     { prefix: ADMIN_API_PREFIX },
   );

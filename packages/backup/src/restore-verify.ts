@@ -7,6 +7,7 @@ import {
 } from '@warden/catalog';
 import { errorMessage, RestoreError } from '@warden/errors';
 import {
+  dropStaleScratchDatabases,
   type RestoreBackupOptions,
   type RestoreDeps,
   type RestoreProgress,
@@ -91,6 +92,21 @@ export async function verifyRestore(
   }
 
   const startedAt = now();
+  // A test killed mid-way left its scratch database; one older than the restore timeout has no
+  // test running any more, so it goes before this one makes another.
+  try {
+    const dropped = await dropStaleScratchDatabases(target, {
+      label: 'verify',
+      olderThan: new Date(startedAt.getTime() - (options.timeoutMs ?? 6 * 3_600_000) - 60_000),
+      ...(options.maintenanceDatabase === undefined
+        ? {}
+        : { maintenanceDatabase: options.maintenanceDatabase }),
+    });
+    if (dropped.length > 0)
+      log.warn({ dropped }, 'dropped scratch databases an interrupted restore test left');
+  } catch (error) {
+    log.warn({ err: error }, 'could not look for scratch databases left by interrupted restore tests');
+  }
   let verification: RestoreVerification;
   let check: RestoreCheck | undefined;
   try {

@@ -33,6 +33,14 @@ export type {
   ProbeLogger,
   ProbeMetrics,
 } from './reporting-types.js';
+export {
+  findRestoredDatabases,
+  type RestoredDatabase,
+  type RestoredDatabaseKind,
+  type RestoredDatabasesReport,
+  type RestoredDatabasesTarget,
+  restoredDatabaseOf,
+} from './restored-databases.js';
 export { conditionsOf, type ProbeCycleOptions, runProbeCycle } from './run-probes.js';
 export { type HealthReport, type HealthStatus, type ProbeResult, worstStatus } from './types.js';
 export { ProbeTimeoutError } from './with-timeout.js';

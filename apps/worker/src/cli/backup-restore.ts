@@ -1,5 +1,6 @@
 import { restoreBackup } from '@warden/backup';
 import { isRestoreError } from '@warden/errors';
+import { findRestoredDatabases } from '@warden/probes';
 import { silenceAwsNodeVersionWarning } from '@warden/storage';
 import { pino } from 'pino';
 import { createWorkerServices, loadWorkerConfigOrExit } from '../services.js';
@@ -9,13 +10,16 @@ import { createProgressLine, formatBytes, resolveTarget, runCli } from './run-cl
 silenceAwsNodeVersionWarning();
 
 const USAGE =
-  'usage: npm run backup:restore -- (--file=NAME | --latest) [--target NAME] [--database NAME] [--overwrite] [--dry-run]';
+  'usage: npm run backup:restore -- (--file=NAME | --latest) [--target NAME] [--database NAME] [--overwrite] [--dry-run]\n' +
+  '       npm run backup:restore -- --list-restored [--target NAME] [--json]';
 
 await runCli(USAGE, async () => {
   const flags = parseFlags(process.argv.slice(2), {
     values: ['file', 'target', 'database'],
-    switches: ['latest', 'overwrite', 'dry-run'],
+    switches: ['latest', 'overwrite', 'dry-run', 'list-restored', 'json'],
   });
+  if (flags['list-restored'] === true)
+    return listRestored(flags.target as string | undefined, flags.json === true);
   if (flags.file !== undefined && flags.latest)
     throw new UsageError('give either --file or --latest, not both');
   // SPEC B9: the latest backup when no file is given.
@@ -79,3 +83,28 @@ await runCli(USAGE, async () => {
     await services.close();
   }
 });
+
+/** The databases restores left on the targets' servers, for the operator to drop. */
+async function listRestored(targetName: string | undefined, json: boolean): Promise<number> {
+  const config = loadWorkerConfigOrExit(process.env);
+  const targets = targetName === undefined ? config.targets : [resolveTarget(config, targetName)];
+  const report = await findRestoredDatabases(
+    targets.map((target) => ({ name: target.name, database: target.database, url: target.databaseUrl })),
+  );
+  if (json) {
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+  } else if (report.databases.length === 0) {
+    process.stdout.write('no databases left by restores\n');
+  } else {
+    for (const entry of report.databases) {
+      process.stdout.write(
+        `${entry.target}\t${entry.database}\t${entry.kind}\t${entry.created_at}\t${formatBytes(entry.bytes)}\n`,
+      );
+    }
+    process.stdout.write('drop one with: DROP DATABASE "<name>" (psql, on the target\'s server)\n');
+  }
+  for (const problem of report.errors) {
+    process.stderr.write(`error: cannot list the databases of ${problem.target}: ${problem.error}\n`);
+  }
+  return report.errors.length === 0 ? 0 : 1;
+}

@@ -48,33 +48,20 @@ describe('WARDEN_CONFIG interpolation in a real process', () => {
       ].join('\n'),
     );
     const backupDir = path.join(workDir, 'backups');
-    const cli = startWardenProcess(
-      'apps/worker/src/cli/backup-create.ts',
-      testEnv({
-        WARDEN_CONFIG: configFile,
-        SHOP_DB_PASSWORD: password,
-        BACKUP_DIR: backupDir,
-        BACKUP_SPOOL_DIR: path.join(workDir, 'spool'),
-        BACKUP_MIN_FREE_MB: '0',
-        PG_DUMP_PATH: pgDump,
-      }),
-      ['--target', 'injected'],
-    );
+    const env = testEnv({
+      WARDEN_CONFIG: configFile,
+      SHOP_DB_PASSWORD: password,
+      BACKUP_DIR: backupDir,
+      BACKUP_SPOOL_DIR: path.join(workDir, 'spool'),
+      BACKUP_MIN_FREE_MB: '0',
+      PG_DUMP_PATH: pgDump,
+    });
+    const cli = startWardenProcess('apps/worker/src/cli/backup-create.ts', env, ['--target', 'injected']);
     // The injected target does not exist: the only one is the file's own.
     expect(await cli.exited).toBe(2);
     expect(cli.lines.join('\n')).toContain('unknown target "injected" (known: shop)');
 
-    const good = startWardenProcess(
-      'apps/worker/src/cli/backup-create.ts',
-      testEnv({
-        WARDEN_CONFIG: configFile,
-        SHOP_DB_PASSWORD: password,
-        BACKUP_DIR: backupDir,
-        BACKUP_SPOOL_DIR: path.join(workDir, 'spool'),
-        BACKUP_MIN_FREE_MB: '0',
-        PG_DUMP_PATH: pgDump,
-      }),
-    );
+    const good = startWardenProcess('apps/worker/src/cli/backup-create.ts', env);
     expect(await good.exited).toBe(0);
     expect(readFileSync(seen, 'utf8')).toBe(password);
     const stored = await listBackups(createLocalStorage({ dir: backupDir }));

@@ -6,6 +6,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { verifyRestore } from '@warden/backup';
+import { createLocalStorage } from '@warden/storage';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, createApiFixture, makeTarget } from './helpers/api-fixtures.js';
 import {
@@ -93,18 +96,16 @@ describe('databases left by restores', () => {
       await fixture.close();
     }
 
-    // A restore test: the stale scratch database goes, and the test leaves none of its own.
-    const verify = startWardenProcess(
+    // A server that cannot be asked is reported, with a non-zero exit.
+    const unreachable = startWardenProcess(
       'apps/worker/src/cli/backup-restore.ts',
       testEnv({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' }),
       ['--list-restored'],
     );
-    expect(await verify.exited).toBe(1);
-    expect(verify.lines.join('\n')).toMatch(/cannot list the databases of none: /);
+    expect(await unreachable.exited).toBe(1);
+    expect(unreachable.lines.join('\n')).toMatch(/cannot list the databases of none: /);
 
-    const { verifyRestore } = await import('@warden/backup');
-    const { createLocalStorage } = await import('@warden/storage');
-    const { pino } = await import('pino');
+    // A restore test: the stale scratch database goes, and the test leaves none of its own.
     const outcome = await verifyRestore(
       {
         storage: createLocalStorage({ dir: path.join(workDir, 'backups') }),

@@ -43,26 +43,24 @@ export {
   parsePgDumpVersion,
   runPreflight,
 } from './preflight.js';
-export {
-  assertRestorableDatabaseName,
-  checkPsql,
-  compareWithManifest,
-  databaseUrlFor,
-  type RestoreBackupOptions,
-  type RestoreCheck,
-  type RestoreDeps,
-  type RestoreProgress,
-  type RestoreResult,
-  resolveBackup,
-  restoreBackup,
-  restoreDatabaseName,
-  type SafetyBackupSettings,
-} from './restore.js';
+export { compareWithManifest } from './restore/compare-with-manifest.js';
+export { assertRestorableDatabaseName, databaseUrlFor, restoreDatabaseName } from './restore/naming.js';
+export { checkPsql } from './restore/psql-runner.js';
+export { resolveBackup } from './restore/resolve-backup.js';
+export { restoreBackup } from './restore/restore-backup.js';
+export type {
+  RestoreBackupOptions,
+  RestoreCheck,
+  RestoreDeps,
+  RestoreProgress,
+  RestoreResult,
+  SafetyBackupSettings,
+} from './restore/restore-options.js';
 export {
   type RestoreVerificationOutcome,
   type VerifyRestoreOptions,
   verifyRestore,
-} from './restore-verify.js';
+} from './restore/restore-test.js';
 export { type RunBackupDeps, type RunBackupOptions, runBackup } from './run-backup.js';
 export type { RowCounts, SnapshotCounts } from './snapshot.js';
 export {

@@ -6,13 +6,8 @@ import {
   writeManifest,
 } from '@warden/catalog';
 import { errorMessage, RestoreError } from '@warden/errors';
-import {
-  type RestoreBackupOptions,
-  type RestoreCheck,
-  type RestoreDeps,
-  type RestoreProgress,
-  restoreBackup,
-} from './restore.js';
+import { restoreBackup } from './restore-backup.js';
+import type { RestoreBackupOptions, RestoreCheck, RestoreDeps, RestoreProgress } from './restore-options.js';
 
 export interface VerifyRestoreOptions
   extends Pick<

@@ -15,6 +15,7 @@ export {
   libpqEnv,
   parseDatabaseUrl,
 } from './connection.js';
+export { type ContentCheck, type ContentCheckOptions, checkRestoredContent } from './content-proof.js';
 export {
   type BackupProgress,
   type CreateSpooledBackupOptions,
@@ -43,14 +44,12 @@ export {
   parsePgDumpVersion,
   runPreflight,
 } from './preflight.js';
-export { compareWithManifest } from './restore/compare-with-manifest.js';
 export { assertRestorableDatabaseName, databaseUrlFor, restoreDatabaseName } from './restore/naming.js';
 export { checkPsql } from './restore/psql-runner.js';
 export { resolveBackup } from './restore/resolve-backup.js';
 export { restoreBackup } from './restore/restore-backup.js';
 export type {
   RestoreBackupOptions,
-  RestoreCheck,
   RestoreDeps,
   RestoreProgress,
   RestoreResult,
@@ -61,8 +60,9 @@ export {
   type VerifyRestoreOptions,
   verifyRestore,
 } from './restore/restore-test.js';
+export { compareWithManifest, qualifiedName, type RestoreCheck } from './restore-check.js';
 export { type RunBackupDeps, type RunBackupOptions, runBackup } from './run-backup.js';
-export type { RowCounts, SnapshotCounts } from './snapshot.js';
+export type { SnapshotCounts, SnapshotFacts } from './snapshot.js';
 export {
   isBackupFileNameOf,
   type LoadSpooledBackupOptions,

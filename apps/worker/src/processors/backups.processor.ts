@@ -60,6 +60,8 @@ export interface BackupProcessorDeps {
    * place in this window after the scheduled time. @defaultValue 0 (no spread)
    */
   scheduleSpreadMs?: number;
+  /** Told when a scheduled backup really starts dumping (the dead-man "start" ping). Never awaited long. */
+  onScheduledStart?: ((target: string) => Promise<void> | undefined) | undefined;
   /** The cron of each target, for the spread. */
   scheduleOf?: ((target: string) => { pattern: string; timezone: string } | undefined) | undefined;
   /** Wait before trying again when another backup of the target holds the lock. @defaultValue 30000 */
@@ -139,9 +141,15 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
       let spooled: SpooledBackup;
       let streamed: StreamedUpload | undefined;
       if (!upload) {
+        if (data.trigger === 'schedule') await deps.onScheduledStart?.(target.name)?.catch(() => undefined);
         spooled = await runDumpStep(job, target, log, signal).catch(async (error: unknown) => {
           if (signal?.aborted) return handBackJob(job, token, log, 'backup');
-          await deps.events.backupFailed(target, error, { jobId: job.id, attempt: job.attemptsMade + 1 });
+          await deps.events.backupFailed(target, error, {
+            jobId: job.id,
+            attempt: job.attemptsMade + 1,
+            trigger: data.trigger,
+            startedAt: new Date(job.processedOn ?? Date.now()).toISOString(),
+          });
           throw toJobError(error);
         });
         streamed = spooled.streamedUpload;
@@ -160,7 +168,12 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
         await job.updateData({ ...data, upload });
       } else {
         spooled = await loadRetry(target, upload).catch(async (error: unknown) => {
-          await deps.events.backupFailed(target, error, { jobId: job.id, attempt: job.attemptsMade + 1 });
+          await deps.events.backupFailed(target, error, {
+            jobId: job.id,
+            attempt: job.attemptsMade + 1,
+            trigger: data.trigger,
+            startedAt: new Date(job.processedOn ?? Date.now()).toISOString(),
+          });
           throw error;
         });
       }
@@ -287,6 +300,8 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
         maxAttempts: deps.settings.uploadRetryAttempts + 1,
         final: 'fail' in step,
         spoolPath,
+        trigger: manifest.trigger,
+        startedAt: manifest.started_at,
       });
       if ('fail' in step) {
         if (step.fail !== 'attempts-exhausted') throw toJobError(error);

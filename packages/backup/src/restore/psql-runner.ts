@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import { createDecompressor, pipeThroughCodec } from '../compression.js';
 import { type ConnectionParams, connectionSecrets, libpqEnv } from '../connection.js';
 import { createDecryptStream } from '../encryption.js';
+import { withPgOptions } from '../event-trigger-safety.js';
 import { createTailBuffer, STDERR_TAIL_BYTES } from '../tail-buffer.js';
 import type { RestoreBackupOptions } from './restore-options.js';
 
@@ -34,6 +35,7 @@ export async function runPsql(
   params: ConnectionParams,
   options: RestoreBackupOptions,
   psqlPath: string,
+  pgOptions: string | undefined,
   signal: AbortSignal,
   onBytes: (bytes: number, sqlBytes: number) => void,
 ): Promise<void> {
@@ -47,7 +49,7 @@ export async function runPsql(
     psqlPath,
     ['-X', '-q', '--no-password', '-v', 'ON_ERROR_STOP=1', '--single-transaction'],
     {
-      env: libpqEnv(params, 'warden-restore'),
+      env: withPgOptions(libpqEnv(params, 'warden-restore'), pgOptions),
       buffer: false,
       stdin: 'pipe',
       // The dump's `SELECT set_config(...)` lines print result tables nobody needs.

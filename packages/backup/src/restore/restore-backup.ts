@@ -9,9 +9,12 @@ import {
   parseDatabaseUrl,
   quoteIdent,
 } from '../connection.js';
+import { checkRestoredContent } from '../content-proof.js';
 import { keyIdOf } from '../encryption.js';
-import { compareWithManifest, inspectDatabase } from './compare-with-manifest.js';
+import { EventTriggerRestoreError, planTriggerSafety } from '../event-trigger-safety.js';
+import { compareWithManifest } from '../restore-check.js';
 import { downloadVerified } from './download.js';
+import { inspectDatabase } from './inspect-database.js';
 import {
   databaseExists,
   dropDatabase,
@@ -136,6 +139,17 @@ export async function restoreBackup(
     },
     'restore planned',
   );
+  const triggerSafety = await withMaintenanceClient(maintenanceUrl, where, (client) =>
+    planTriggerSafety(client, manifest),
+  ).catch((error: unknown) => {
+    if (error instanceof EventTriggerRestoreError) {
+      throw new RestoreError(
+        'RESTORE_EVENT_TRIGGERS',
+        `cannot restore ${manifest.filename}: ${error.message}`,
+      );
+    }
+    throw error;
+  });
 
   const localPath = join(
     options.spoolDir,
@@ -229,6 +243,7 @@ export async function restoreBackup(
       { ...server, database: restoreInto },
       options,
       psqlPath,
+      triggerSafety.pgOptions,
       signal,
       (bytes, sqlBytes) =>
         progress({
@@ -244,8 +259,30 @@ export async function restoreBackup(
     throwIfAborted();
 
     progress({ phase: 'check', percent: 92, bytes: totalBytes, totalBytes });
-    const restoredCounts = await inspectDatabase(databaseUrlFor(target.databaseUrl, restoreInto), secrets);
+    const restoredUrl = databaseUrlFor(target.databaseUrl, restoreInto);
+    const restoredCounts = await inspectDatabase(restoredUrl, secrets);
     const { problems, check } = compareWithManifest(manifest, restoredCounts);
+    // Counts first (cheap); the content is read back only when they agree.
+    if (problems.length === 0) {
+      const content = await checkRestoredContent({
+        manifest,
+        url: restoredUrl,
+        params: { ...server, database: restoreInto },
+        database: restoreInto,
+        psqlPath,
+        signal,
+      }).catch((error: unknown) => {
+        throw signal.aborted
+          ? abortError()
+          : new RestoreError(
+              'RESTORE_CONNECT_FAILED',
+              `checking the restored content failed: ${scrubSecrets(errorMessage(error), secrets)}`,
+              { cause: scrubError(error, secrets) },
+            );
+      });
+      problems.push(...content.problems);
+      Object.assign(check, content.check);
+    }
     if (problems.length > 0) {
       throw new RestoreError(
         'RESTORE_CHECK_FAILED',
@@ -253,7 +290,16 @@ export async function restoreBackup(
         { problems },
       );
     }
-    log.info({ database: restoreInto, tables: check.tables, rows: check.rows }, 'restored database checked');
+    log.info(
+      {
+        database: restoreInto,
+        tables: check.tables,
+        rows: check.rows,
+        content: check.content,
+        note: check.contentNote,
+      },
+      'restored database checked',
+    );
 
     if (plan.action === 'replace') {
       progress({ phase: 'swap', percent: 96, bytes: totalBytes, totalBytes });

@@ -1,5 +1,6 @@
 import type { Logger } from '@warden/logging';
 import type { BackupStorage } from '@warden/storage';
+import type { RestoreCheck } from '../restore-check.js';
 import type { RunBackupOptions } from '../run-backup.js';
 import type { BackupTargetSpec } from '../target.js';
 
@@ -57,14 +58,6 @@ export interface RestoreBackupOptions {
   now?: () => Date;
   onProgress?: (progress: RestoreProgress) => void;
   signal?: AbortSignal;
-}
-
-export interface RestoreCheck {
-  /** `matched`: exact per-table counts equal the dump's snapshot; `tables-only`: the manifest had estimates. */
-  rowCounts: 'matched' | 'tables-only' | 'skipped';
-  schemaObjects: 'matched' | 'skipped';
-  tables: number;
-  rows: number;
 }
 
 export interface RestoreResult {

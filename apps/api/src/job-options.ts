@@ -26,7 +26,26 @@ export const PROBES_JOB_OPTIONS = {
   removeOnFail: { count: 100 },
 } as const satisfies JobsOptions;
 
-/** Where a client polls a job it was handed. */
-export function jobStatusUrl(jobId: string): string {
-  return `/api/admin/jobs/${encodeURIComponent(jobId)}`;
+/** Queue names as the job routes spell them. */
+type JobQueue = 'backups' | 'restores' | 'probes';
+
+/**
+ * The queue an id belongs to, when the id says so: the API's own ids (`backup-…`, `restore-…`) and
+ * those of job schedulers (`repeat:<scheduler id>:<time>`). Ids without such a mark (Bull Board
+ * numbers its jobs per queue) give `undefined`.
+ */
+export function queueOfJobId(jobId: string): JobQueue | undefined {
+  if (jobId.startsWith('backup-') || jobId.startsWith('repeat:backup:')) return 'backups';
+  if (jobId.startsWith('restore-') || jobId.startsWith('repeat:restore-verify:')) return 'restores';
+  if (jobId.startsWith('repeat:probes:')) return 'probes';
+  return undefined;
+}
+
+/**
+ * Where a client polls a job it was handed: `/api/admin/jobs/<id>` when the id names its queue,
+ * else `/api/admin/jobs/<id>?queue=<queue>` (an id several queues may hold).
+ */
+export function jobStatusUrl(jobId: string, queue: JobQueue): string {
+  const url = `/api/admin/jobs/${encodeURIComponent(jobId)}`;
+  return queueOfJobId(jobId) === queue ? url : `${url}?queue=${queue}`;
 }

@@ -6,6 +6,7 @@ import type { Logger } from '@warden/logging';
 import type { WardenMetrics } from '@warden/metrics';
 import { backupAlerts, type Notifier } from '@warden/notify';
 import { createSafeSender } from './notify-safely.js';
+import type { SuccessDigest } from './success-digest.js';
 
 /** What the backup pipeline tells the outside world. Never throws: a failing Slack never fails a backup (A6). */
 export interface BackupEvents {
@@ -17,18 +18,32 @@ export interface BackupEvents {
   backupFailed(
     target: BackupTargetSpec,
     error: unknown,
-    context: { jobId?: string; attempt?: number },
+    context: { jobId?: string; attempt?: number; trigger?: string; startedAt?: string },
   ): Promise<void>;
   uploadFailed(
     target: BackupTargetSpec,
     error: unknown,
-    context: { jobId?: string; attempt: number; maxAttempts: number; final: boolean; spoolPath: string },
+    context: {
+      jobId?: string;
+      attempt: number;
+      maxAttempts: number;
+      final: boolean;
+      spoolPath: string;
+      trigger?: string;
+      startedAt?: string;
+    },
   ): Promise<void>;
 }
 
 export interface BackupEventsDeps {
   logger: Logger;
   notifier?: Notifier;
+  /** `SLACK_SUCCESS_MODE`: failures are always sent at once. @defaultValue 'each' */
+  successMode?: 'each' | 'digest' | 'off';
+  /** The shared windows of `digest` mode. */
+  digest?: SuccessDigest;
+  /** Dead-man pings after each good or failed backup. */
+  deadman?: (target: string, event: 'success' | 'fail') => Promise<void>;
   metrics?: Pick<
     WardenMetrics,
     | 'backupLastSuccessTimestamp'
@@ -46,8 +61,21 @@ function errorCode(error: unknown): string {
 
 export function createBackupEvents(deps: BackupEventsDeps): BackupEvents {
   const { logger, notifier, metrics } = deps;
+  const successMode = deps.successMode ?? 'each';
 
   const send = createSafeSender(notifier, logger);
+  const ping = (target: string, event: 'success' | 'fail') =>
+    deps.deadman?.(target, event).catch(() => undefined) ?? Promise.resolve();
+  /** Counts a scheduled result into its window; sends the window's one message when it is complete. */
+  const countIntoDigest = async (entry: Parameters<SuccessDigest['record']>[0]) => {
+    if (successMode !== 'digest' || !deps.digest) return;
+    try {
+      const summary = await deps.digest.record(entry);
+      if (summary) await send(backupAlerts.digest(summary));
+    } catch (error) {
+      logger.warn({ err: error, target: entry.target }, 'could not count the backup into the digest');
+    }
+  };
 
   return {
     async backupSucceeded(target, manifest, context) {
@@ -61,6 +89,20 @@ export function createBackupEvents(deps: BackupEventsDeps): BackupEvents {
       );
       metrics?.backupDurationSeconds.set({ target: target.name }, manifest.duration_ms / 1000);
       metrics?.backupSizeBytes.set({ target: target.name }, manifest.bytes);
+      await ping(target.name, 'success');
+      // A digest summarises schedule windows; a backup someone asked for is reported on its own.
+      const inDigest = successMode === 'digest' && deps.digest && manifest.trigger === 'schedule';
+      if (inDigest) {
+        await countIntoDigest({
+          target: target.name,
+          startedAt: manifest.started_at,
+          ok: true,
+          bytes: manifest.bytes,
+          durationMs: manifest.duration_ms,
+        });
+        return;
+      }
+      if (successMode === 'off') return;
       await send(
         backupAlerts.success({
           target: target.name,
@@ -88,11 +130,29 @@ export function createBackupEvents(deps: BackupEventsDeps): BackupEvents {
           ? backupAlerts.integrityFailure(details)
           : backupAlerts.failure(details),
       );
+      await ping(target.name, 'fail');
+      if (context.trigger === 'schedule') {
+        await countIntoDigest({
+          target: target.name,
+          startedAt: context.startedAt ?? new Date().toISOString(),
+          ok: false,
+        });
+      }
     },
 
     async uploadFailed(target, error, context) {
       metrics?.backupUploadRetriesTotal.inc({ target: target.name });
-      if (context.final) metrics?.backupFailuresTotal.inc({ target: target.name, reason: 'UPLOAD_FAILED' });
+      if (context.final) {
+        metrics?.backupFailuresTotal.inc({ target: target.name, reason: 'UPLOAD_FAILED' });
+        await ping(target.name, 'fail');
+        if (context.trigger === 'schedule') {
+          await countIntoDigest({
+            target: target.name,
+            startedAt: context.startedAt ?? new Date().toISOString(),
+            ok: false,
+          });
+        }
+      }
       // Operators look for the backup's own name (SPEC B3), not the spool file's target-prefixed one.
       const spooled = path.basename(context.spoolPath);
       const spoolPrefix = spoolFileName(target.name, '');

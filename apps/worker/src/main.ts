@@ -31,6 +31,7 @@ const runtime = createWorkerRuntime({
   events: services.events,
   createConnection: services.createConnection,
   errorReporter: services.errorReporter,
+  deadman: services.deadman,
   shutdownGraceMs: config.worker.shutdownGraceMs,
 });
 const heartbeatRedis = services.createConnection('warden-worker:heartbeat');

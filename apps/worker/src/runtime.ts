@@ -30,6 +30,8 @@ export interface WorkerRuntimeDeps {
   /** A fresh Redis client with worker settings (`maxRetriesPerRequest: null`). */
   createConnection: (name: string) => RedisConnection;
   errorReporter?: JobFailureReporter;
+  /** Dead-man "start" ping of a scheduled backup. */
+  deadman?: ((target: string, event: 'start') => Promise<void>) | undefined;
   /** How long `close()` lets running jobs finish before handing them back. @defaultValue config.worker.shutdownGraceMs */
   shutdownGraceMs?: number;
 }
@@ -106,6 +108,7 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
           onRenewError: (error) => logger.warn({ err: error }, 'could not renew a database server slot'),
         }),
         scheduleSpreadMs: config.backup.scheduleSpreadMs,
+        ...(deps.deadman ? { onScheduledStart: (target: string) => deps.deadman?.(target, 'start') } : {}),
         scheduleOf: (name) => {
           const target = config.targets.find((candidate) => candidate.name === name);
           return target ? { pattern: target.schedule, timezone: target.timezone } : undefined;
@@ -146,7 +149,7 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
           {
             ...common,
             connection: connection(QUEUE_NAMES.restores),
-            concurrency: 1,
+            concurrency: config.worker.restoreConcurrency,
             name: `${host}:${process.pid}`,
           },
         ),

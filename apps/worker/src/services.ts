@@ -1,4 +1,5 @@
 import {
+  alertKeyPrefix,
   createErrorReporterFromConfig,
   createSlackNotifierFromConfig,
   loadConfigOrExit,
@@ -12,7 +13,9 @@ import { createRedisConnection, type RedisConnection } from '@warden/queue';
 import { type BackupStorage, createStorage } from '@warden/storage';
 import type { DestinationStream } from 'pino';
 import { type BackupEvents, createBackupEvents } from './backup-events.js';
+import { createDeadmanPinger, type DeadmanEvent } from './deadman.js';
 import { createRestoreEvents, type RestoreEvents } from './processors/restores.processor.js';
+import { createSuccessDigest } from './success-digest.js';
 
 /** Loads the configuration, or prints every problem and exits with status 2. Only for `main`s. */
 export function loadWorkerConfigOrExit(env: NodeJS.ProcessEnv): WardenConfig {
@@ -55,6 +58,8 @@ export interface WorkerServices {
   errorReporter: ErrorReporter;
   events: BackupEvents & RestoreEvents;
   createConnection: (name: string) => RedisConnection;
+  /** Dead-man pings of a target (no-op without URLs). Never throws. */
+  deadman: (target: string, event: DeadmanEvent) => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -97,8 +102,23 @@ export function createWorkerServices(config: WardenConfig, options: CreateServic
     { logger },
   );
   const errorReporter = createErrorReporterFromConfig(config, { logger });
+  const deadman = createDeadmanPinger({
+    urlsOf: (name) => config.targets.find((target) => target.name === name)?.deadman,
+    onError: (err, context) => logger.warn({ err, ...context }, 'dead-man ping failed'),
+  });
   const events = {
-    ...createBackupEvents({ logger, notifier, metrics }),
+    ...createBackupEvents({
+      logger,
+      notifier,
+      metrics,
+      successMode: config.alerts.successMode,
+      digest: createSuccessDigest({
+        redis: notifyRedis,
+        keyPrefix: alertKeyPrefix(config),
+        targets: config.targets,
+      }),
+      deadman,
+    }),
     ...createRestoreEvents({ logger, notifier, metrics }),
   };
 
@@ -110,6 +130,7 @@ export function createWorkerServices(config: WardenConfig, options: CreateServic
     errorReporter,
     events,
     createConnection,
+    deadman,
     async close() {
       await notifier.close().catch(() => undefined);
       await errorReporter.close(2_000).catch(() => undefined);

@@ -1,10 +1,16 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { applyRetention, type BackupManifest, type RetentionOutcome } from '@warden/catalog';
-import { BackupError, errorMessage } from '@warden/errors';
+import { type BackupError, errorMessage } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import type { BackupStorage } from '@warden/storage';
 import { type CreateSpooledBackupOptions, createSpooledBackup } from './dump.js';
 import { uploadSpooledBackup } from './upload.js';
+import {
+  isUploadError,
+  nextUploadStep,
+  streamedUploadFailure,
+  type UploadRetrySettings,
+} from './upload-policy.js';
 
 export interface RunBackupDeps {
   storage: BackupStorage;
@@ -13,11 +19,9 @@ export interface RunBackupDeps {
   sleep?: (ms: number) => Promise<void>;
 }
 
-export interface RunBackupOptions extends Omit<CreateSpooledBackupOptions, 'streamUpload'> {
-  /** Upload retries after the first attempt, without dumping again (SPEC B5). */
-  uploadRetryAttempts: number;
-  /** Wait between upload attempts (SPEC B5: 5 minutes). */
-  uploadRetryDelayMs: number;
+export interface RunBackupOptions
+  extends Omit<CreateSpooledBackupOptions, 'streamUpload'>,
+    UploadRetrySettings {
   /** Apply the target's retention after a successful backup. @defaultValue true */
   retention?: boolean;
   /**
@@ -49,12 +53,6 @@ async function notifyRetry(
   }
 }
 
-function isRetryableUploadError(error: unknown): error is BackupError {
-  return (
-    error instanceof BackupError && (error.code === 'UPLOAD_FAILED' || error.code === 'UPLOAD_VERIFY_FAILED')
-  );
-}
-
 /**
  * The whole pipeline in one process (the CLI's `backup:create`): dump and verify once, upload with
  * retries, then retention — only after the backup is stored and verified. Returns the manifest.
@@ -70,7 +68,7 @@ export async function runBackup(deps: RunBackupDeps, options: RunBackupOptions):
 
   const streaming =
     options.uploadWhileDumping === 'auto' || options.uploadWhileDumping === undefined
-      ? storage.location.startsWith('s3://')
+      ? storage.prefersStreamedUpload
       : options.uploadWhileDumping;
   const spooled = await createSpooledBackup(
     { logger },
@@ -87,18 +85,11 @@ export async function runBackup(deps: RunBackupDeps, options: RunBackupOptions):
         }
       : options,
   );
-  const attempts = 1 + Math.max(0, Math.floor(options.uploadRetryAttempts));
   let manifest: BackupManifest | undefined;
   for (let attempt = 1; manifest === undefined; attempt++) {
     try {
-      if (attempt === 1 && spooled.streamedUpload && !spooled.streamedUpload.ok) {
-        const cause = spooled.streamedUpload.error;
-        throw new BackupError(
-          'UPLOAD_FAILED',
-          `upload of ${spooled.manifest.key} to ${storage.location} failed: ${errorMessage(cause)}; the verified dump is kept at ${spooled.spoolPath}`,
-          { cause, spoolPath: spooled.spoolPath },
-        );
-      }
+      const streamedFailure = attempt === 1 ? streamedUploadFailure(spooled, storage) : undefined;
+      if (streamedFailure) throw streamedFailure;
       manifest = await uploadSpooledBackup({ storage, logger }, spooled, {
         ...(options.onUploadProgress ? { onProgress: options.onUploadProgress } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
@@ -106,15 +97,15 @@ export async function runBackup(deps: RunBackupDeps, options: RunBackupOptions):
         alreadyStored: attempt === 1 && spooled.streamedUpload?.ok === true,
       });
     } catch (error) {
-      if (!isRetryableUploadError(error)) throw error;
-      const final = error.permanent || attempt >= attempts || Boolean(options.signal?.aborted);
-      await notifyRetry(options, attempt, error, final, log);
-      if (final) throw error;
+      const step = nextUploadStep(attempt, error, options, Boolean(options.signal?.aborted));
+      if (!isUploadError(error)) throw error;
+      await notifyRetry(options, attempt, error, 'fail' in step, log);
+      if ('fail' in step) throw error;
       log.warn(
-        { err: error, attempt, attempts, retryInMs: options.uploadRetryDelayMs },
+        { err: error, attempt, attempts: 1 + options.uploadRetryAttempts, retryInMs: step.retryInMs },
         'backup upload failed; retrying without dumping again',
       );
-      await sleep(options.uploadRetryDelayMs);
+      await sleep(step.retryInMs);
     }
   }
 

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { type BackupManifest, writeManifest } from '@warden/catalog';
-import { BackupError, errorMessage } from '@warden/errors';
+import { BackupError, errorMessage, isWardenError } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import type { BackupStorage } from '@warden/storage';
 import { compressionContentType } from './compression.js';
@@ -68,10 +68,11 @@ export async function uploadSpooledBackup(
         ...(options.signal ? { signal: options.signal } : {}),
       });
     } catch (error) {
+      // A store that refuses for good (a permanent storage error) is not retried.
       throw new BackupError(
         'UPLOAD_FAILED',
         `upload of ${manifest.key} to ${storage.location} failed: ${errorMessage(error)}; ${kept}`,
-        { cause: error, spoolPath },
+        { cause: error, spoolPath, permanent: isWardenError(error) && error.permanent },
       );
     }
   }

@@ -15,6 +15,17 @@ export interface BackupSuccessInfo extends BackupAlertTarget {
   sha256?: string;
 }
 
+/** One schedule window of `SLACK_SUCCESS_MODE=digest`. */
+export interface BackupDigestInfo {
+  /** ISO time of the scheduled run. */
+  window: string;
+  succeeded: number;
+  expected: number;
+  totalBytes: number;
+  slowest?: { target: string; durationMs: number } | undefined;
+  failed: string[];
+}
+
 export interface BackupFailureInfo extends BackupAlertTarget {
   /** Already free of secrets (scrubbed again by the notifier anyway). */
   error: string;
@@ -96,6 +107,26 @@ export const backupAlerts = {
         Duration: formatDuration(info.duration_ms),
         Location: info.location,
         'SHA-256': info.sha256,
+      },
+    };
+  },
+
+  /** One message for a whole schedule window (`SLACK_SUCCESS_MODE=digest`). */
+  digest(info: BackupDigestInfo): Alert {
+    const failed = info.failed.length;
+    const shown = info.failed.slice(0, 10).join(', ');
+    return {
+      key: `backup-digest:${info.window}`,
+      level: failed > 0 ? 'warning' : 'success',
+      title: `Backups of the run at ${info.window}: ${info.succeeded} of ${info.expected} succeeded`,
+      ...(failed > 0 ? { text: `Failed: ${shown}${failed > 10 ? ` and ${failed - 10} more` : ''}` } : {}),
+      fields: {
+        Succeeded: info.succeeded,
+        Failed: failed,
+        'Total size': `${(info.totalBytes / 1024 / 1024).toFixed(1)} MB`,
+        Slowest: info.slowest
+          ? `${info.slowest.target} (${formatDuration(info.slowest.durationMs)})`
+          : undefined,
       },
     };
   },

@@ -186,6 +186,7 @@ export function createLocalStorage(options: LocalStorageOptions): BackupStorage 
 
   return {
     location: root,
+    prefersStreamedUpload: false,
 
     describe(key) {
       return pathOf(key);

@@ -322,6 +322,7 @@ export function createS3Storage(options: S3StorageOptions): BackupStorage {
 
   return {
     location,
+    prefersStreamedUpload: true,
 
     describe(key) {
       return `s3://${bucket}/${fullKey(key)}`;

@@ -28,6 +28,11 @@ export interface PutOptions {
 export interface BackupStorage {
   /** Human-readable location for results and logs, without secrets: `s3://bucket/prefix/` or a path. */
   readonly location: string;
+  /**
+   * Whether a backup should be uploaded while it is dumped (`putStream`) rather than after: true
+   * where the upload takes real time (S3), false where it gains nothing (a local directory).
+   */
+  readonly prefersStreamedUpload: boolean;
   /** Location of one key (`s3://bucket/prefix/key` or an absolute path). */
   describe(key: string): string;
   putFile(key: string, filePath: string, options?: PutOptions): Promise<StoredObject>;

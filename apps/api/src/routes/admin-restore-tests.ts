@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { JOB_NAMES, type RestoreVerifyJobData, restoreVerifyJobSchema } from '@warden/queue';
+import { JOB_NAMES, QUEUE_NAMES, type RestoreVerifyJobData, restoreVerifyJobSchema } from '@warden/queue';
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../deps.js';
 import { API_ERROR_CODES, ApiError } from '../errors.js';
@@ -70,7 +70,9 @@ export function registerRestoreTestRoutes(admin: FastifyInstance, deps: AppDeps)
       });
       const jobId = job.id ?? requestedId;
       request.log.info({ jobId, target: target.name }, 'restore test requested');
-      return reply.code(202).send({ jobId, target: target.name, statusUrl: jobStatusUrl(jobId) });
+      return reply
+        .code(202)
+        .send({ jobId, target: target.name, statusUrl: jobStatusUrl(jobId, QUEUE_NAMES.restores) });
     },
   );
 }

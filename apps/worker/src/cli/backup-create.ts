@@ -35,7 +35,8 @@ await runCli(USAGE, async () => {
             attempt,
             maxAttempts: config.backup.uploadRetryAttempts + 1,
             final,
-            spoolPath: '',
+            // The upload error names the verified dump it kept for the next attempt.
+            spoolPath: error.spoolPath ?? '',
           }),
       },
     );

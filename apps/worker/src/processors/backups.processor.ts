@@ -5,13 +5,16 @@ import {
   createSpooledBackup,
   type GzipEngine,
   loadSpooledBackup,
+  nextUploadStep,
   type SpooledBackup,
   type StreamUploadInfo,
+  streamedUploadFailure,
   uploadSpooledBackup,
   writeSpoolRecord,
 } from '@warden/backup';
 import { applyRetention, type BackupManifest, toBackupResult } from '@warden/catalog';
 import { databaseServerOf } from '@warden/config';
+import { errorMessage } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import { type BackupJobPayload, type BackupJobResult, backupJobSchema, QUEUE_NAMES } from '@warden/queue';
 import type { BackupStorage } from '@warden/storage';
@@ -57,6 +60,8 @@ export interface BackupProcessorDeps {
    * place in this window after the scheduled time. @defaultValue 0 (no spread)
    */
   scheduleSpreadMs?: number;
+  /** Told when a scheduled backup really starts dumping (the dead-man "start" ping). Never awaited long. */
+  onScheduledStart?: ((target: string) => Promise<void> | undefined) | undefined;
   /** The cron of each target, for the spread. */
   scheduleOf?: ((target: string) => { pattern: string; timezone: string } | undefined) | undefined;
   /** Wait before trying again when another backup of the target holds the lock. @defaultValue 30000 */
@@ -136,9 +141,15 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
       let spooled: SpooledBackup;
       let streamed: StreamedUpload | undefined;
       if (!upload) {
+        if (data.trigger === 'schedule') await deps.onScheduledStart?.(target.name)?.catch(() => undefined);
         spooled = await runDumpStep(job, target, log, signal).catch(async (error: unknown) => {
           if (signal?.aborted) return handBackJob(job, token, log, 'backup');
-          await deps.events.backupFailed(target, error, { jobId: job.id, attempt: job.attemptsMade + 1 });
+          await deps.events.backupFailed(target, error, {
+            jobId: job.id,
+            attempt: job.attemptsMade + 1,
+            trigger: data.trigger,
+            startedAt: new Date(job.processedOn ?? Date.now()).toISOString(),
+          });
           throw toJobError(error);
         });
         streamed = spooled.streamedUpload;
@@ -157,7 +168,12 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
         await job.updateData({ ...data, upload });
       } else {
         spooled = await loadRetry(target, upload).catch(async (error: unknown) => {
-          await deps.events.backupFailed(target, error, { jobId: job.id, attempt: job.attemptsMade + 1 });
+          await deps.events.backupFailed(target, error, {
+            jobId: job.id,
+            attempt: job.attemptsMade + 1,
+            trigger: data.trigger,
+            startedAt: new Date(job.processedOn ?? Date.now()).toISOString(),
+          });
           throw error;
         });
       }
@@ -192,9 +208,9 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
     signal: AbortSignal | undefined,
   ) {
     let lastReported = 0;
-    // On S3 the upload runs while pg_dump writes (the spool file is still written, for B5 retries);
-    // it only completes once every integrity check has passed.
-    const streamUpload = deps.storage.location.startsWith('s3://')
+    // Where the store prefers it (S3), the upload runs while pg_dump writes; the spool file is still
+    // written for the upload retries, and the upload only completes once the integrity check passed.
+    const streamUpload = deps.storage.prefersStreamedUpload
       ? (body: Readable, info: StreamUploadInfo) =>
           deps.storage.putStream(info.key, body, {
             contentType: info.contentType,
@@ -259,7 +275,10 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
     await job.updateProgress({ phase: 'upload', percent: 80, attempt: upload.attempts + 1 });
     try {
       // A streamed upload that failed counts as the first attempt; the retries use the spool file.
-      if (streamed && !streamed.ok) throw streamed.error;
+      const streamedFailure = streamed
+        ? streamedUploadFailure({ ...spooled, streamedUpload: streamed }, deps.storage)
+        : undefined;
+      if (streamedFailure) throw streamedFailure;
       return await uploadSpooledBackup(
         { storage: deps.storage, logger: log },
         { spoolPath, manifest },
@@ -273,22 +292,24 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
       );
     } catch (error) {
       const failedAttempts = upload.attempts + 1;
-      const message = error instanceof Error ? error.message : String(error);
-      const retriesLeft = deps.settings.uploadRetryAttempts - upload.attempts;
-      const final = retriesLeft <= 0;
+      const message = errorMessage(error);
+      const step = nextUploadStep(failedAttempts, error, deps.settings);
       await deps.events.uploadFailed(target, error, {
         jobId: job.id,
         attempt: failedAttempts,
         maxAttempts: deps.settings.uploadRetryAttempts + 1,
-        final,
+        final: 'fail' in step,
         spoolPath,
+        trigger: manifest.trigger,
+        startedAt: manifest.started_at,
       });
-      if (final) {
+      if ('fail' in step) {
+        if (step.fail !== 'attempts-exhausted') throw toJobError(error);
         throw new UnrecoverableError(
           `upload failed after ${failedAttempts} attempts; the verified backup is kept at ${spoolPath}: ${message}`,
         );
       }
-      const retryAt = Date.now() + deps.settings.uploadRetryDelayMs;
+      const retryAt = Date.now() + step.retryInMs;
       log.warn(
         { err: error, attempt: failedAttempts, retryAt: new Date(retryAt).toISOString() },
         'upload failed; retrying later without dumping again',

@@ -22,6 +22,7 @@ export function createMemoryStorage(): BackupStorage & { objects: Map<string, Bu
     objects,
     deleted,
     location: 'memory://',
+    prefersStreamedUpload: false,
     describe: (key) => `memory://${key}`,
     putFile: async () => {
       throw new Error('putFile is not supported by the memory storage');

@@ -13,7 +13,6 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildConsole } from '../apps/api/console/build.mjs';
 import { bundleOptions } from './bundle-options.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -78,7 +77,9 @@ async function build() {
     externals: [...externals].filter(isInstalled).sort(),
     optional: [...externals].filter((specifier) => !isInstalled(specifier)).sort(),
   };
-  // The operator console's browser script and style sheet, served by dist/api.mjs.
+  // The operator console's browser script and style sheet, served by dist/api.mjs. Imported here,
+  // not at the top: `--check` runs where only dist/ and the production dependencies are.
+  const { buildConsole } = await import('../apps/api/console/build.mjs');
   await buildConsole({ outdir: path.join(staging, 'console') });
   writeFileSync(path.join(staging, 'build-info.json'), `${JSON.stringify(buildInfo, null, 2)}\n`);
   // Swap the whole directory at once: a process starting meanwhile sees the old bundles or the new.

@@ -203,7 +203,7 @@ describe('restore round trip', () => {
     expect(safety).toMatchObject({
       database: existing,
       trigger: 'pre-restore',
-      row_counts: { 'public.old_data': 50 },
+      tables: [{ schema: 'public', name: 'old_data', rows: 50 }],
     });
     // …and "latest" still means the newest backup of the target's own database.
     const again = await restoreBackup(

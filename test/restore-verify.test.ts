@@ -20,6 +20,7 @@ import { type HttpReceiver, startHttpReceiver } from './helpers/http-receiver.js
 import {
   createTestDatabase,
   listDatabases,
+  manifestRowCounts,
   type TestDatabase,
   targetSpecFor,
 } from './helpers/pg-fixtures.js';
@@ -78,7 +79,7 @@ async function storeDoctoredBackup(): Promise<BackupManifest> {
   const copyAt = lines.findIndex((line) => line.startsWith('COPY audit.events '));
   const endAt = lines.indexOf('\\.', copyAt);
   expect(copyAt).toBeGreaterThan(0);
-  expect(endAt - copyAt - 1).toBe(good.row_counts?.['audit.events']);
+  expect(endAt - copyAt - 1).toBe(manifestRowCounts(good)['audit.events']);
   // Keep 10 rows; the sequence's setval elsewhere in the dump stays untouched.
   const doctored = Buffer.from([...lines.slice(0, copyAt + 11), ...lines.slice(endAt)].join('\n'));
   const bytes = gzipSync(doctored);
@@ -166,7 +167,9 @@ describe('restore.verify job', () => {
     const manifest = await readManifest(storage, target.name, good.filename);
     expect(manifest?.verification).toMatchObject({ status: 'passed' });
     expect(manifest?.verification?.database).toMatch(new RegExp(`^${source.name}_verify_\\d{8}_\\d{6}$`));
-    expect(await listDatabases()).toEqual(before);
+    // Only this test's databases: other test files create and drop theirs meanwhile.
+    const ours = (names: string[]) => names.filter((name) => name.startsWith(source.name));
+    expect(ours(await listDatabases())).toEqual(ours(before));
     expect(
       await metricValue('warden_last_verified_restore_timestamp_seconds', { target: target.name }),
     ).toBeCloseTo(Date.parse(manifest?.verification?.at ?? '') / 1000, 0);
@@ -182,23 +185,31 @@ describe('restore.verify job', () => {
     const job = await queue.add(JOB_NAMES.restoreVerify, { target: target.name, trigger: 'schedule' });
     const done = await finished(job);
     expect(await done.getState()).toBe('failed');
-    expect(done.failedReason).toMatch(/^RESTORE_VERIFICATION_FAILED: backup .* audit\.events: 2000 rows/);
+    expect(done.failedReason).toMatch(/^RESTORE_VERIFICATION_FAILED: backup .* "audit"\."events": 2000 rows/);
     // Permanent: no retry of a bad backup.
     expect(done.attemptsMade).toBe(1);
 
     const [alert] = await receiver.waitFor(1);
     expect(alert?.text).toContain(`Restore verification of ${target.name} failed`);
-    expect(alert?.text).toContain(`table audit.events: 2000 rows in the backup's snapshot, 10 after restore`);
+    // The body is JSON: the quoted identifiers arrive escaped.
+    expect(alert?.text).toContain(
+      JSON.stringify(`table "audit"."events": 2000 rows in the backup's snapshot, 10 after restore`).slice(
+        1,
+        -1,
+      ),
+    );
     expect(alert?.text).toContain(doctored.filename);
 
     const manifest = await readManifest(storage, target.name, doctored.filename);
     expect(manifest?.verification?.status).toBe('failed');
     expect(manifest?.verification?.problems).toEqual([
-      `table audit.events: 2000 rows in the backup's snapshot, 10 after restore`,
+      `table "audit"."events": 2000 rows in the backup's snapshot, 10 after restore`,
     ]);
     // The good one keeps its passed verification; no scratch database is left behind.
     expect((await readManifest(storage, target.name, good.filename))?.verification?.status).toBe('passed');
-    expect(await listDatabases()).toEqual(before);
+    // Only this test's databases: other test files create and drop theirs meanwhile.
+    const ours = (names: string[]) => names.filter((name) => name.startsWith(source.name));
+    expect(ours(await listDatabases())).toEqual(ours(before));
     expect(
       await metricValue('warden_restore_verifications_total', { target: target.name, result: 'failure' }),
     ).toBe(1);

@@ -168,6 +168,16 @@ worker_healthy() {
   podman healthcheck run "$worker"
 }
 
+# The operator console's page and script, which the image serves from dist/console (prebuilt).
+console_served() {
+  local page script
+  page=$(curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$api_port/") || return 1
+  script=$(grep -o '/console/assets/console\.js[^"]*' <<<"$page" | head -n 1)
+  [ -n "$script" ] || { echo "no console script in the page"; head -c 400 <<<"$page"; return 1; }
+  curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$api_port$script" -o "$work/console.js" &&
+    [ -s "$work/console.js" ]
+}
+
 job_state() {
   curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$api_port/api/admin/jobs/$job_id" >"$work/job.json" &&
     node -e 'const j = require(process.argv[1]); process.exit(["completed", "failed"].includes(j.state) ? 0 : 1)' "$work/job.json"
@@ -224,6 +234,7 @@ step "test database $database" create_database || finish
 step "api and worker containers started (--read-only --tmpfs /tmp, --network host)" start_containers || finish
 step "api answers /health; HEALTHCHECK healthy" api_healthy
 step "worker answers /metrics; its HEALTHCHECK healthy" worker_healthy
+step "operator console served from the built assets" console_served
 step "backup over HTTP completed" backup_over_http
 step "backup in the volume: gzip -t, sha256 matches the manifest" backup_file_checks
 step "worker: SIGTERM, exit code 0" stops_cleanly "$worker"

@@ -228,11 +228,14 @@ export async function createApiFixture(options: ApiFixtureOptions): Promise<ApiF
         },
       },
       metrics,
+      redis: testQueues.connection,
       alerts: options.alerts,
     },
     options.appOptions,
   );
   await app.ready();
+  // The rate limiter counts in-process until its fail-fast client is connected.
+  await reconnect(testQueues.connection);
   return {
     app,
     config,

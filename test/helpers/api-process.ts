@@ -22,7 +22,8 @@ export interface ApiProcess {
  * the test's own requests reach it.
  */
 export async function startApiProcess(name: string, env: Record<string, string> = {}): Promise<ApiProcess> {
-  const prefix = uniquePrefix(name);
+  // A second process may join another's installation by passing its QUEUE_PREFIX.
+  const prefix = env.QUEUE_PREFIX ?? uniquePrefix(name);
   const dir = await mkdtemp(path.join(tmpdir(), `warden-${name}-`));
   const child = startWardenProcess(
     'apps/api/src/main.ts',

@@ -4,11 +4,13 @@
  * sequences, views, a trigger) and fingerprints (row count + md5 of ordered contents per table) to
  * compare a database with its restored copy.
  */
+
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { BackupTargetSpec } from '@warden/backup';
+import { pgClientConfig } from '@warden/names';
 import { execa } from 'execa';
 import pg from 'pg';
 
@@ -33,7 +35,7 @@ export function uniqueDatabaseName(prefix = 'warden_test'): string {
 
 /** Runs `fn` with a connected client to `database` and always closes it. */
 export async function withClient<T>(database: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: pgUrl(database) });
+  const client = new pg.Client(pgClientConfig(pgUrl(database)));
   client.on('error', () => undefined);
   await client.connect();
   try {
@@ -333,4 +335,13 @@ export function targetSpecFor(
     keepLast: 10,
     ...overrides,
   };
+}
+
+/** A manifest's per-table counts as `schema.table` → rows (unambiguous in these tests' schemas). */
+export function manifestRowCounts(manifest: {
+  tables?: { schema: string; name: string; rows: number }[];
+}): Record<string, number> {
+  return Object.fromEntries(
+    (manifest.tables ?? []).map((table) => [`${table.schema}.${table.name}`, table.rows]),
+  );
 }

@@ -177,7 +177,7 @@ describe('hostile input against every admin route', () => {
     fixture = await createApiFixture({
       name: 'hostile',
       targets: [makeTarget('app'), makeTarget('billing')],
-      appOptions: { rateLimit: { max: 1_000_000, timeWindowMs: 60_000 } },
+      env: { API_RATE_LIMIT_PER_MINUTE: '1000000', API_AUTH_FAILURES_PER_MINUTE: '1000000' },
     });
     routes = listRoutes(fixture.app);
     adminRoutes = routes.filter((route) => route.path.startsWith('/api/admin'));

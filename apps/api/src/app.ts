@@ -1,4 +1,3 @@
-import rateLimit from '@fastify/rate-limit';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
@@ -17,6 +16,7 @@ import { MESSAGE_KEYWORD, registerErrorHandling } from './plugins/error-handler.
 import { registerHttpMetrics } from './plugins/http-metrics.js';
 import { documentRouteAccess, registerDocsUi, registerOpenApi } from './plugins/openapi.js';
 import { registerSecurityHeaders } from './plugins/security-headers.js';
+import { createRateLimiter } from './rate-limiter.js';
 import { registerAlertRoutes } from './routes/admin-alerts.js';
 import { registerBackupDownloadRoutes } from './routes/admin-backup-download.js';
 import { registerBackupRoutes } from './routes/admin-backups.js';
@@ -30,7 +30,11 @@ import { registerHealthRoutes } from './routes/health.js';
 
 export const ADMIN_API_PREFIX = '/api/admin';
 
-const DEFAULT_RATE_LIMIT = { max: 120, timeWindowMs: 60_000 };
+/**
+ * How often Node looks for requests past their deadline (its default, 30 s, would let a request
+ * overrun `HTTP_REQUEST_TIMEOUT_SECONDS` by that much).
+ */
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 const DEFAULT_BODY_LIMIT = 64 * 1024;
 
 /**
@@ -39,7 +43,7 @@ const DEFAULT_BODY_LIMIT = 64 * 1024;
  */
 export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const { config } = deps;
-  const limits = options.rateLimit ?? DEFAULT_RATE_LIMIT;
+  const { http } = config;
 
   const app = Fastify({
     // Typed as Fastify's base logger so that route plugins take the plain FastifyInstance type.
@@ -48,6 +52,17 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
     // Job ids made by schedulers are long (`repeat:backup:<target>:<millis>`).
     routerOptions: { maxParamLength: 256 },
     return503OnClosing: true,
+    // A client that trickles its request (slowloris) is cut off once the whole request has not
+    // arrived in time (Node answers 408 and closes); an idle connection is closed too.
+    requestTimeout: http.requestTimeoutMs,
+    connectionTimeout: http.connectionTimeoutMs,
+    http: {
+      requestTimeout: http.requestTimeoutMs,
+      headersTimeout: http.requestTimeoutMs,
+      connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+    },
+    // `request.ip` is the client named by X-Forwarded-For only when the peer is a trusted proxy.
+    trustProxy: http.trustProxy.length > 0 ? http.trustProxy : false,
     // Router errors (a broken %-escape, an over-long path parameter) skip the error handler: answer
     // them in Warden's error shape too, without quoting the URL back to the client.
     frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
@@ -84,24 +99,26 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   app.decorateRequest('access', undefined);
   registerErrorHandling(app, { reporter: deps.errorReporter });
   await registerSecurityHeaders(app);
-  // Registered globally off: each guarded scope adds its own limiter as its first hook, so a
-  // request is counted before authentication and guessing tokens is throttled too.
-  await app.register(rateLimit, {
-    global: false,
-    errorResponseBuilder: (_request, context) =>
-      new ApiError(429, API_ERROR_CODES.rateLimited, `too many requests; try again in ${context.after}`),
-  });
   await registerOpenApi(app, config.release);
 
   registerHttpMetrics(app, config.metrics.enabled ? deps.metrics : undefined);
   registerHealthRoutes(app, deps.health, config.serviceName);
 
-  const token = config.http.adminApiToken;
-  const tokens = { adminToken: token, viewerToken: config.http.viewerApiToken };
-  const browserAuth = createAdminAuth({ ...tokens, scheme: 'bearer-or-basic' });
-  const bearerAuth = createAdminAuth({ ...tokens, scheme: 'bearer' });
+  const token = http.adminApiToken;
+  const limiter = createRateLimiter({
+    redis: deps.redis,
+    keyPrefix: `${config.redis.queuePrefix}:rate-limit`,
+    logger: deps.logger,
+  });
+  const guardOptions = {
+    adminToken: token,
+    viewerToken: http.viewerApiToken,
+    limiter,
+    limits: { requests: http.rateLimitPerMinute, authFailures: http.authFailuresPerMinute },
+  };
+  const browserAuth = createAdminAuth({ ...guardOptions, scheme: 'bearer-or-basic' });
+  const bearerAuth = createAdminAuth({ ...guardOptions, scheme: 'bearer' });
   const apiGuards: onRequestAsyncHookHandler[] = [
-    app.rateLimit({ max: limits.max, timeWindow: limits.timeWindowMs, groupId: 'admin-api' }),
     // The JSON API takes Bearer; the console's own requests (marked by a header no form can set and
     // no other site may send without a CORS grant) may also use the Basic credentials the browser holds.
     (request, reply) =>
@@ -134,11 +151,9 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
 
   await registerBullBoard(app, {
     queues: [deps.queues.backups, deps.queues.restores, deps.queues.probes],
-    readOnly: config.http.bullBoardReadOnly,
+    readOnly: http.bullBoardReadOnly,
     isReadOnlyRequest: (request) => !mayChangeState(request.access),
     guards: [
-      // The board polls several endpoints every few seconds, so it gets a larger budget.
-      app.rateLimit({ max: limits.max * 10, timeWindow: limits.timeWindowMs, groupId: 'bull-board' }),
       browserAuth,
       // The board's page cannot send the console's header; the Origin check still applies.
       createCrossSiteGuard({ tokenConfigured: token !== undefined, requireHeader: false }),
@@ -146,10 +161,7 @@ export async function buildApp(deps: AppDeps, options: BuildAppOptions = {}): Pr
   });
   await registerDocsUi(app, [browserAuth]);
   await registerConsole(app, {
-    guards: [
-      app.rateLimit({ max: limits.max * 10, timeWindow: limits.timeWindowMs, groupId: 'console' }),
-      browserAuth,
-    ],
+    guards: [browserAuth],
     roleOf: (request) => (mayChangeState(request.access) ? 'admin' : 'viewer'),
     isTarget: (name) => config.targets.some((target) => target.name === name),
     prebuiltDir: options.consoleAssetsDir,

@@ -3,6 +3,7 @@ import type { WardenConfig } from '@warden/config';
 import type { Logger } from '@warden/logging';
 import type { AlertRecord } from '@warden/notify';
 import type { HealthReport } from '@warden/probes';
+import type { RedisConnection } from '@warden/queue';
 import type { BackupStorage } from '@warden/storage';
 import type { Queue } from 'bullmq';
 import type { ServerErrorReporter } from './plugins/error-handler.js';
@@ -40,6 +41,11 @@ export interface AppDeps {
   health: { detailed(): Promise<HealthReport> };
   /** Absent, or `config.metrics.enabled` false: no HTTP metrics and `/metrics` answers 404. */
   metrics?: ApiMetrics | undefined;
+  /**
+   * Holds the rate-limit counters under `QUEUE_PREFIX`, so every API process shares them; left
+   * open. Absent: each process counts on its own.
+   */
+  redis?: RedisConnection | undefined;
   /** The recent alerts every process sent (`GET /api/admin/alerts`); absent: an empty list. */
   alerts?: { recent(limit: number): Promise<AlertRecord[]> } | undefined;
   /** Told about every 5xx answer (Sentry); absent in most tests. */
@@ -54,12 +60,6 @@ export interface BuildAppOptions {
    * @defaultValue true
    */
   deduplicateBackups?: boolean;
-  /**
-   * Requests per client IP and window on `/api/admin/*` (Bull Board gets ten times as many, since
-   * its page polls).
-   * @defaultValue { max: 120, timeWindowMs: 60000 }
-   */
-  rateLimit?: { max: number; timeWindowMs: number };
   /**
    * Largest request body accepted; admin bodies are a few hundred bytes.
    * @defaultValue 65536

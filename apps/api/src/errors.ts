@@ -15,6 +15,7 @@ export const API_ERROR_CODES = {
   targetRequired: 'TARGET_REQUIRED',
   jobNotFound: 'JOB_NOT_FOUND',
   jobIdAmbiguous: 'JOB_ID_AMBIGUOUS',
+  restoreAlreadyQueued: 'RESTORE_ALREADY_QUEUED',
   backupNotFound: 'BACKUP_NOT_FOUND',
   overwriteRequired: 'OVERWRITE_REQUIRED',
   rateLimited: 'RATE_LIMITED',

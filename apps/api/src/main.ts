@@ -201,6 +201,7 @@ const app = await buildApp(
     health: latestHealth,
     alerts: createAlertHistoryFromConfig(config, redis),
     metrics,
+    redis,
     errorReporter,
   },
   {

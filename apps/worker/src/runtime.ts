@@ -149,7 +149,7 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
           {
             ...common,
             connection: connection(QUEUE_NAMES.restores),
-            concurrency: 1,
+            concurrency: config.worker.restoreConcurrency,
             name: `${host}:${process.pid}`,
           },
         ),

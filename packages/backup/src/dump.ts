@@ -26,10 +26,11 @@ import {
   pipeThroughCodec,
 } from './compression.js';
 import { connectionSecrets, libpqEnv, parseDatabaseUrl } from './connection.js';
+import { contentProofOf, createDumpContentScanner, type DumpContentScanner } from './dump-content.js';
 import { createEncryptStream, ENCRYPTED_FILE_SUFFIX, ENCRYPTION_ALGORITHM, keyIdOf } from './encryption.js';
 import { createFanOut, type FanOutTarget } from './fan-out.js';
 import { formatBytes, type PreflightResult, runPreflight } from './preflight.js';
-import { type DumpSnapshot, openDumpSnapshot, type SnapshotCounts } from './snapshot.js';
+import { type DumpSnapshot, openDumpSnapshot, type SnapshotCounts, type SnapshotFacts } from './snapshot.js';
 import { hasCompletionTrailer } from './tail-buffer.js';
 import type { BackupTargetSpec } from './target.js';
 import { createStreamVerifier } from './verify.js';
@@ -211,9 +212,13 @@ export async function createSpooledBackup(
       host: hostname(),
       ...(options.trigger ? { trigger: options.trigger } : {}),
       ...(options.jobId ? { job_id: options.jobId } : {}),
-      row_counts: dumped.counts?.rowCounts ?? {},
+      tables: dumped.counts?.tables ?? [],
       row_counts_source: dumped.counts?.rowCountsSource ?? 'none',
       ...(dumped.counts ? { schema_objects: dumped.counts.schemaObjects } : {}),
+      content: contentProofOf(dumped.content, dumped.facts?.largeObjects),
+      ...(dumped.facts
+        ? { database_properties: dumped.facts.properties, event_triggers: dumped.facts.eventTriggers }
+        : {}),
     };
     log.info(
       { filename, bytes: manifest.bytes, sqlBytes: manifest.sql_bytes, sha256: manifest.sha256 },
@@ -299,6 +304,8 @@ interface DumpOutcome {
   bytes: number;
   sqlBytes: number;
   counts?: SnapshotCounts;
+  facts?: SnapshotFacts;
+  content: ReturnType<DumpContentScanner['finish']>;
 }
 
 async function dumpToFile(
@@ -396,7 +403,9 @@ async function dumpToFile(
      * they are written (zlib runs on the thread pool, beside the compressor) and hashed on the way;
      * only a stream that decompresses whole, with nothing after its end, counts.
      */
+    const scanner = createDumpContentScanner();
     const verifier = createStreamVerifier({
+      onSql: scanner.write,
       compression,
       ...(extra.encryptionKey === undefined ? {} : { encryptionKey: extra.encryptionKey }),
       ...(options.zstdPath === undefined ? {} : { zstdPath: options.zstdPath }),
@@ -447,8 +456,11 @@ async function dumpToFile(
       failing();
     });
     // Counting runs while pg_dump dumps: both read the same snapshot.
-    const counting = snapshot.count(options.rowCounts !== false).then(
-      (counts) => counts,
+    const counting = (async () => {
+      const counts = await snapshot.count(options.rowCounts !== false);
+      return { counts, facts: await snapshot.facts() };
+    })().then(
+      (counted) => counted,
       (error: unknown) => {
         log.warn(
           { err: scrubError(error, secrets) },
@@ -492,7 +504,7 @@ async function dumpToFile(
         { cause: streamError },
       );
     }
-    const counts = await counting;
+    const counted = await counting;
     if (verified === undefined) {
       failed = true;
       throw integrityError(verifierError, partialPath);
@@ -530,7 +542,8 @@ async function dumpToFile(
       sha256: hash.digest('hex'),
       bytes,
       sqlBytes,
-      ...(counts ? { counts } : {}),
+      ...(counted ?? {}),
+      content: scanner.finish(),
     };
   } catch (error) {
     failed = true;

@@ -15,6 +15,7 @@ export {
   libpqEnv,
   parseDatabaseUrl,
 } from './connection.js';
+export { type ContentCheck, type ContentCheckOptions, checkRestoredContent } from './content-proof.js';
 export {
   type BackupProgress,
   type CreateSpooledBackupOptions,
@@ -46,10 +47,8 @@ export {
 export {
   assertRestorableDatabaseName,
   checkPsql,
-  compareWithManifest,
   databaseUrlFor,
   type RestoreBackupOptions,
-  type RestoreCheck,
   type RestoreDeps,
   type RestoreProgress,
   type RestoreResult,
@@ -58,13 +57,14 @@ export {
   restoreDatabaseName,
   type SafetyBackupSettings,
 } from './restore.js';
+export { compareWithManifest, qualifiedName, type RestoreCheck } from './restore-check.js';
 export {
   type RestoreVerificationOutcome,
   type VerifyRestoreOptions,
   verifyRestore,
 } from './restore-verify.js';
 export { type RunBackupDeps, type RunBackupOptions, runBackup } from './run-backup.js';
-export type { RowCounts, SnapshotCounts } from './snapshot.js';
+export type { SnapshotCounts, SnapshotFacts } from './snapshot.js';
 export {
   isBackupFileNameOf,
   type LoadSpooledBackupOptions,

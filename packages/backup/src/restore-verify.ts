@@ -8,11 +8,11 @@ import {
 import { errorMessage, RestoreError } from '@warden/errors';
 import {
   type RestoreBackupOptions,
-  type RestoreCheck,
   type RestoreDeps,
   type RestoreProgress,
   restoreBackup,
 } from './restore.js';
+import type { RestoreCheck } from './restore-check.js';
 
 export interface VerifyRestoreOptions
   extends Pick<

@@ -34,8 +34,11 @@ import {
   parseDatabaseUrl,
   quoteIdent,
 } from './connection.js';
+import { checkRestoredContent } from './content-proof.js';
 import { createDecryptStream, keyIdOf } from './encryption.js';
+import { EventTriggerRestoreError, planTriggerSafety, withPgOptions } from './event-trigger-safety.js';
 import { checkSpoolSpace } from './preflight.js';
+import { compareWithManifest, type RestoreCheck } from './restore-check.js';
 import { type RunBackupOptions, runBackup } from './run-backup.js';
 import { openDumpSnapshot, type SnapshotCounts } from './snapshot.js';
 import { createTailBuffer, STDERR_TAIL_BYTES } from './tail-buffer.js';
@@ -132,14 +135,6 @@ export interface RestoreBackupOptions {
   signal?: AbortSignal;
 }
 
-export interface RestoreCheck {
-  /** `matched`: exact per-table counts equal the dump's snapshot; `tables-only`: the manifest had estimates. */
-  rowCounts: 'matched' | 'tables-only' | 'skipped';
-  schemaObjects: 'matched' | 'skipped';
-  tables: number;
-  rows: number;
-}
-
 export interface RestoreResult {
   /** `dry-run`: the backup was verified and the plan checked; nothing was written. */
   status: 'success' | 'dry-run';
@@ -218,57 +213,6 @@ export async function resolveBackup(
     );
   }
   return manifest;
-}
-
-/**
- * Compares a restored database with the manifest: schema object counts by kind and, when the dump's
- * snapshot was counted exactly, every table's row count. Returns the differences (none = passed).
- */
-export function compareWithManifest(
-  manifest: BackupManifest,
-  restored: SnapshotCounts,
-): { problems: string[]; check: RestoreCheck } {
-  const problems: string[] = [];
-  const rows = Object.values(restored.rowCounts).reduce((sum, count) => sum + count, 0);
-  const check: RestoreCheck = {
-    rowCounts: 'skipped',
-    schemaObjects: 'skipped',
-    tables: Object.keys(restored.rowCounts).length,
-    rows,
-  };
-  if (manifest.schema_objects && Object.keys(manifest.schema_objects).length > 0) {
-    check.schemaObjects = 'matched';
-    for (const [kind, expected] of Object.entries(manifest.schema_objects)) {
-      const actual = restored.schemaObjects[kind];
-      if (actual !== expected) {
-        problems.push(
-          `schema objects "${kind}": ${expected} at dump time, ${actual ?? 'none'} after restore`,
-        );
-      }
-    }
-  }
-  const expectedCounts = manifest.row_counts;
-  if (expectedCounts && manifest.row_counts_source !== 'none' && manifest.row_counts_source !== undefined) {
-    const exact = manifest.row_counts_source === 'snapshot';
-    check.rowCounts = exact ? 'matched' : 'tables-only';
-    for (const [table, expected] of Object.entries(expectedCounts)) {
-      const actual = restored.rowCounts[table];
-      if (actual === undefined) problems.push(`table ${table} is missing after restore`);
-      else if (exact && actual !== expected) {
-        problems.push(`table ${table}: ${expected} rows in the backup's snapshot, ${actual} after restore`);
-      }
-    }
-    if (exact) {
-      for (const table of Object.keys(restored.rowCounts)) {
-        if (!(table in expectedCounts)) problems.push(`table ${table} is not in the backup's snapshot`);
-      }
-    }
-  }
-  if (problems.length > 0) {
-    if (check.rowCounts === 'matched') check.rowCounts = 'skipped';
-    if (check.schemaObjects === 'matched') check.schemaObjects = 'skipped';
-  }
-  return { problems, check };
 }
 
 /** A pg client on the maintenance database; SQL errors come back scrubbed of the connection's secrets. */
@@ -436,6 +380,17 @@ export async function restoreBackup(
     },
     'restore planned',
   );
+  const triggerSafety = await withMaintenanceClient(maintenanceUrl, where, (client) =>
+    planTriggerSafety(client, manifest),
+  ).catch((error: unknown) => {
+    if (error instanceof EventTriggerRestoreError) {
+      throw new RestoreError(
+        'RESTORE_EVENT_TRIGGERS',
+        `cannot restore ${manifest.filename}: ${error.message}`,
+      );
+    }
+    throw error;
+  });
 
   const localPath = join(
     options.spoolDir,
@@ -537,6 +492,7 @@ export async function restoreBackup(
       { ...server, database: restoreInto },
       options,
       psqlPath,
+      triggerSafety.pgOptions,
       signal,
       (bytes, sqlBytes) =>
         progress({
@@ -552,8 +508,30 @@ export async function restoreBackup(
     throwIfAborted();
 
     progress({ phase: 'check', percent: 92, bytes: totalBytes, totalBytes });
-    const restoredCounts = await inspectDatabase(databaseUrlFor(target.databaseUrl, restoreInto), secrets);
+    const restoredUrl = databaseUrlFor(target.databaseUrl, restoreInto);
+    const restoredCounts = await inspectDatabase(restoredUrl, secrets);
     const { problems, check } = compareWithManifest(manifest, restoredCounts);
+    // Counts first (cheap); the content is read back only when they agree.
+    if (problems.length === 0) {
+      const content = await checkRestoredContent({
+        manifest,
+        url: restoredUrl,
+        params: { ...server, database: restoreInto },
+        database: restoreInto,
+        psqlPath,
+        signal,
+      }).catch((error: unknown) => {
+        throw signal.aborted
+          ? abortError()
+          : new RestoreError(
+              'RESTORE_CONNECT_FAILED',
+              `checking the restored content failed: ${scrubSecrets(errorMessage(error), secrets)}`,
+              { cause: scrubError(error, secrets) },
+            );
+      });
+      problems.push(...content.problems);
+      Object.assign(check, content.check);
+    }
     if (problems.length > 0) {
       throw new RestoreError(
         'RESTORE_CHECK_FAILED',
@@ -561,7 +539,16 @@ export async function restoreBackup(
         { problems },
       );
     }
-    log.info({ database: restoreInto, tables: check.tables, rows: check.rows }, 'restored database checked');
+    log.info(
+      {
+        database: restoreInto,
+        tables: check.tables,
+        rows: check.rows,
+        content: check.content,
+        note: check.contentNote,
+      },
+      'restored database checked',
+    );
 
     if (plan.action === 'replace') {
       progress({ phase: 'swap', percent: 96, bytes: totalBytes, totalBytes });
@@ -760,6 +747,7 @@ async function runPsql(
   params: ConnectionParams,
   options: RestoreBackupOptions,
   psqlPath: string,
+  pgOptions: string | undefined,
   signal: AbortSignal,
   onBytes: (bytes: number, sqlBytes: number) => void,
 ): Promise<void> {
@@ -773,7 +761,7 @@ async function runPsql(
     psqlPath,
     ['-X', '-q', '--no-password', '-v', 'ON_ERROR_STOP=1', '--single-transaction'],
     {
-      env: libpqEnv(params, 'warden-restore'),
+      env: withPgOptions(libpqEnv(params, 'warden-restore'), pgOptions),
       buffer: false,
       stdin: 'pipe',
       // The dump's `SELECT set_config(...)` lines print result tables nobody needs.

@@ -1,15 +1,23 @@
+import type { DatabaseProperties, EventTriggerRecord, TableRowCount } from '@warden/catalog';
 import { pgClientConfig } from '@warden/names';
 import pg from 'pg';
 import { quoteIdent } from './connection.js';
-
-/** `schema.table` → rows. */
-export type RowCounts = Record<string, number>;
+import { readDatabaseProperties, readEventTriggers, readLargeObjects } from './database-facts.js';
 
 export interface SnapshotCounts {
-  rowCounts: RowCounts;
+  /** Schema and name apart: joined with a dot, `dot."ted.name"` and `"dot.ted".name` would collide. */
+  tables: TableRowCount[];
   rowCountsSource: 'snapshot' | 'statistics';
   /** Object counts by kind: schemas, tables, views, indexes, sequences, functions, … */
   schemaObjects: Record<string, number>;
+}
+
+/** What the dump itself does not carry or cannot prove, read in the same snapshot. */
+export interface SnapshotFacts {
+  properties: DatabaseProperties;
+  eventTriggers: EventTriggerRecord[];
+  /** Absent when the role may not read the large objects. */
+  largeObjects?: { count: number; digest: string };
 }
 
 /**
@@ -20,6 +28,8 @@ export interface DumpSnapshot {
   readonly id: string;
   /** Counts rows (exactly, or from statistics) and schema objects inside the snapshot. */
   count(exact: boolean): Promise<SnapshotCounts>;
+  /** Database properties, event triggers and large objects inside the snapshot. */
+  facts(): Promise<SnapshotFacts>;
   /** Ends the transaction (COMMIT when `commit`, else the connection is just closed) and the connection. */
   close(commit?: boolean): Promise<void>;
 }
@@ -59,7 +69,7 @@ export async function openDumpSnapshot(
       await client.query('SAVEPOINT warden_counts');
       try {
         const counts: SnapshotCounts = {
-          rowCounts: exact ? await exactRowCounts(client) : await estimatedRowCounts(client),
+          tables: exact ? await exactRowCounts(client) : await estimatedRowCounts(client),
           rowCountsSource: exact ? 'snapshot' : 'statistics',
           schemaObjects: await schemaObjectCounts(client),
         };
@@ -67,6 +77,27 @@ export async function openDumpSnapshot(
         return counts;
       } catch (error) {
         await client.query('ROLLBACK TO SAVEPOINT warden_counts').catch(() => undefined);
+        throw error;
+      }
+    },
+    async facts() {
+      await client.query('SAVEPOINT warden_facts');
+      try {
+        const properties = await readDatabaseProperties(client);
+        const eventTriggers = await readEventTriggers(client);
+        await client.query('RELEASE SAVEPOINT warden_facts');
+        await client.query('SAVEPOINT warden_large_objects');
+        let largeObjects: SnapshotFacts['largeObjects'];
+        try {
+          largeObjects = await readLargeObjects(client);
+          await client.query('RELEASE SAVEPOINT warden_large_objects');
+        } catch {
+          // Permission denied on some large object: the restore cannot check them either way.
+          await client.query('ROLLBACK TO SAVEPOINT warden_large_objects');
+        }
+        return { properties, eventTriggers, ...(largeObjects ? { largeObjects } : {}) };
+      } catch (error) {
+        await client.query('ROLLBACK TO SAVEPOINT warden_facts').catch(() => undefined);
         throw error;
       }
     },
@@ -91,30 +122,30 @@ async function userTables(client: pg.Client): Promise<{ schema: string; table: s
   return rows;
 }
 
-async function exactRowCounts(client: pg.Client): Promise<RowCounts> {
-  const counts: RowCounts = {};
+async function exactRowCounts(client: pg.Client): Promise<TableRowCount[]> {
+  const counts: TableRowCount[] = [];
   for (const { schema, table } of await userTables(client)) {
     // ONLY: rows of inheritance children are counted under the child's own name.
     const { rows } = await client.query<{ count: string }>(
       `SELECT count(*) AS count FROM ONLY ${quoteIdent(schema)}.${quoteIdent(table)}`,
     );
-    counts[`${schema}.${table}`] = Number(rows[0]?.count ?? 0);
+    counts.push({ schema, name: table, rows: Number(rows[0]?.count ?? 0) });
   }
   return counts;
 }
 
-async function estimatedRowCounts(client: pg.Client): Promise<RowCounts> {
+async function estimatedRowCounts(client: pg.Client): Promise<TableRowCount[]> {
   const { rows } = await client.query<{ schema: string; table: string; estimate: string }>(
     `SELECT n.nspname AS schema, c.relname AS table, c.reltuples::bigint::text AS estimate
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind = 'r' AND ${USER_NAMESPACE}
       ORDER BY 1, 2`,
   );
-  const counts: RowCounts = {};
+  const counts: TableRowCount[] = [];
   for (const row of rows) {
     // -1 means "never analyzed": no estimate exists, so none is recorded.
     const estimate = Number(row.estimate);
-    if (estimate >= 0) counts[`${row.schema}.${row.table}`] = estimate;
+    if (estimate >= 0) counts.push({ schema: row.schema, name: row.table, rows: estimate });
   }
   return counts;
 }

@@ -42,6 +42,8 @@ export interface StreamVerifierOptions {
   zstdPath?: string;
   /** Called with the SQL bytes decompressed so far. */
   onSqlBytes?: (sqlBytes: number) => void;
+  /** Sees every decompressed SQL chunk, in order (the content digests read the dump here). */
+  onSql?: (chunk: Buffer) => void;
 }
 
 export interface StreamVerifierResult {
@@ -77,6 +79,7 @@ export function createStreamVerifier(options: StreamVerifierOptions): StreamVeri
     highWaterMark: 256 * 1024,
     write(chunk: Buffer, _encoding, callback) {
       sqlBytes += chunk.length;
+      options.onSql?.(chunk);
       tail.push(chunk);
       tailBytes += chunk.length;
       while (tail.length > 1 && tailBytes - (tail[0] as Buffer).length >= SQL_TAIL_BYTES) {

@@ -19,13 +19,20 @@ export {
 export {
   type BackupManifest,
   backupFileName,
+  CONTENT_PROOF_VERSION,
+  type ContentProof,
+  type DatabaseProperties,
   dumpKeyFor,
+  type EventTriggerRecord,
   formatBackupTimestamp,
   MANIFEST_FORMAT_VERSION,
   MANIFEST_SUFFIX,
   manifestKeyFor,
   type RestoreVerification,
+  type SequenceValue,
   sizeMb,
+  type TableDigest,
+  type TableRowCount,
 } from './manifest.js';
 export {
   type ApplyRetentionOptions,

@@ -46,12 +46,74 @@ export interface BackupManifest {
   host: string;
   trigger?: string;
   job_id?: string;
-  /** Per-table row counts (`schema.table`) from the dump's snapshot. */
+  /**
+   * Older manifests: per-table row counts keyed `schema.table`, which is ambiguous (`dot."ted.name"`
+   * and `"dot.ted".name` share a key). New manifests write {@link BackupManifest.tables}.
+   */
   row_counts?: Record<string, number>;
+  /** Per-table row counts from the dump's snapshot, schema and name apart. */
+  tables?: TableRowCount[];
   row_counts_source?: 'snapshot' | 'statistics' | 'none';
   /** Schema object counts by kind (tables, indexes, sequences, …) at dump time. */
   schema_objects?: Record<string, number>;
   verification?: RestoreVerification;
+  /** What the data of the dump was, to prove a restore brought back exactly that. */
+  content?: ContentProof;
+  /** The database's comment and `ALTER DATABASE … SET` / `ALTER ROLE … IN DATABASE … SET` settings. */
+  database_properties?: DatabaseProperties;
+  /** Event triggers of the database (they would fire while a restore replays the dump). */
+  event_triggers?: EventTriggerRecord[];
+}
+
+export interface TableRowCount {
+  schema: string;
+  name: string;
+  rows: number;
+}
+
+/** Version of {@link ContentProof}; a reader that does not know it falls back to row counts. */
+export const CONTENT_PROOF_VERSION = 1;
+
+/**
+ * The data as pg_dump wrote it. `tables`: per COPY block, the row count and an order-independent
+ * digest of its lines (see `row-digest.ts` in the backup package); `sequences`: each `setval`;
+ * `large_objects`: count and digest of their contents.
+ */
+export interface ContentProof {
+  version: typeof CONTENT_PROOF_VERSION;
+  algorithm: string;
+  tables: TableDigest[];
+  sequences: SequenceValue[];
+  large_objects?: { count: number; digest: string };
+}
+
+export interface TableDigest {
+  schema: string;
+  name: string;
+  /** Columns as pg_dump listed them in its COPY statement. */
+  columns: string[];
+  rows: number;
+  digest: string;
+}
+
+export interface SequenceValue {
+  schema: string;
+  name: string;
+  /** `last_value` as text (a bigint). */
+  value: string;
+  is_called: boolean;
+}
+
+export interface DatabaseProperties {
+  comment: string | null;
+  /** `role` null: a setting of the database for every role. */
+  settings: { role: string | null; name: string; value: string }[];
+}
+
+export interface EventTriggerRecord {
+  name: string;
+  /** pg_event_trigger.evtenabled: O (origin), R (replica), A (always), D (disabled). */
+  enabled: string;
 }
 
 export function manifestKeyFor(dumpKey: string): string {

@@ -108,6 +108,8 @@ export interface WardenConfig {
   worker: {
     metricsPort: number;
     concurrency: number;
+    /** Restores and restore tests one worker process runs at once. */
+    restoreConcurrency: number;
     /** How long a job lock lives without renewal; a dead worker's job is recovered after it. */
     lockDurationMs: number;
     /** How often workers look for stalled jobs (those whose lock expired). */
@@ -445,6 +447,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): WardenCon
     worker: {
       metricsPort: e.WORKER_METRICS_PORT,
       concurrency: e.WORKER_CONCURRENCY,
+      restoreConcurrency: e.RESTORE_CONCURRENCY,
       lockDurationMs: e.WORKER_LOCK_DURATION_MS,
       stalledIntervalMs: e.WORKER_STALLED_INTERVAL_MS,
       shutdownGraceMs: e.WORKER_SHUTDOWN_GRACE_MS,

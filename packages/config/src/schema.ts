@@ -169,6 +169,7 @@ export const envSchema = z.object({
   HTTP_CONNECTION_TIMEOUT_SECONDS: integer(60, 1, 3600),
   WORKER_METRICS_PORT: integer(9464, 0, 65535),
   WORKER_CONCURRENCY: integer(2, 1, 64),
+  RESTORE_CONCURRENCY: integer(1, 1, 16),
   WORKER_LOCK_DURATION_MS: integer(60_000, 1_000),
   WORKER_STALLED_INTERVAL_MS: integer(30_000, 1_000),
   WORKER_SHUTDOWN_GRACE_MS: integer(25_000, 0),

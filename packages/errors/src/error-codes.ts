@@ -115,7 +115,13 @@ export const RESTORE_ERROR_CODES = {
   },
   RESTORE_CHECK_FAILED: {
     permanent: true,
-    meaning: "The restored database's row counts or schema objects differ from the manifest.",
+    meaning:
+      'The restored database differs from the manifest: row counts, schema objects, table contents, sequences, large objects or database settings.',
+  },
+  RESTORE_EVENT_TRIGGERS: {
+    permanent: true,
+    meaning:
+      'The backup has event triggers that would fire during the restore, and the restoring role may not set session_replication_role to stop them.',
   },
   RESTORE_SWAP_FAILED: {
     permanent: false,

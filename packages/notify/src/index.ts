@@ -23,6 +23,7 @@ export {
   type CycleCondition,
   createConditionTracker,
 } from './condition-tracker.js';
+export { RedisTimeoutError, withRedisTimeout } from './redis-timeout.js';
 export {
   createSentryReporter,
   type ErrorReporter,

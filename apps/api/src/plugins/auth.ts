@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { API_ERROR_CODES, errorBody, StartupError } from '../errors.js';
+import type { RateLimiter, RateLimitVerdict } from '../rate-limiter.js';
 
 /**
  * Who is calling the admin surface, decided once per request by the admin guard below and kept on
@@ -57,6 +58,14 @@ export interface AdminAuthOptions {
    * can open Bull Board and the API docs; a 401 then asks the browser for credentials.
    */
   scheme: 'bearer' | 'bearer-or-basic';
+  /** Shared counters of the two budgets below (Redis). */
+  limiter: RateLimiter;
+  /**
+   * Per client address (`request.ip`, see TRUST_PROXY) and window: `requests` for each role's
+   * authenticated requests, `authFailures` for missing or wrong credentials. They are separate so
+   * that no amount of failed attempts can lock out a caller holding a valid token.
+   */
+  limits: { requests: number; authFailures: number };
 }
 
 const REALM = 'Warden';
@@ -129,12 +138,15 @@ export function loopbackRefusal(request: FastifyRequest): string | undefined {
   return undefined;
 }
 
-/** `Origin: http://127.0.0.1:3000` against `Host: 127.0.0.1:3000`, default ports normalized. */
-function isSameOrigin(origin: string, host: string): boolean {
+/**
+ * Whether an `Origin` header names the server the request's `Host` names (`http://127.0.0.1:3000`
+ * against `127.0.0.1:3000`, default ports normalized; the scheme is the Origin's, as a TLS proxy
+ * may sit in front). Only an http(s) origin can match.
+ */
+export function isSameOrigin(origin: string, host: string): boolean {
   try {
     const originUrl = new URL(origin);
     if (originUrl.protocol !== 'http:' && originUrl.protocol !== 'https:') return false;
-    if (originUrl.origin !== origin.replace(/\/$/, '').toLowerCase()) return false;
     return new URL(`${originUrl.protocol}//${host}`).host === originUrl.host;
   } catch {
     return false;
@@ -186,45 +198,55 @@ export function createAdminAuth(options: AdminAuthOptions) {
       ? undefined
       : createTokenMatcher(options.adminToken, options.viewerToken);
   const challenge = allowBasic ? `Basic realm="${REALM}", charset="UTF-8"` : `Bearer realm="${REALM}"`;
+  const { limiter, limits } = options;
 
   return async function adminAuth(
     request: FastifyRequest,
     reply: FastifyReply,
   ): Promise<FastifyReply | undefined> {
     if (matchToken === undefined) {
+      // Nothing to guess without a token, so refusals here are not counted as failed logins.
       const refusal = loopbackRefusal(request);
-      if (refusal === undefined) {
-        request.access = 'loopback';
-        return undefined;
+      if (refusal !== undefined) {
+        request.log.warn(
+          { url: request.url, host: request.headers.host, origin: request.headers.origin },
+          'admin request refused: no ADMIN_API_TOKEN and not a loopback request',
+        );
+        return reply.code(403).send(errorBody(API_ERROR_CODES.forbidden, refusal));
       }
-      request.log.warn(
-        { url: request.url, host: request.headers.host, origin: request.headers.origin },
-        'admin request refused: no ADMIN_API_TOKEN and not a loopback request',
-      );
-      return reply.code(403).send(errorBody(API_ERROR_CODES.forbidden, refusal));
+      request.access = 'loopback';
+    } else {
+      const token = presentedToken(request, allowBasic);
+      const access = token === undefined ? undefined : matchToken(token);
+      if (access === undefined) {
+        const failures = await limiter.hit('auth-failures', request.ip, limits.authFailures);
+        if (!failures.allowed) return sendRateLimited(reply, failures, 'failed authentications');
+        request.log.warn(
+          { url: request.url, ip: request.ip, presented: token !== undefined },
+          'admin request refused: missing or wrong token',
+        );
+        return reply
+          .code(401)
+          .header('www-authenticate', challenge)
+          .send(
+            errorBody(
+              API_ERROR_CODES.unauthorized,
+              token === undefined
+                ? `missing credentials: send "Authorization: Bearer <ADMIN_API_TOKEN>"`
+                : 'invalid token',
+            ),
+          );
+      }
+      request.access = access;
     }
 
-    const token = presentedToken(request, allowBasic);
-    const access = token === undefined ? undefined : matchToken(token);
-    if (access === undefined) {
-      request.log.warn(
-        { url: request.url, ip: request.ip, presented: token !== undefined },
-        'admin request refused: missing or wrong token',
-      );
-      return reply
-        .code(401)
-        .header('www-authenticate', challenge)
-        .send(
-          errorBody(
-            API_ERROR_CODES.unauthorized,
-            token === undefined
-              ? `missing credentials: send "Authorization: Bearer <ADMIN_API_TOKEN>"`
-              : 'invalid token',
-          ),
-        );
-    }
-    request.access = access;
-    if (access === 'viewer' && (!isReadMethod(request.method) || isAdminOnlyRoute(request))) {
+    const budget = await limiter.hit('requests', `${request.access}:${request.ip}`, limits.requests);
+    if (!budget.allowed) return sendRateLimited(reply, budget, 'requests');
+    reply
+      .header('x-ratelimit-limit', String(budget.limit))
+      .header('x-ratelimit-remaining', String(budget.remaining))
+      .header('x-ratelimit-reset', String(Math.ceil(budget.resetMs / 1000)));
+    if (!mayChangeState(request.access) && (!isReadMethod(request.method) || isAdminOnlyRoute(request))) {
       request.log.warn({ url: request.url, method: request.method }, 'admin request refused: viewer token');
       return reply
         .code(403)
@@ -239,4 +261,20 @@ export function createAdminAuth(options: AdminAuthOptions) {
     }
     return undefined;
   };
+}
+
+function sendRateLimited(reply: FastifyReply, verdict: RateLimitVerdict, what: string): FastifyReply {
+  const seconds = Math.max(1, Math.ceil(verdict.resetMs / 1000));
+  return reply
+    .code(429)
+    .header('retry-after', String(seconds))
+    .header('x-ratelimit-limit', String(verdict.limit))
+    .header('x-ratelimit-remaining', '0')
+    .header('x-ratelimit-reset', String(seconds))
+    .send(
+      errorBody(
+        API_ERROR_CODES.rateLimited,
+        `too many ${what} from this address; try again in ${seconds} seconds`,
+      ),
+    );
 }

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { API_ERROR_CODES, errorBody } from '../errors.js';
+import { isSameOrigin } from './auth.js';
 
 /**
  * The header the console sends with every request. An HTML form cannot set a header, and a
@@ -22,18 +23,6 @@ export interface CrossSiteGuardOptions {
   requireHeader: boolean;
 }
 
-/** Whether the `Origin` a browser sent names this very server (scheme aside: a TLS proxy may sit in front). */
-function isSameOrigin(origin: string, host: string | undefined): boolean {
-  if (host === undefined) return false;
-  try {
-    const from = new URL(origin);
-    // Read the Host with the Origin's scheme, so `example:80` and `http://example` compare equal.
-    return from.host === new URL(`${from.protocol}//${host}`).host;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * An `onRequest` hook against cross-site request forgery on state-changing requests.
  *
@@ -54,7 +43,7 @@ export function createCrossSiteGuard(options: CrossSiteGuardOptions) {
   ): Promise<FastifyReply | undefined> {
     if (SAFE_METHODS.has(request.method)) return undefined;
     const origin = request.headers.origin;
-    if (typeof origin === 'string' && !isSameOrigin(origin, request.headers.host)) {
+    if (typeof origin === 'string' && !isSameOrigin(origin, request.headers.host ?? '')) {
       request.log.warn({ url: request.url, origin: origin.slice(0, 200) }, 'cross-site request refused');
       return reply
         .code(403)

@@ -377,6 +377,7 @@ export function registerBackupRoutes(
             required: ['jobId', 'target', 'file', 'statusUrl'],
           },
           404: errorResponseSchema,
+          409: errorResponseSchema,
           ...adminErrorResponses,
         },
       },
@@ -407,11 +408,22 @@ export function registerBackupRoutes(
       };
       if (body.database !== undefined) data.database = body.database;
       restoreJobSchema.parse(data);
+      // Two restores into one database would race for it: the second is refused while the first
+      // waits or runs. The scan finds any queued one (Bull Board's too); the deduplication id makes
+      // two racing requests get one job.
+      const into = data.dryRun ? undefined : data.database;
+      if (into !== undefined) {
+        const queued = await queuedRestoreInto(queues.restores, target.name, into);
+        if (queued?.id) throw restoreAlreadyQueued(target.name, into, queued.id);
+      }
+      const requestedId = `restore-${target.name}-${randomUUID()}`;
       const job = await queues.restores.add(JOB_NAMES.restoreRun, data, {
         ...RESTORE_JOB_OPTIONS,
-        jobId: `restore-${target.name}-${randomUUID()}`,
+        jobId: requestedId,
+        ...(into === undefined ? {} : { deduplication: { id: `restore:${target.name}:${into}` } }),
       });
       const jobId = job.id ?? '';
+      if (jobId !== requestedId) throw restoreAlreadyQueued(target.name, into ?? '', jobId);
       request.log.info(
         { jobId, target: target.name, file: body.file, database: body.database, dryRun: data.dryRun },
         'restore requested',
@@ -438,4 +450,29 @@ export function registerBackupRoutes(
       );
     }
   }
+}
+
+const UNFINISHED_STATES = ['waiting', 'active', 'delayed', 'prioritized'] as const;
+
+/** A `restore.run` of `target` into `database` that waits or runs; the newest few hundred are read. */
+async function queuedRestoreInto(queue: Queue, target: string, database: string): Promise<Job | undefined> {
+  const jobs = await queue.getJobs([...UNFINISHED_STATES], 0, 499);
+  return jobs.find((job) => {
+    const data = job?.data as Partial<RestoreJobData> | undefined;
+    return (
+      job?.name === JOB_NAMES.restoreRun &&
+      data?.target === target &&
+      data.database === database &&
+      data.dryRun !== true
+    );
+  });
+}
+
+function restoreAlreadyQueued(target: string, database: string, jobId: string): ApiError {
+  return new ApiError(
+    409,
+    API_ERROR_CODES.restoreAlreadyQueued,
+    `a restore of target "${target}" into database "${database}" is already queued or running (job ${jobId}); wait for it to finish`,
+    { jobId, statusUrl: jobStatusUrl(jobId, QUEUE_NAMES.restores) },
+  );
 }

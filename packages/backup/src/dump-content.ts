@@ -1,0 +1,249 @@
+import {
+  CONTENT_PROOF_VERSION,
+  type ContentProof,
+  type SequenceValue,
+  type TableDigest,
+} from '@warden/catalog';
+import {
+  addRow,
+  createRowDigest,
+  formatRowDigest,
+  ROW_DIGEST_ALGORITHM,
+  type RowDigest,
+} from './row-digest.js';
+
+/**
+ * Reads pg_dump's plain SQL as it streams past (the integrity check already decompresses it) and
+ * records what the data is: per `COPY … FROM stdin;` block the row count and digest of its lines,
+ * and every `SELECT pg_catalog.setval(…)`. Restores read their tables back in the same COPY text
+ * and feed it to {@link createCopyReadbackScanner}, so both sides hash the same kind of bytes.
+ */
+export interface DumpContentScanner {
+  write(chunk: Buffer): void;
+  /** The content seen; call once after the last chunk. */
+  finish(): { tables: TableDigest[]; sequences: SequenceValue[] };
+}
+
+interface OpenTable {
+  schema: string;
+  name: string;
+  columns: string[];
+  digest: RowDigest;
+}
+
+const NEWLINE = 0x0a;
+const COPY_PREFIX = Buffer.from('COPY ');
+const SETVAL_PREFIX = Buffer.from('SELECT pg_catalog.setval(');
+const END_OF_DATA = Buffer.from('\\.');
+
+/** Splits a stream into lines; a line split across chunks is joined (one copy per chunk boundary). */
+function createLineSplitter(onLine: (buf: Buffer, start: number, end: number) => void) {
+  let carry: Buffer | undefined;
+  return {
+    write(chunk: Buffer) {
+      let start = 0;
+      if (carry !== undefined) {
+        const newline = chunk.indexOf(NEWLINE);
+        if (newline === -1) {
+          carry = Buffer.concat([carry, chunk]);
+          return;
+        }
+        const line = Buffer.concat([carry, chunk.subarray(0, newline)]);
+        carry = undefined;
+        onLine(line, 0, line.length);
+        start = newline + 1;
+      }
+      for (;;) {
+        const newline = chunk.indexOf(NEWLINE, start);
+        if (newline === -1) break;
+        onLine(chunk, start, newline);
+        start = newline + 1;
+      }
+      if (start < chunk.length) carry = Buffer.from(chunk.subarray(start));
+    },
+    end() {
+      if (carry !== undefined && carry.length > 0) onLine(carry, 0, carry.length);
+      carry = undefined;
+    },
+  };
+}
+
+function startsWith(buf: Buffer, start: number, end: number, prefix: Buffer): boolean {
+  return (
+    end - start >= prefix.length && buf.compare(prefix, 0, prefix.length, start, start + prefix.length) === 0
+  );
+}
+
+function isEndOfData(buf: Buffer, start: number, end: number): boolean {
+  return end - start === 2 && buf[start] === END_OF_DATA[0] && buf[start + 1] === END_OF_DATA[1];
+}
+
+export function tableKey(schema: string, name: string): string {
+  return JSON.stringify([schema, name]);
+}
+
+export function createDumpContentScanner(): DumpContentScanner {
+  const tables = new Map<string, TableDigest & { digestState: RowDigest }>();
+  const sequences: SequenceValue[] = [];
+  let open: OpenTable | undefined;
+  const splitter = createLineSplitter((buf, start, end) => {
+    if (open !== undefined) {
+      if (isEndOfData(buf, start, end)) {
+        const key = tableKey(open.schema, open.name);
+        const known = tables.get(key);
+        // A table appears once in a dump; a second block (never seen from pg_dump) adds up.
+        if (known) {
+          known.digestState.rows += open.digest.rows;
+          known.digestState.sumA = (known.digestState.sumA + open.digest.sumA) >>> 0;
+          known.digestState.sumB = (known.digestState.sumB + open.digest.sumB) >>> 0;
+        } else {
+          tables.set(key, {
+            schema: open.schema,
+            name: open.name,
+            columns: open.columns,
+            rows: 0,
+            digest: '',
+            digestState: open.digest,
+          });
+        }
+        open = undefined;
+      } else {
+        addRow(open.digest, buf, start, end);
+      }
+      return;
+    }
+    if (startsWith(buf, start, end, COPY_PREFIX)) {
+      const copy = parseCopyStatement(buf.toString('utf8', start, end));
+      if (copy) open = { ...copy, digest: createRowDigest() };
+    } else if (startsWith(buf, start, end, SETVAL_PREFIX)) {
+      const setval = parseSetval(buf.toString('utf8', start, end));
+      if (setval) sequences.push(setval);
+    }
+  });
+  return {
+    write: (chunk) => splitter.write(chunk),
+    finish() {
+      splitter.end();
+      return {
+        tables: [...tables.values()].map(({ digestState, ...table }) => ({
+          ...table,
+          rows: digestState.rows,
+          digest: formatRowDigest(digestState),
+        })),
+        sequences,
+      };
+    },
+  };
+}
+
+/**
+ * Reads the output of a restore's read-back (see `content-proof.ts`): a marker line
+ * `\.warden <index>` before each table's COPY text. No COPY text line starts with `\.` (COPY
+ * escapes a backslash as `\\`), so a marker cannot be mistaken for a row.
+ */
+export function createCopyReadbackScanner(count: number) {
+  const digests = Array.from({ length: count }, () => createRowDigest());
+  let current: RowDigest | undefined;
+  const marker = Buffer.from('\\.warden ');
+  const splitter = createLineSplitter((buf, start, end) => {
+    if (startsWith(buf, start, end, marker)) {
+      current = digests[Number(buf.toString('latin1', start + marker.length, end))];
+      return;
+    }
+    if (current) addRow(current, buf, start, end);
+  });
+  return {
+    write: (chunk: Buffer) => splitter.write(chunk),
+    finish(): { rows: number; digest: string }[] {
+      splitter.end();
+      return digests.map((digest) => ({ rows: digest.rows, digest: formatRowDigest(digest) }));
+    },
+  };
+}
+
+/** Parses one identifier as pg_dump's fmtId writes it (quoted with `""` escapes, or plain). */
+function parseIdentifier(text: string, at: number): { value: string; next: number } | undefined {
+  if (text[at] === '"') {
+    let value = '';
+    let i = at + 1;
+    for (;;) {
+      const quote = text.indexOf('"', i);
+      if (quote === -1) return undefined;
+      value += text.slice(i, quote);
+      if (text[quote + 1] === '"') {
+        value += '"';
+        i = quote + 2;
+      } else {
+        return { value, next: quote + 1 };
+      }
+    }
+  }
+  const match = /^[^\s".,()']+/.exec(text.slice(at));
+  return match ? { value: match[0], next: at + match[0].length } : undefined;
+}
+
+/** `schema.name` as pg_dump qualifies it. */
+export function parseQualifiedName(
+  text: string,
+  at = 0,
+): { schema: string; name: string; next: number } | undefined {
+  const schema = parseIdentifier(text, at);
+  if (!schema || text[schema.next] !== '.') return undefined;
+  const name = parseIdentifier(text, schema.next + 1);
+  if (!name) return undefined;
+  return { schema: schema.value, name: name.value, next: name.next };
+}
+
+/** `COPY schema.name (col, "Col 2") FROM stdin;` */
+export function parseCopyStatement(
+  line: string,
+): { schema: string; name: string; columns: string[] } | undefined {
+  const table = parseQualifiedName(line, COPY_PREFIX.length);
+  if (!table) return undefined;
+  let at = table.next;
+  const columns: string[] = [];
+  if (line.startsWith(' (', at)) {
+    at += 2;
+    for (;;) {
+      const column = parseIdentifier(line, at);
+      if (!column) return undefined;
+      columns.push(column.value);
+      at = column.next;
+      if (line.startsWith(', ', at)) at += 2;
+      else if (line[at] === ')') {
+        at += 1;
+        break;
+      } else return undefined;
+    }
+  }
+  if (line.slice(at) !== ' FROM stdin;') return undefined;
+  return { schema: table.schema, name: table.name, columns };
+}
+
+/** `SELECT pg_catalog.setval('schema.name', 42, true);` (pg_dump sets standard_conforming_strings). */
+export function parseSetval(line: string): SequenceValue | undefined {
+  const match = /^SELECT pg_catalog\.setval\('((?:[^']|'')*)', (-?\d+), (true|false)\);$/.exec(line);
+  if (!match) return undefined;
+  const qualified = parseQualifiedName((match[1] as string).replaceAll("''", "'"));
+  if (!qualified) return undefined;
+  return {
+    schema: qualified.schema,
+    name: qualified.name,
+    value: match[2] as string,
+    is_called: match[3] === 'true',
+  };
+}
+
+/** The manifest's `content` from what the scanner saw and the large objects read in the snapshot. */
+export function contentProofOf(
+  content: { tables: TableDigest[]; sequences: SequenceValue[] },
+  largeObjects: { count: number; digest: string } | undefined,
+): ContentProof {
+  return {
+    version: CONTENT_PROOF_VERSION,
+    algorithm: ROW_DIGEST_ALGORITHM,
+    tables: content.tables,
+    sequences: content.sequences,
+    ...(largeObjects ? { large_objects: largeObjects } : {}),
+  };
+}

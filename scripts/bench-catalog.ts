@@ -70,6 +70,7 @@ const config = loadConfig({
   REDIS_URL: redisUrl,
   QUEUE_PREFIX: prefix,
   DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/db000',
+  API_RATE_LIMIT_PER_MINUTE: '100000',
 });
 const logger = createLogger({ service: 'warden-bench-catalog', level: 'warn' });
 const redis = createRedisConnection({ url: redisUrl, role: 'producer' });
@@ -91,17 +92,14 @@ const counted = {
     return storage.readBytes(key);
   },
 } as typeof storage;
-const app = await buildApp(
-  {
-    config,
-    logger,
-    queues,
-    storage,
-    catalog: createIndexedCatalog({ storage: counted, redis, key: `${prefix}:catalog:index` }),
-    health: { detailed: async () => ({ status: 'healthy', timestamp: 0, services: {} }) },
-  },
-  { rateLimit: { max: 1_000_000, timeWindowMs: 60_000 } },
-);
+const app = await buildApp({
+  config,
+  logger,
+  queues,
+  storage,
+  catalog: createIndexedCatalog({ storage: counted, redis, key: `${prefix}:catalog:index` }),
+  health: { detailed: async () => ({ status: 'healthy', timestamp: 0, services: {} }) },
+});
 await app.ready();
 
 async function measure(name: string, url: () => string) {

@@ -6,13 +6,9 @@ import {
   writeManifest,
 } from '@warden/catalog';
 import { errorMessage, RestoreError } from '@warden/errors';
-import {
-  type RestoreBackupOptions,
-  type RestoreDeps,
-  type RestoreProgress,
-  restoreBackup,
-} from './restore.js';
-import type { RestoreCheck } from './restore-check.js';
+import type { RestoreCheck } from '../restore-check.js';
+import { restoreBackup } from './restore-backup.js';
+import type { RestoreBackupOptions, RestoreDeps, RestoreProgress } from './restore-options.js';
 
 export interface VerifyRestoreOptions
   extends Pick<

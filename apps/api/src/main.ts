@@ -6,7 +6,6 @@ import {
   createSlackNotifierFromConfig,
   loadConfigOrExit,
 } from '@warden/bootstrap';
-import { listBackups } from '@warden/catalog';
 import { collectSecrets, type WardenConfig } from '@warden/config';
 import { createLogger, type Logger, resolveLogFormat } from '@warden/logging';
 import { createMetrics } from '@warden/metrics';
@@ -22,6 +21,7 @@ import {
 import { Queue } from 'bullmq';
 import { buildApp } from './app.js';
 import { createBackupFreshnessSource } from './backup-freshness.js';
+import { createIndexedCatalog } from './catalog-index.js';
 import { consoleUrl } from './console/console-url.js';
 import type { WardenQueues } from './deps.js';
 import { StartupError } from './errors.js';
@@ -197,7 +197,7 @@ const app = await buildApp(
     logger,
     queues,
     storage,
-    catalog: { listBackups: (options) => listBackups(storage, options) },
+    catalog: createIndexedCatalog({ storage, redis, key: `${config.redis.queuePrefix}:catalog:index` }),
     health: latestHealth,
     alerts: createAlertHistoryFromConfig(config, redis),
     metrics,

@@ -22,7 +22,7 @@ await runCli(USAGE, async () => {
     return listRestored(flags.target as string | undefined, flags.json === true);
   if (flags.file !== undefined && flags.latest)
     throw new UsageError('give either --file or --latest, not both');
-  // SPEC B9: the latest backup when no file is given.
+  // docs/architecture.md#restore: the latest backup when no file is given.
   const file = (flags.file as string | undefined) ?? 'latest';
   const config = loadWorkerConfigOrExit(process.env);
   const target = resolveTarget(config, flags.target as string | undefined);

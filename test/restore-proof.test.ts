@@ -229,6 +229,30 @@ describe('proof of content', () => {
     expect(check).toMatchObject({ content: 'matched', properties: 'matched' });
   }, 120_000);
 
+  it('refuses, naming the trigger and the fix, when the restoring role may not silence event triggers', async () => {
+    const restorer = `warden_proof_restorer_${suffix}`;
+    await withClient('postgres', (client) =>
+      client.query(`CREATE ROLE ${quoteIdent(restorer)} LOGIN CREATEDB`),
+    );
+    try {
+      const error = await restoreBackup(
+        { storage, logger },
+        {
+          target: { ...target, databaseUrl: pgUrl(sourceName, { user: restorer }) },
+          file: backup.filename,
+          ...restoreSettings(),
+        },
+      ).catch((caught: unknown) => caught);
+      expect(isRestoreError(error, 'RESTORE_EVENT_TRIGGERS'), String(error)).toBe(true);
+      expect((error as Error).message).toContain('"audit_ddl"');
+      expect((error as Error).message).toContain(
+        `GRANT SET ON PARAMETER session_replication_role TO ${quoteIdent(restorer)}`,
+      );
+    } finally {
+      await withClient('postgres', (client) => client.query(`DROP ROLE ${quoteIdent(restorer)}`));
+    }
+  }, 60_000);
+
   it('the restore test passes on a database with a DDL-auditing event trigger', async () => {
     const outcome = await verifyRestore(
       { storage, logger },

@@ -5,7 +5,7 @@
 import { createRedisConnection } from '@warden/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServerSlots } from '../apps/worker/src/backup-pacing.js';
-import { createTargetLock } from '../apps/worker/src/target-lock.js';
+import { createTargetLock, retryRedis } from '../apps/worker/src/target-lock.js';
 import { uniquePrefix } from './helpers/api-fixtures.js';
 import { deleteKeysUnder } from './helpers/queues.js';
 
@@ -77,5 +77,21 @@ describe('target lock', () => {
     expect(await second.acquire()).toBe(true);
     await second.release();
     expect(await redis.exists(key)).toBe(0);
+  });
+});
+
+describe('retryRedis', () => {
+  it('tries a failing command again until it succeeds, and gives up after the last attempt', async () => {
+    let calls = 0;
+    const flaky = async () => {
+      calls += 1;
+      if (calls < 3) throw new Error('CLUSTERDOWN The cluster is down');
+      return 'OK';
+    };
+    expect(await retryRedis(flaky, 5, 10)).toBe('OK');
+    expect(calls).toBe(3);
+    await expect(retryRedis(async () => Promise.reject(new Error('still down')), 2, 10)).rejects.toThrow(
+      'still down',
+    );
   });
 });

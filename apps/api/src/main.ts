@@ -6,7 +6,6 @@ import {
   createSlackNotifierFromConfig,
   loadConfigOrExit,
 } from '@warden/bootstrap';
-import { listBackups } from '@warden/catalog';
 import { collectSecrets, type WardenConfig } from '@warden/config';
 import { createLogger, type Logger, resolveLogFormat } from '@warden/logging';
 import { createMetrics } from '@warden/metrics';
@@ -22,6 +21,7 @@ import {
 import { Queue } from 'bullmq';
 import { buildApp } from './app.js';
 import { createBackupFreshnessSource } from './backup-freshness.js';
+import { createIndexedCatalog } from './catalog-index.js';
 import { consoleUrl } from './console/console-url.js';
 import type { WardenQueues } from './deps.js';
 import { StartupError } from './errors.js';
@@ -142,7 +142,7 @@ const healthChecker = createHealthChecker({
 });
 
 // Alerts from the periodic probes. Throttle windows and condition state live in Redis under the same
-// prefix the worker uses, so the API and every worker share them (SPEC A4). The fail-fast client is
+// prefix the worker uses, so the API and every worker share them (docs/architecture.md#alerts). The fail-fast client is
 // deliberate: while Redis is down both fall back to in-process state at once instead of hanging.
 const notifier = createSlackNotifierFromConfig(config, { redis, logger, metrics });
 const tracker = createConditionTracker({
@@ -197,7 +197,7 @@ const app = await buildApp(
     logger,
     queues,
     storage,
-    catalog: { listBackups: (options) => listBackups(storage, options) },
+    catalog: createIndexedCatalog({ storage, redis, key: `${config.redis.queuePrefix}:catalog:index` }),
     health: latestHealth,
     alerts: createAlertHistoryFromConfig(config, redis),
     metrics,

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { CronExpressionParser } from 'cron-parser';
 import type { Cluster, Redis } from 'ioredis';
+import { retryRedis } from './target-lock.js';
 
 /**
  * A target's fixed place in the `BACKUP_SCHEDULE_SPREAD` window, derived from its name: the same
@@ -105,7 +106,7 @@ export function createServerSlots(options: {
       return {
         async release() {
           clearInterval(renew);
-          await options.redis.zrem(key, holder);
+          await retryRedis(() => options.redis.zrem(key, holder));
         },
       };
     },

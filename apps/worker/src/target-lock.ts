@@ -21,6 +21,18 @@ if tonumber(ARGV[2]) > 0 then return redis.call('pexpireat', KEYS[1], ARGV[2]) e
 return redis.call('del', KEYS[1])`;
 const RENEW_IF_OWNER = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 
+/** Runs a Redis command again (up to 5 attempts over about 15 s) while it fails, e.g. mid-failover. */
+export async function retryRedis<T>(command: () => Promise<T>, attempts = 5, delayMs = 1_000): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await command();
+    } catch (error) {
+      if (attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delayMs * attempt));
+    }
+  }
+}
+
 export interface TargetLockOptions {
   redis: Redis | Cluster;
   key: string;
@@ -53,7 +65,9 @@ export function createTargetLock(options: TargetLockOptions): TargetLock {
       if (renewTimer) clearInterval(renewTimer);
       renewTimer = undefined;
       const holdUntil = holdUntilMs !== undefined && holdUntilMs > Date.now() ? Math.ceil(holdUntilMs) : 0;
-      await options.redis.eval(RELEASE_IF_OWNER, 1, options.key, owner, String(holdUntil));
+      // Retried: during a Redis failover the first attempts fail, and a lock left behind blocks
+      // the target until it expires.
+      await retryRedis(() => options.redis.eval(RELEASE_IF_OWNER, 1, options.key, owner, String(holdUntil)));
     },
   };
 }

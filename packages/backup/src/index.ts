@@ -44,25 +44,23 @@ export {
   parsePgDumpVersion,
   runPreflight,
 } from './preflight.js';
-export {
-  assertRestorableDatabaseName,
-  checkPsql,
-  databaseUrlFor,
-  type RestoreBackupOptions,
-  type RestoreDeps,
-  type RestoreProgress,
-  type RestoreResult,
-  resolveBackup,
-  restoreBackup,
-  restoreDatabaseName,
-  type SafetyBackupSettings,
-} from './restore.js';
-export { compareWithManifest, qualifiedName, type RestoreCheck } from './restore-check.js';
+export { assertRestorableDatabaseName, databaseUrlFor, restoreDatabaseName } from './restore/naming.js';
+export { checkPsql } from './restore/psql-runner.js';
+export { resolveBackup } from './restore/resolve-backup.js';
+export { restoreBackup } from './restore/restore-backup.js';
+export type {
+  RestoreBackupOptions,
+  RestoreDeps,
+  RestoreProgress,
+  RestoreResult,
+  SafetyBackupSettings,
+} from './restore/restore-options.js';
 export {
   type RestoreVerificationOutcome,
   type VerifyRestoreOptions,
   verifyRestore,
-} from './restore-verify.js';
+} from './restore/restore-test.js';
+export { compareWithManifest, qualifiedName, type RestoreCheck } from './restore-check.js';
 export { type RunBackupDeps, type RunBackupOptions, runBackup } from './run-backup.js';
 export type { SnapshotCounts, SnapshotFacts } from './snapshot.js';
 export {

@@ -132,51 +132,93 @@ const FILENAME_TIMESTAMP = /_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})\.sql\.(
 
 const READ_CONCURRENCY = 8;
 
+/** UTC start second from a backup file name (its B3 timestamp), or NaN. */
+function timeOfName(name: string): number {
+  const match = FILENAME_TIMESTAMP.exec(name);
+  return match
+    ? Date.UTC(+match[1]!, +match[2]! - 1, +match[3]!, +match[4]!, +match[5]!, +match[6]!)
+    : Number.NaN;
+}
+
+interface ManifestEntry {
+  key: string;
+  filename: string;
+  /** Start second from the name; NaN for names without a timestamp (sorted last). */
+  time: number;
+}
+
+/** Newest first by the start second in the name, then file name: the manifests' own order. */
+function compareEntries(a: ManifestEntry, b: ManifestEntry): number {
+  const aTime = Number.isNaN(a.time) ? Number.NEGATIVE_INFINITY : a.time;
+  const bTime = Number.isNaN(b.time) ? Number.NEGATIVE_INFINITY : b.time;
+  if (aTime !== bTime) return bTime - aTime;
+  return a.filename < b.filename ? 1 : a.filename > b.filename ? -1 : 0;
+}
+
 /**
- * The catalog: every valid manifest in the store (or of one target), newest first. Objects that are
- * not manifests, do not parse, or sit under another target's prefix are ignored.
+ * The manifests of the store (or of one target), newest first, read lazily: the listing gives
+ * keys only, and backup names end in their UTC start time, so the order is known before any
+ * manifest is read. A page (or the latest good backup) costs the manifests it returns, plus the
+ * rare invalid ones it skips, whatever the size of the store. Objects that are not manifests, do
+ * not parse, or sit under another target's prefix are skipped.
  */
+export async function* manifestsNewestFirst(
+  storage: BackupStorage,
+  options: Pick<ListBackupsOptions, 'target' | 'before'> = {},
+): AsyncGenerator<BackupManifest> {
+  const prefix = options.target === undefined ? '' : `${options.target}/`;
+  let entries: ManifestEntry[] = (await storage.list(prefix))
+    .filter((object) => object.key.endsWith(MANIFEST_SUFFIX))
+    .map((object) => {
+      const filename = object.key.slice(object.key.lastIndexOf('/') + 1, -MANIFEST_SUFFIX.length);
+      return { key: object.key, filename, time: timeOfName(filename) };
+    })
+    .sort(compareEntries);
+  if (options.before !== undefined) entries = olderThan(entries, options.before);
+  for (let start = 0; start < entries.length; start += READ_CONCURRENCY) {
+    const batch = entries.slice(start, start + READ_CONCURRENCY);
+    const read = await Promise.all(
+      batch.map(async (entry) => {
+        try {
+          const manifest = parseManifestBytes(await storage.readBytes(entry.key));
+          // A manifest must describe the object it sits beside, under its own target's prefix.
+          if (manifestKeyFor(manifest.key) !== entry.key) return undefined;
+          if (options.target !== undefined && manifest.target !== options.target) return undefined;
+          return manifest;
+        } catch {
+          // Foreign, corrupt or concurrently deleted objects are not backups.
+          return undefined;
+        }
+      }),
+    );
+    for (const manifest of read.sort((a, b) => (a && b ? compareNewestFirst(a, b) : 0))) {
+      if (manifest) yield manifest;
+    }
+  }
+}
+
+/** The catalog: valid manifests, newest first, at most `limit` of them (each read only if returned). */
 export async function listBackups(
   storage: BackupStorage,
   options: ListBackupsOptions = {},
 ): Promise<BackupManifest[]> {
-  const prefix = options.target === undefined ? '' : `${options.target}/`;
-  const objects = (await storage.list(prefix)).filter((object) => object.key.endsWith(MANIFEST_SUFFIX));
-  const manifests: BackupManifest[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < objects.length) {
-      const object = objects[next++];
-      if (!object) break;
-      try {
-        const manifest = parseManifestBytes(await storage.readBytes(object.key));
-        // A manifest must describe the object it sits beside, under its own target's prefix.
-        if (manifestKeyFor(manifest.key) !== object.key) continue;
-        if (options.target !== undefined && manifest.target !== options.target) continue;
-        manifests.push(manifest);
-      } catch {
-        // Foreign, corrupt or concurrently deleted objects are not backups.
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, objects.length) }, worker));
-  manifests.sort(compareNewestFirst);
-
-  let result = manifests;
-  if (options.before !== undefined) result = olderThan(manifests, options.before);
-  if (options.limit !== undefined) result = result.slice(0, Math.max(0, options.limit));
+  const limit = options.limit === undefined ? Number.POSITIVE_INFINITY : Math.max(0, options.limit);
+  const result: BackupManifest[] = [];
+  if (limit === 0) return result;
+  for await (const manifest of manifestsNewestFirst(storage, options)) {
+    result.push(manifest);
+    if (result.length >= limit) break;
+  }
   return result;
 }
 
-function olderThan(sorted: BackupManifest[], before: string): BackupManifest[] {
-  const cursor = sorted.findIndex((manifest) => manifest.filename === before);
+function olderThan(sorted: ManifestEntry[], before: string): ManifestEntry[] {
+  const cursor = sorted.findIndex((entry) => entry.filename === before);
   if (cursor !== -1) return sorted.slice(cursor + 1);
-  const match = FILENAME_TIMESTAMP.exec(before);
-  const limit = match
-    ? Date.UTC(+match[1]!, +match[2]! - 1, +match[3]!, +match[4]!, +match[5]!, +match[6]!)
-    : Date.parse(before);
+  const fromName = timeOfName(before);
+  const limit = Number.isNaN(fromName) ? Date.parse(before) : fromName;
   if (Number.isNaN(limit)) {
     throw new BackupError('MANIFEST_INVALID', `"before" must be an ISO time or a backup file name`);
   }
-  return sorted.filter((manifest) => Date.parse(manifest.started_at) < limit);
+  return sorted.filter((entry) => !Number.isNaN(entry.time) && entry.time < limit);
 }

@@ -1,5 +1,5 @@
 import type { BackupStorage } from '@warden/storage';
-import { listBackups } from './catalog.js';
+import { manifestsNewestFirst } from './catalog.js';
 import type { BackupManifest } from './manifest.js';
 
 /** The `trigger` of the backup a restore takes of a database just before replacing it. */
@@ -59,5 +59,9 @@ export async function latestGoodBackup(
   target: CatalogTarget,
   options: LatestGoodBackupOptions = {},
 ): Promise<BackupManifest | undefined> {
-  return pickLatestGoodBackup(await listBackups(storage, { target: target.name }), target, options);
+  // Newest first and lazily: a target with years of backups costs one listing and a manifest or two.
+  for await (const manifest of manifestsNewestFirst(storage, { target: target.name })) {
+    if (isGoodBackupOf(manifest, target, options)) return manifest;
+  }
+  return undefined;
 }

@@ -32,6 +32,8 @@ export interface BackupFreshness {
   deadline_at?: string;
   /** Set while a newly watched target waits for its first scheduled run. */
   awaiting_first_run?: true;
+  /** Set when the catalog could not be read: freshness unknown, no alert either way. */
+  unknown?: true;
   error?: string;
 }
 
@@ -152,7 +154,8 @@ export async function probeBackups(
     try {
       const latest = await withTimeout(
         source.listLatest(target.name),
-        options.timeoutMs,
+        // A store listing is slower than a database connect; the probe timeout alone is too short.
+        Math.max(options.timeoutMs, 10_000),
         `backup list of ${target.name}`,
       );
       const finished = latest ? new Date(latest.finished_at) : undefined;
@@ -164,8 +167,11 @@ export async function probeBackups(
         watched.get(target.name),
       );
     } catch (error) {
+      // Not known to be overdue: the catalog did not answer. Reported, but not alerted as a missed
+      // backup (a slow store under load would otherwise page for every target it was slow for).
       targets[target.name] = {
         status: 'degraded',
+        unknown: true,
         error: `cannot list backups: ${probeErrorMessage(error)}`,
       };
     }

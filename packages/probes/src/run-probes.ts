@@ -102,6 +102,8 @@ export function conditionsOf(report: HealthReport, thresholds: HealthThresholds)
   if (backups) {
     for (const [target, value] of Object.entries(asRecord(backups.targets))) {
       const freshness = asRecord(value);
+      // Unknown (the catalog did not answer) is neither a missed backup nor a recovery.
+      if (freshness.unknown === true) continue;
       conditions.push({
         key: `health:backup:${target}`,
         active: freshness.status !== 'healthy',

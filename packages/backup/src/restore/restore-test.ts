@@ -6,13 +6,9 @@ import {
   writeManifest,
 } from '@warden/catalog';
 import { errorMessage, RestoreError } from '@warden/errors';
-import {
-  type RestoreBackupOptions,
-  type RestoreDeps,
-  type RestoreProgress,
-  restoreBackup,
-} from './restore.js';
-import type { RestoreCheck } from './restore-check.js';
+import type { RestoreCheck } from '../restore-check.js';
+import { restoreBackup } from './restore-backup.js';
+import type { RestoreBackupOptions, RestoreDeps, RestoreProgress } from './restore-options.js';
 
 export interface VerifyRestoreOptions
   extends Pick<
@@ -63,7 +59,7 @@ function isBackupFault(error: unknown): error is RestoreError {
 }
 
 /**
- * SPEC B10, the restore test: restores the target's newest backup (of its own database) into a
+ * docs/architecture.md#restore-test, the restore test: restores the target's newest backup (of its own database) into a
  * scratch database, compares schema objects and per-table row counts with the manifest, drops the
  * scratch database, and records the result as `manifest.verification`. Resolves with a `failed`
  * verification when the backup is at fault; throws when the test could not run.

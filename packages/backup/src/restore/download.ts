@@ -1,0 +1,132 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { BackupManifest } from '@warden/catalog';
+import { BackupError, errorMessage, RestoreError, StorageError } from '@warden/errors';
+import type { BackupStorage } from '@warden/storage';
+import { looksEncrypted } from '../encryption.js';
+import { checkSpoolSpace } from '../preflight.js';
+import { hasCompletionTrailer } from '../tail-buffer.js';
+import { createStreamVerifier } from '../verify.js';
+import type { RestoreBackupOptions } from './restore-options.js';
+
+/**
+ * Downloads a backup into the spool and checks it in the same pass, before any SQL runs: the bytes
+ * are hashed once on their way to the file and fed to the integrity check (decrypt, decompress to
+ * the end, pg_dump's completion trailer). Then size, SHA-256 and SQL size are compared with the
+ * manifest, the cheap checks first with the plainest message. Throws `RESTORE_INTEGRITY_FAILED`.
+ */
+export async function downloadVerified(
+  storage: BackupStorage,
+  manifest: BackupManifest,
+  localPath: string,
+  options: Pick<RestoreBackupOptions, 'spoolDir' | 'minFreeBytes' | 'encryptionKey' | 'zstdPath'>,
+  signal: AbortSignal,
+  onBytes: (bytes: number) => void,
+): Promise<void> {
+  try {
+    await checkSpoolSpace(options.spoolDir, (options.minFreeBytes ?? 0) + manifest.bytes);
+  } catch (error) {
+    throw new RestoreError(
+      'RESTORE_INSUFFICIENT_SPACE',
+      `cannot download ${manifest.filename} (${manifest.bytes} bytes): ${errorMessage(error)}`,
+      { cause: error },
+    );
+  }
+  const encryptionKey = manifest.encryption ? options.encryptionKey : undefined;
+  const verifier = createStreamVerifier({
+    compression: manifest.compression,
+    signal,
+    ...(encryptionKey === undefined ? {} : { encryptionKey }),
+    ...(options.zstdPath === undefined ? {} : { zstdPath: options.zstdPath }),
+  });
+  // The verifier's verdict is read after the download; until then a rejection is only held.
+  const verdict = verifier.done.then(
+    (result) => ({ ok: true as const, result }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+  let bytes = 0;
+  let encryptedWithoutKey = false;
+  const hash = createHash('sha256');
+  const tee = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (bytes === 0 && encryptionKey === undefined && looksEncrypted(chunk)) encryptedWithoutKey = true;
+      bytes += chunk.length;
+      hash.update(chunk);
+      onBytes(bytes);
+      // Once the check has given up (it already has its verdict), the download still completes.
+      if (verifier.input.writable && !encryptedWithoutKey) {
+        if (!verifier.input.write(chunk)) {
+          // Wait for the check to catch up, or for it to end early (its verdict is then known).
+          const resume = () => {
+            verifier.input.off('drain', resume);
+            verifier.input.off('close', resume);
+            callback(null, chunk);
+          };
+          verifier.input.once('drain', resume);
+          verifier.input.once('close', resume);
+          return;
+        }
+      }
+      callback(null, chunk);
+    },
+    flush(callback) {
+      verifier.input.end();
+      callback();
+    },
+  });
+  verifier.input.on('error', () => undefined);
+  try {
+    const body = await storage.read(manifest.key);
+    // 0600: the dump holds the whole database.
+    await pipeline(body, tee, createWriteStream(localPath, { flags: 'wx', mode: 0o600 }), { signal });
+  } catch (error) {
+    verifier.input.destroy();
+    await verdict;
+    if (error instanceof StorageError && error.code === 'STORAGE_NOT_FOUND') {
+      throw new RestoreError(
+        'RESTORE_BACKUP_NOT_FOUND',
+        `backup ${manifest.key} has a manifest but its dump is missing from ${storage.location}`,
+        { cause: error },
+      );
+    }
+    throw new RestoreError(
+      'RESTORE_DOWNLOAD_FAILED',
+      `downloading ${manifest.key} from ${storage.location} failed: ${errorMessage(error)}`,
+      { cause: error },
+    );
+  }
+  const fail = (reason: string, cause?: unknown): never => {
+    throw new RestoreError(
+      'RESTORE_INTEGRITY_FAILED',
+      `backup ${manifest.filename} failed verification: ${reason}`,
+      {
+        cause,
+      },
+    );
+  };
+  if (bytes !== manifest.bytes) fail(`${bytes} bytes downloaded, the manifest records ${manifest.bytes}`);
+  const sha256 = hash.digest('hex');
+  if (sha256 !== manifest.sha256) fail(`SHA-256 ${sha256} differs from the manifest's ${manifest.sha256}`);
+  if (encryptedWithoutKey) {
+    fail('the file is encrypted (.enc); checking it needs the encryption key (BACKUP_ENCRYPTION_KEY)');
+  }
+  const checked = await verdict;
+  if (!checked.ok) {
+    const error = checked.error;
+    const reason =
+      error instanceof BackupError
+        ? error.message.replace(/^integrity check failed: /, '')
+        : errorMessage(error);
+    return fail(reason, error instanceof BackupError ? error.cause : error);
+  }
+  if (!hasCompletionTrailer(checked.result.sqlTail)) {
+    fail('the SQL does not end with pg_dump\'s "dump complete" trailer (truncated dump)');
+  }
+  if (checked.result.sqlBytes !== manifest.sql_bytes) {
+    fail(
+      `it decompresses to ${checked.result.sqlBytes} bytes of SQL, the manifest records ${manifest.sql_bytes}`,
+    );
+  }
+}

@@ -12,7 +12,7 @@ import { createRedisConnection } from '@warden/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './faults/fault-helpers.js';
 import { createTestDatabase, type TestDatabase } from './helpers/pg-fixtures.js';
-import { startWardenProcess, testEnv, type WardenProcess, waitFor } from './helpers/processes.js';
+import { startApiAndWorker, testEnv, type WardenProcess, waitFor } from './helpers/processes.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const TOKEN = 'e2e-api-token-0123456789abcdef';
@@ -57,20 +57,8 @@ beforeAll(async () => {
     PORT: String(port),
     WORKER_METRICS_PORT: '0',
   });
-  const api = startWardenProcess('apps/api/src/main.ts', env);
-  const worker = startWardenProcess('apps/worker/src/main.ts', env);
-  processes.push(api, worker);
-  await Promise.all([
-    worker.waitForLine(/"msg":"worker started"/, 60_000),
-    waitFor(
-      async () =>
-        (await fetch(`${apiUrl}/health`)
-          .then((r) => r.ok)
-          .catch(() => false)) || undefined,
-      60_000,
-      'the API to listen',
-    ),
-  ]);
+  const started = await startApiAndWorker(env);
+  processes.push(started.api, started.worker);
 });
 
 afterAll(async () => {

@@ -17,7 +17,7 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './faults/fault-helpers.js';
 import { createTestDatabase, type TestDatabase } from './helpers/pg-fixtures.js';
-import { REPO_ROOT, startWardenProcess, testEnv, type WardenProcess, waitFor } from './helpers/processes.js';
+import { REPO_ROOT, startApiAndWorker, testEnv, type WardenProcess, waitFor } from './helpers/processes.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const ADMIN_TOKEN = `console-admin-${randomBytes(8).toString('hex')}`;
@@ -102,20 +102,8 @@ beforeAll(async () => {
     PORT: String(port),
     WORKER_METRICS_PORT: '0',
   });
-  const apiProcess = startWardenProcess('apps/api/src/main.ts', env);
-  const worker = startWardenProcess('apps/worker/src/main.ts', env);
-  processes.push(apiProcess, worker);
-  await Promise.all([
-    worker.waitForLine(/"msg":"worker started"/, 60_000),
-    waitFor(
-      async () =>
-        (await fetch(`${apiUrl}/health`)
-          .then((r) => r.ok)
-          .catch(() => false)) || undefined,
-      60_000,
-      'the API to listen',
-    ),
-  ]);
+  const started = await startApiAndWorker(env);
+  processes.push(started.api, started.worker);
   // One backup before the page opens: the overview must show it.
   const queued = await api('POST', '/api/admin/backup', ADMIN_TOKEN, { reason: 'console test' });
   const done = await waitFor(

@@ -100,6 +100,33 @@ export function startWardenProcess(
   };
 }
 
+/**
+ * Starts the real API and worker processes with `env` (which sets `PORT`) and resolves once the
+ * worker says it started and the API answers `/health`.
+ */
+export async function startApiAndWorker(
+  env: NodeJS.ProcessEnv,
+): Promise<{ api: WardenProcess; worker: WardenProcess; url: string }> {
+  const url = `http://127.0.0.1:${env.PORT}`;
+  const api = startWardenProcess('apps/api/src/main.ts', env);
+  const worker = startWardenProcess('apps/worker/src/main.ts', env);
+  await Promise.all([
+    worker.waitForLine(/"msg":"worker started"/, 60_000),
+    waitFor(
+      async () =>
+        (await fetch(`${url}/health`)
+          .then((r) => r.ok)
+          .catch(() => false)) || undefined,
+      60_000,
+      'the API to listen',
+    ),
+  ]).catch(async (error: unknown) => {
+    await Promise.all([api.stop(), worker.stop()]);
+    throw error;
+  });
+  return { api, worker, url };
+}
+
 /** Polls `check` until it returns a value other than undefined. */
 export async function waitFor<T>(
   check: () => Promise<T | undefined>,

@@ -146,7 +146,7 @@ export function createBackupEvents(deps: BackupEventsDeps): BackupEvents {
         metrics?.backupFailuresTotal.inc({ target: target.name, reason: 'UPLOAD_FAILED' });
         await finallyFailed(target.name, context);
       }
-      // Operators look for the backup's own name (SPEC B3), not the spool file's target-prefixed one.
+      // Operators look for the backup's own name (docs/architecture.md#backup-names), not the spool file's target-prefixed one.
       const spooled = path.basename(context.spoolPath);
       const spoolPrefix = spoolFileName(target.name, '');
       await send(

@@ -3,7 +3,7 @@ import type { JobsOptions } from 'bullmq';
 /**
  * A backup that failed for a transient reason (database restarting, disk briefly full) is tried
  * again; permanent failures end the job at once (the worker throws UnrecoverableError) and upload
- * retries are handled by the worker without dumping again (SPEC B5).
+ * retries are handled by the worker without dumping again (docs/architecture.md#upload-retries).
  */
 export const BACKUP_JOB_OPTIONS = {
   attempts: 3,

@@ -142,7 +142,7 @@ const healthChecker = createHealthChecker({
 });
 
 // Alerts from the periodic probes. Throttle windows and condition state live in Redis under the same
-// prefix the worker uses, so the API and every worker share them (SPEC A4). The fail-fast client is
+// prefix the worker uses, so the API and every worker share them (docs/architecture.md#alerts). The fail-fast client is
 // deliberate: while Redis is down both fall back to in-process state at once instead of hanging.
 const notifier = createSlackNotifierFromConfig(config, { redis, logger, metrics });
 const tracker = createConditionTracker({

@@ -65,9 +65,9 @@ export interface ProbeRunner {
 }
 
 /**
- * Runs the periodic health probes (SPEC H2) in the API process.
+ * Runs the periodic health probes (docs/architecture.md#health) in the API process.
  *
- * Why the API and not the worker: "no worker running" is one of the alerts (SPEC A3), and a dead
+ * Why the API and not the worker: "no worker running" is one of the alerts (docs/architecture.md#alerts), and a dead
  * worker cannot report its own death; the API is the watcher. The API's probes job scheduler (see
  * `schedules.ts`) puts one job on the `probes` queue every `PROBE_INTERVAL_SECONDS`; each API
  * replica runs a BullMQ Worker on that queue, so with several replicas exactly one of them runs each

@@ -69,7 +69,7 @@ async function reconcile(
  * target (none when `BACKUP_ENABLED=false`), one restore-verification scheduler per enabled target
  * when restore verification is on, and one probes scheduler. Scheduler ids derive from the target
  * name, so running this any number of times leaves exactly one per target (BullMQ 6 job schedulers;
- * legacy repeatable jobs no longer exist, STACK trap 1).
+ * legacy repeatable jobs no longer exist, docs/architecture.md#library-traps).
  */
 export async function syncSchedulers(options: SyncSchedulersOptions): Promise<SyncSchedulersResult> {
   const { queues, config, logger } = options;

@@ -85,7 +85,7 @@ export interface CreateSpooledBackupOptions {
    * Upload while dumping: called once with the stream of the file's bytes as they are written. The
    * stream ends only after every check passed, and is destroyed when the backup fails, so an upload
    * that completes on its end never stores a bad dump. The spool file is written all the same; a
-   * failed streamed upload leaves it for the retries (SPEC B5). @defaultValue no streamed upload
+   * failed streamed upload leaves it for the retries (docs/architecture.md#upload-retries). @defaultValue no streamed upload
    */
   streamUpload?: (body: Readable, info: StreamUploadInfo) => Promise<unknown>;
 }
@@ -113,7 +113,7 @@ export function spoolFileName(target: string, filename: string): string {
 }
 
 /**
- * SPEC B2/B4: preflight, pg_dump (plain SQL, in the snapshot whose rows are counted) → compression →
+ * docs/architecture.md#pipeline: preflight, pg_dump (plain SQL, in the snapshot whose rows are counted) → compression →
  * spool file, then the integrity check. The spool file appears under its final name only when every
  * stage succeeded; on any failure nothing is left in the spool directory.
  */

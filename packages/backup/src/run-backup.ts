@@ -34,7 +34,7 @@ export interface RunBackupOptions
   /**
    * Upload while dumping instead of after: `auto` does it for remote (S3) storage, where the upload
    * takes real time; a local directory gains nothing from it. The spool file is written either way
-   * and a failed streamed upload counts as the first attempt (SPEC B5). @defaultValue 'auto'
+   * and a failed streamed upload counts as the first attempt (docs/architecture.md#upload-retries). @defaultValue 'auto'
    */
   uploadWhileDumping?: boolean | 'auto';
 }

@@ -29,7 +29,7 @@ export const DUMP_COMPLETE_MARKER = '-- PostgreSQL database dump complete';
 
 /**
  * True when the end of a plain-format dump carries pg_dump's completion trailer. pg_dump 15.14+
- * follows it with `\unrestrict <key>` (STACK.md trap 15), so only comment lines, blank lines and that
+ * follows it with `\unrestrict <key>` (docs/architecture.md#library-traps), so only comment lines, blank lines and that
  * command may come after it.
  */
 export function hasCompletionTrailer(tail: string): boolean {

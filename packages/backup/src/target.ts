@@ -5,7 +5,7 @@
 export interface BackupTargetSpec {
   /** Unique name; storage keys live under `<name>/`. */
   name: string;
-  /** The `{environment}` of the backup file name (SPEC B3). */
+  /** The `{environment}` of the backup file name (docs/architecture.md#backup-names). */
   environment: string;
   /** Connection URL including the password: a secret, never logged or put in a message. */
   databaseUrl: string;

@@ -149,7 +149,7 @@ export function createStreamVerifier(options: StreamVerifierOptions): StreamVeri
 }
 
 /**
- * SPEC B4 on a file at rest: the whole file decompresses (no truncation, no trailing garbage — what
+ * docs/architecture.md#pipeline on a file at rest: the whole file decompresses (no truncation, no trailing garbage — what
  * `gzip -t` checks), the SQL ends with pg_dump's completion trailer, and the SHA-256 matches. Throws a
  * `BackupError` with code `INTEGRITY_CHECK_FAILED` otherwise. (A new backup is checked while it is
  * written, by {@link createStreamVerifier}; this re-checks a stored or kept file.)

@@ -38,7 +38,7 @@ export function createErrorReporterFromConfig(
 
 /**
  * Where throttle windows and condition state live in Redis: under the queue prefix, so the API and
- * every worker share them (SPEC A4).
+ * every worker share them (docs/architecture.md#alerts).
  */
 export function alertKeyPrefix(config: WardenConfig): string {
   return `${config.redis.queuePrefix}:alerts`;

@@ -1,7 +1,7 @@
 import { type BackupManifest, sizeMb } from './manifest.js';
 
 /**
- * SPEC B6: the result of a backup as returned by the API and the CLI. A type alias (not an
+ * docs/architecture.md#backup-result: the result of a backup as returned by the API and the CLI. A type alias (not an
  * interface) so it fits records with an index signature such as the queue's job result.
  */
 export type BackupResult = {

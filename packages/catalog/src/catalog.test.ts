@@ -103,7 +103,7 @@ describe('catalog', () => {
     expect(() => parseManifest({ ...good, row_counts: { 'public.t': 'many' } })).toThrow(/row_counts/);
   });
 
-  it('maps a manifest to the SPEC B6 result', () => {
+  it('maps a manifest to the docs/architecture.md#backup-result result', () => {
     const result = toBackupResult(manifest('app', '2025-10-01T03:00:00.000Z', { trigger: 'schedule' }));
     expect(result).toMatchObject({
       status: 'success',

@@ -24,7 +24,7 @@ export interface BackupManifest {
   target: string;
   environment: string;
   database: string;
-  /** `{database}_{environment}_{YYYYMMDD_HHMMSS}.sql.gz` (SPEC B3). */
+  /** `{database}_{environment}_{YYYYMMDD_HHMMSS}.sql.gz` (docs/architecture.md#backup-names). */
   filename: string;
   /** Storage key of the dump, `<target>/<filename>`. */
   key: string;
@@ -124,7 +124,7 @@ export function dumpKeyFor(target: string, filename: string): string {
   return `${target}/${filename}`;
 }
 
-/** `YYYYMMDD_HHMMSS` in UTC (SPEC B3). */
+/** `YYYYMMDD_HHMMSS` in UTC (docs/architecture.md#backup-names). */
 export function formatBackupTimestamp(date: Date): string {
   const iso = date.toISOString();
   return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}_${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}`;
@@ -141,7 +141,7 @@ export function backupFileName(
   return `${databaseNameSlug(database)}_${environment}_${formatBackupTimestamp(at)}.${extension}`;
 }
 
-/** Megabytes (MiB) rounded to two decimals, the `size_mb` of SPEC B6. */
+/** Megabytes (MiB) rounded to two decimals, the `size_mb` of docs/architecture.md#backup-result. */
 export function sizeMb(bytes: number): number {
   return Math.round((bytes / (1024 * 1024)) * 100) / 100;
 }

@@ -5,7 +5,7 @@ import { listBackups } from './catalog.js';
 import { pickLatestGoodBackup } from './latest-good-backup.js';
 import { type BackupManifest, dumpKeyFor, manifestKeyFor } from './manifest.js';
 
-/** Retention settings of a target (SPEC B7). */
+/** Retention settings of a target (docs/architecture.md#retention). */
 export interface RetentionPolicy {
   /** Backups younger than this many days are kept. */
   retentionDays: number;
@@ -86,7 +86,7 @@ const PERIODS: {
 ];
 
 /**
- * SPEC B7, per target, with reasons: keep backups younger than `retentionDays`, the newest
+ * docs/architecture.md#retention, per target, with reasons: keep backups younger than `retentionDays`, the newest
  * `keepLast` (at least one), the newest backup whose restore test did not fail, the newest backup
  * whose restore test passed, and the grandfather-father-son representatives (the newest good backup
  * of each of the last N days, weeks and months that have one); remove the rest. Pure.

@@ -43,7 +43,7 @@ export type StorageConfig =
       prefix: string;
       serverSideEncryption: 'AES256' | 'aws:kms' | undefined;
       kmsKeyId: string | undefined;
-      /** Only send/validate checksums when the operation requires them (STACK.md trap 2). */
+      /** Only send/validate checksums when the operation requires them (docs/architecture.md#library-traps). */
       checksumWhenRequired: boolean;
     };
 

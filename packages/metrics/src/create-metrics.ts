@@ -9,7 +9,7 @@ export interface CreateMetricsOptions {
    */
   prefix: string;
   /**
-   * Collect prom-client's Node.js and process metrics (SPEC M1) on this registry.
+   * Collect prom-client's Node.js and process metrics (docs/architecture.md#metrics) on this registry.
    * @defaultValue true
    */
   collectDefaultMetrics?: boolean;
@@ -51,8 +51,8 @@ export interface WardenMetrics {
 /**
  * prom-client's default metrics include three gauges whose names end in `_total`
  * (`nodejs_active_handles_total`, `nodejs_active_requests_total`, `nodejs_active_resources_total`);
- * `promtool check metrics` rightly flags them because `_total` is reserved for counters (STACK trap 8).
- * We keep the default metrics (SPEC M1 asks for them and stock dashboards use them) but drop these
+ * `promtool check metrics` rightly flags them because `_total` is reserved for counters (docs/architecture.md#library-traps).
+ * We keep the default metrics (docs/architecture.md#metrics asks for them and stock dashboards use them) but drop these
  * three: each is only the sum over the `type` label of `nodejs_active_handles`, `nodejs_active_requests`
  * and `nodejs_active_resources`, which stay, so no information is lost and the whole `/metrics` output
  * passes `promtool check metrics` clean.

@@ -4,7 +4,7 @@ import { backupAlerts } from './backup-alerts.js';
 const base = { target: 'main', environment: 'production' };
 
 describe('backupAlerts', () => {
-  it('reports a success with file name, size and environment (SPEC A2)', () => {
+  it('reports a success with file name, size and environment (docs/architecture.md#alerts)', () => {
     const alert = backupAlerts.success({
       ...base,
       filename: 'main_production_20251015_121644.sql.gz',

@@ -90,7 +90,7 @@ function formatDuration(ms: number | undefined): string | undefined {
 }
 
 /**
- * Message builders for SPEC A2 and restore results. Keys decide throttling (SPEC A4): repeated
+ * Message builders for docs/architecture.md#alerts and restore results. Keys decide throttling (docs/architecture.md#alerts): repeated
  * failures of one target collapse into one message per window, while every success and every upload
  * retry (keyed by file and attempt) is reported.
  */

@@ -12,7 +12,7 @@ function loadSentry(): typeof SentrySdk {
 import { createSecretScrubber, describeError, scrubDeep } from '@warden/errors';
 import type { NotifyLogger } from './types.js';
 
-/** Where failed jobs and unhandled errors go (SPEC L2). Never throws. */
+/** Where failed jobs and unhandled errors go (docs/architecture.md#errors-and-sentry). Never throws. */
 export interface ErrorReporter {
   captureJobFailure(
     error: unknown,
@@ -54,7 +54,7 @@ const DEFAULT_FLUSH_MS = 2_000;
 /**
  * The one Sentry adapter. Sentry 11 dropped `sendDefaultPii`; its replacement `dataCollection` is set
  * to collect nothing personal (no user info, cookies, headers, bodies, query strings, DB query data,
- * queue payloads or local variables), which is what `sendDefaultPii: false` meant (SPEC L2).
+ * queue payloads or local variables), which is what `sendDefaultPii: false` meant (docs/architecture.md#errors-and-sentry).
  * `beforeSend` and `beforeBreadcrumb` additionally scrub every string of every event against the
  * configured secrets and URL-embedded passwords.
  *

@@ -1,7 +1,7 @@
 import type { IncomingWebhookSendArguments } from '@slack/webhook';
 import type { Alert, AlertLevel } from './types.js';
 
-/** SPEC A1: colour (attachment bar) and emoji per level. */
+/** docs/architecture.md#alerts: colour (attachment bar) and emoji per level. */
 export const LEVEL_STYLE: Record<AlertLevel, { color: string; emoji: string; label: string }> = {
   error: { color: '#E01E5A', emoji: ':rotating_light:', label: 'Error' },
   warning: { color: '#ECB22E', emoji: ':warning:', label: 'Warning' },

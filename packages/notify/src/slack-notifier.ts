@@ -13,7 +13,7 @@ export interface SlackNotifierOptions {
   channel?: string | undefined;
   /** `SLACK_BOT_NAME`, shown as the message's user name. */
   botName: string;
-  /** Shared by every process so throttling is global (SPEC A4). Injected: never closed here. */
+  /** Shared by every process so throttling is global (docs/architecture.md#alerts). Injected: never closed here. */
   redis: Redis | Cluster;
   /** Namespace of the throttle keys in Redis, e.g. `warden:alerts` (a `:` is appended when missing). */
   keyPrefix: string;
@@ -41,8 +41,8 @@ const CHANNEL = 'slack';
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
- * The Slack adapter (SPEC A1–A6). @slack/webhook 8 does not retry by default and never retries a
- * 429 (STACK trap 10), so the SDK runs with `retries: 0` and this module retries timeouts, network
+ * The Slack adapter (docs/architecture.md#alerts). @slack/webhook 8 does not retry by default and never retries a
+ * 429 (docs/architecture.md#library-traps), so the SDK runs with `retries: 0` and this module retries timeouts, network
  * errors, 429 (honouring `Retry-After`) and 5xx itself. Errors are logged and counted, never thrown.
  */
 export function createSlackNotifier(options: SlackNotifierOptions): Notifier {
@@ -205,7 +205,7 @@ export function createSlackNotifier(options: SlackNotifierOptions): Notifier {
   return {
     notify(alert) {
       const promise = notify(alert).catch((err: unknown) => {
-        // Defensive: notify() is written not to throw, but the contract (SPEC A6) must hold regardless.
+        // Defensive: notify() is written not to throw, but the contract (docs/architecture.md#alerts) must hold regardless.
         logger.error({ error: describeError(err, scrub) }, 'notification failed unexpectedly');
         count('failed');
         return 'failed' as const;

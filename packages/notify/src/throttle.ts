@@ -3,7 +3,7 @@ import { withRedisTimeout, withSeparator } from './redis-timeout.js';
 
 /**
  * Acquire the throttle window of one alert key, or count a suppression, in one atomic step so that
- * every process sharing the Redis agrees (SPEC A4). Both keys share a hash tag for Redis Cluster.
+ * every process sharing the Redis agrees (docs/architecture.md#alerts). Both keys share a hash tag for Redis Cluster.
  * Returns the number of suppressed alerts to report (>= 0) when acquired, -1 when suppressed.
  */
 const ACQUIRE_SCRIPT = `

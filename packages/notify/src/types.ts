@@ -1,7 +1,7 @@
-/** SPEC A1 levels; each has a colour and an emoji in Slack. */
+/** docs/architecture.md#alerts levels; each has a colour and an emoji in Slack. */
 export type AlertLevel = 'error' | 'warning' | 'info' | 'success';
 
-/** One notification. `key` identifies "the same alert" for throttling (SPEC A4). */
+/** One notification. `key` identifies "the same alert" for throttling (docs/architecture.md#alerts). */
 export interface Alert {
   /** Throttle identity, e.g. `backup-failed:<target>` or `health:redis`. Never contains secrets. */
   key: string;
@@ -17,7 +17,7 @@ export interface Alert {
 export type NotifyOutcome = 'sent' | 'suppressed' | 'failed' | 'logged' | 'queued';
 
 export interface Notifier {
-  /** Never throws: a failing Slack must never fail a backup (SPEC A6). */
+  /** Never throws: a failing Slack must never fail a backup (docs/architecture.md#alerts). */
   notify(alert: Alert): Promise<NotifyOutcome>;
   close(): Promise<void>;
 }

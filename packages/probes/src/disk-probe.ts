@@ -50,7 +50,7 @@ export function classifyDiskUsage(usedPercent: number, thresholds: DiskThreshold
 }
 
 /**
- * Checks every path and reports the fullest one at the top level (SPEC H1 `usage_percent`, `free_gb`),
+ * Checks every path and reports the fullest one at the top level (docs/architecture.md#health, `free_gb`),
  * with each path's numbers under `paths`.
  */
 export async function probeDisk(

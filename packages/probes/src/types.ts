@@ -1,4 +1,4 @@
-/** Status words of SPEC H1; uptime monitors match `"status":"healthy"`. */
+/** Status words of docs/architecture.md#health; uptime monitors match `"status":"healthy"`. */
 export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
 
 export interface ProbeResult {
@@ -9,7 +9,7 @@ export interface ProbeResult {
   [detail: string]: unknown;
 }
 
-/** The `GET /health/detailed` body (SPEC H1). */
+/** The `GET /health/detailed` body (docs/architecture.md#health). */
 export interface HealthReport {
   status: HealthStatus;
   /** Unix seconds. */

@@ -21,7 +21,7 @@ export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, wha
   }
 }
 
-/** Milliseconds since `start` (from `performance.now()`), rounded to 2 decimals as in SPEC H1. */
+/** Milliseconds since `start` (from `performance.now()`), rounded to 2 decimals as `/health/detailed` reports them (docs/architecture.md#health). */
 export function elapsedMs(start: number): number {
   return Math.round((performance.now() - start) * 100) / 100;
 }

@@ -4,7 +4,7 @@ import { elapsedMs, probeErrorMessage, withTimeout } from './with-timeout.js';
 import { listLiveWorkers } from './worker-heartbeat.js';
 
 /**
- * Live workers from heartbeats. No worker at all is unhealthy (nothing will run backups, SPEC A3
+ * Live workers from heartbeats. No worker at all is unhealthy (nothing will run backups, docs/architecture.md#alerts
  * "no worker running"); a queue nobody consumes while others are served is degraded.
  */
 export async function probeWorkers(

@@ -44,7 +44,7 @@ export interface S3StorageOptions {
   /**
    * Only compute and validate checksums when an operation requires them. S3-compatible stores that
    * do not understand `aws-chunked` bodies store the chunk framing inside the object otherwise
-   * (STACK.md trap 2).
+   * (docs/architecture.md#library-traps).
    */
   checksumWhenRequired: boolean;
   /** An S3 client to use instead of building one; it is left open by `close()`. */
@@ -177,7 +177,7 @@ export function createS3Storage(options: S3StorageOptions): BackupStorage {
 
   /**
    * Uploads `body` and then checks, with a HEAD, that the store holds exactly the bytes we sent:
-   * some S3-compatible stores answer 200 yet store a different object (STACK.md trap 2).
+   * some S3-compatible stores answer 200 yet store a different object (docs/architecture.md#library-traps).
    */
   async function upload(
     key: string,

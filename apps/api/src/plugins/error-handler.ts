@@ -147,7 +147,7 @@ export interface ServerErrorReporter {
 
 /**
  * Every error and unknown route answers `{ error: { code, message } }`; stacks stay in the log.
- * 5xx answers are also sent to `reporter` (Sentry, SPEC L2) with the route template and method only:
+ * 5xx answers are also sent to `reporter` (Sentry, docs/architecture.md#errors-and-sentry) with the route template and method only:
  * no URL, query, headers or body, which may carry tokens.
  */
 export function registerErrorHandling(

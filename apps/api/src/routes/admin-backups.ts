@@ -58,10 +58,10 @@ interface BackupsQuery {
 const DEFAULT_PAGE_SIZE = 50;
 /** A file name or an ISO time: what the catalog accepts as a paging cursor. */
 const BEFORE_CURSOR_PATTERN = /^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.:+-]{0,250}$/;
-/** SPEC B3 names end in their UTC start time, so the catalog can page by a name it no longer holds. */
+/** docs/architecture.md#backup-names names end in their UTC start time, so the catalog can page by a name it no longer holds. */
 const BACKUP_FILE_NAME_WITH_TIME = /_\d{8}_\d{6}\.sql\.(?:gz|zst)$/;
 
-/** The backup record clients see (SPEC B6 plus where and when); row counts stay in the manifest. */
+/** The backup record clients see (docs/architecture.md#backup-result plus where and when); row counts stay in the manifest. */
 const backupSummarySchema = {
   type: 'object',
   properties: {

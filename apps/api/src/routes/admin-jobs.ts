@@ -60,7 +60,9 @@ const jobSchema = {
     attempts: { type: 'integer', description: 'Attempts made so far.' },
     maxAttempts: { type: 'integer' },
     data: {},
-    result: { description: 'The return value (SPEC B6 for backups) once completed.' },
+    result: {
+      description: 'The return value (docs/architecture.md#backup-result for backups) once completed.',
+    },
     failedReason: { type: 'string' },
     timestamps: timestampsSchema,
   },

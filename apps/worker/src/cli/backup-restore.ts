@@ -18,7 +18,7 @@ await runCli(USAGE, async () => {
   });
   if (flags.file !== undefined && flags.latest)
     throw new UsageError('give either --file or --latest, not both');
-  // SPEC B9: the latest backup when no file is given.
+  // docs/architecture.md#restore: the latest backup when no file is given.
   const file = (flags.file as string | undefined) ?? 'latest';
   const config = loadWorkerConfigOrExit(process.env);
   const target = resolveTarget(config, flags.target as string | undefined);

@@ -145,8 +145,8 @@ export interface RestoreProcessorDeps {
 }
 
 /**
- * The `restores` queue: `restore.run` (SPEC B9, one restore asked for by the API or CLI) and
- * `restore.verify` (SPEC B10, the scheduled restore test of a target's newest backup).
+ * The `restores` queue: `restore.run` (docs/architecture.md#restore, one restore asked for by the API or CLI) and
+ * `restore.verify` (docs/architecture.md#restore-test, the scheduled restore test of a target's newest backup).
  */
 export function createRestoreProcessor(deps: RestoreProcessorDeps) {
   const { settings } = deps;

@@ -31,7 +31,7 @@ import { takeSafetyBackup } from './safety-backup.js';
 const DEFAULT_TIMEOUT_MS = 6 * 60 * 60 * 1000;
 
 /**
- * Restores a backup (SPEC B9/B10). Order matters for safety:
+ * Restores a backup (docs/architecture.md#restore). Order matters for safety:
  * 1. resolve the backup and the database to write, refuse an existing one without `overwrite`;
  * 2. download it and verify size, SHA-256, the whole stream and the completion trailer — before any
  *    SQL runs, so a corrupt backup leaves every database untouched;

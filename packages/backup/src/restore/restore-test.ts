@@ -59,7 +59,7 @@ function isBackupFault(error: unknown): error is RestoreError {
 }
 
 /**
- * SPEC B10, the restore test: restores the target's newest backup (of its own database) into a
+ * docs/architecture.md#restore-test, the restore test: restores the target's newest backup (of its own database) into a
  * scratch database, compares schema objects and per-table row counts with the manifest, drops the
  * scratch database, and records the result as `manifest.verification`. Resolves with a `failed`
  * verification when the backup is at fault; throws when the test could not run.

@@ -10,6 +10,7 @@ import { type ApiFixture, bearer, createApiFixture, REDIS_URL, TEST_TOKEN } from
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.resolve(import.meta.dirname, '..', 'test-artifacts');
+const VIEWER_TOKEN = 'board-viewer-token-0123456789';
 
 describe.skipIf(!existsSync(CHROMIUM))('Bull Board in a real browser', () => {
   let fixture: ApiFixture;
@@ -18,7 +19,7 @@ describe.skipIf(!existsSync(CHROMIUM))('Bull Board in a real browser', () => {
   let completedJobId: string;
 
   beforeAll(async () => {
-    fixture = await createApiFixture({ name: 'board' });
+    fixture = await createApiFixture({ name: 'board', env: { VIEWER_API_TOKEN: VIEWER_TOKEN } });
     await fixture.app.listen({ host: '127.0.0.1', port: 0 });
     baseUrl = `http://127.0.0.1:${(fixture.app.server.address() as AddressInfo).port}`;
 
@@ -126,6 +127,27 @@ describe.skipIf(!existsSync(CHROMIUM))('Bull Board in a real browser', () => {
     } finally {
       await context.close();
     }
+  });
+
+  it('shows the viewer token a read-only board: the same jobs, no buttons that change state', async () => {
+    const buttonsFor = async (password: string) => {
+      const context = await browser.newContext({ httpCredentials: { username: 'someone', password } });
+      try {
+        const page = await context.newPage();
+        await page.goto(`${baseUrl}/admin/queues/queue/${QUEUE_NAMES.backups}?status=completed`);
+        await page.getByText(completedJobId, { exact: false }).first().waitFor({ timeout: 30_000 });
+        return {
+          cleanAll: await page.getByRole('button', { name: 'Clean all' }).count(),
+          retry: await page.getByRole('button', { name: 'Retry', exact: true }).count(),
+        };
+      } finally {
+        await context.close();
+      }
+    };
+    // BULL_BOARD_READ_ONLY is false here: the admin has the buttons, the viewer does not.
+    const admin = await buttonsFor(TEST_TOKEN);
+    expect(admin.cleanAll + admin.retry).toBeGreaterThan(0);
+    expect(await buttonsFor(VIEWER_TOKEN)).toEqual({ cleanAll: 0, retry: 0 });
   });
 
   it('renders the API docs (Swagger UI) under the same CSP', async () => {

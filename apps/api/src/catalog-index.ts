@@ -5,19 +5,11 @@ import {
   MANIFEST_SUFFIX,
   manifestKeyFor,
   parseManifestBytes,
+  timeOfBackupName,
 } from '@warden/catalog';
 import type { RedisConnection } from '@warden/queue';
 import type { BackupStorage } from '@warden/storage';
 import type { BackupCatalog } from './deps.js';
-
-const FILENAME_TIMESTAMP = /_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})\.sql\.(?:gz|zst)$/;
-
-const timeOfName = (name: string): number => {
-  const match = FILENAME_TIMESTAMP.exec(name);
-  return match
-    ? Date.UTC(+match[1]!, +match[2]! - 1, +match[3]!, +match[4]!, +match[5]!, +match[6]!)
-    : Number.NaN;
-};
 
 /** Options of {@link createIndexedCatalog}. */
 export interface IndexedCatalogOptions {
@@ -51,7 +43,7 @@ export function createIndexedCatalog(options: IndexedCatalogOptions): BackupCata
     for (let start = 0; start < objects.length; start += 1_000) {
       const args: (string | number)[] = [];
       for (const object of objects.slice(start, start + 1_000)) {
-        const time = timeOfName(object.key.slice(0, -MANIFEST_SUFFIX.length));
+        const time = timeOfBackupName(object.key.slice(0, -MANIFEST_SUFFIX.length));
         if (!Number.isNaN(time)) args.push(time, object.key);
       }
       if (args.length > 0) await redis.zadd(staging, ...args);
@@ -82,7 +74,7 @@ export function createIndexedCatalog(options: IndexedCatalogOptions): BackupCata
   const pageFromIndex = async (limit: number, before: string | undefined): Promise<BackupManifest[]> => {
     let max = '+inf';
     if (before !== undefined) {
-      const fromName = timeOfName(before);
+      const fromName = timeOfBackupName(before);
       const limitMs = Number.isNaN(fromName) ? Date.parse(before) : fromName;
       if (Number.isNaN(limitMs)) return listBackups(storage, { limit, before });
       max = `(${limitMs}`;

@@ -77,6 +77,13 @@ export function createBackupEvents(deps: BackupEventsDeps): BackupEvents {
     }
   };
 
+  /** A backup that will not be retried: the dead-man "fail" ping, and its place in the digest. */
+  const finallyFailed = async (target: string, context: { trigger?: string; startedAt?: string }) => {
+    await ping(target, 'fail');
+    if (context.trigger !== 'schedule') return;
+    await countIntoDigest({ target, startedAt: context.startedAt ?? new Date().toISOString(), ok: false });
+  };
+
   return {
     async backupSucceeded(target, manifest, context) {
       logger.info(
@@ -130,28 +137,14 @@ export function createBackupEvents(deps: BackupEventsDeps): BackupEvents {
           ? backupAlerts.integrityFailure(details)
           : backupAlerts.failure(details),
       );
-      await ping(target.name, 'fail');
-      if (context.trigger === 'schedule') {
-        await countIntoDigest({
-          target: target.name,
-          startedAt: context.startedAt ?? new Date().toISOString(),
-          ok: false,
-        });
-      }
+      await finallyFailed(target.name, context);
     },
 
     async uploadFailed(target, error, context) {
       metrics?.backupUploadRetriesTotal.inc({ target: target.name });
       if (context.final) {
         metrics?.backupFailuresTotal.inc({ target: target.name, reason: 'UPLOAD_FAILED' });
-        await ping(target.name, 'fail');
-        if (context.trigger === 'schedule') {
-          await countIntoDigest({
-            target: target.name,
-            startedAt: context.startedAt ?? new Date().toISOString(),
-            ok: false,
-          });
-        }
+        await finallyFailed(target.name, context);
       }
       // Operators look for the backup's own name (docs/architecture.md#backup-names), not the spool file's target-prefixed one.
       const spooled = path.basename(context.spoolPath);

@@ -132,8 +132,8 @@ const FILENAME_TIMESTAMP = /_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})\.sql\.(
 
 const READ_CONCURRENCY = 8;
 
-/** UTC start second from a backup file name (its B3 timestamp), or NaN. */
-function timeOfName(name: string): number {
+/** UTC start second from a backup file name (the timestamp its name ends in), or NaN. */
+export function timeOfBackupName(name: string): number {
   const match = FILENAME_TIMESTAMP.exec(name);
   return match
     ? Date.UTC(+match[1]!, +match[2]! - 1, +match[3]!, +match[4]!, +match[5]!, +match[6]!)
@@ -171,7 +171,7 @@ export async function* manifestsNewestFirst(
     .filter((object) => object.key.endsWith(MANIFEST_SUFFIX))
     .map((object) => {
       const filename = object.key.slice(object.key.lastIndexOf('/') + 1, -MANIFEST_SUFFIX.length);
-      return { key: object.key, filename, time: timeOfName(filename) };
+      return { key: object.key, filename, time: timeOfBackupName(filename) };
     })
     .sort(compareEntries);
   if (options.before !== undefined) entries = olderThan(entries, options.before);
@@ -215,7 +215,7 @@ export async function listBackups(
 function olderThan(sorted: ManifestEntry[], before: string): ManifestEntry[] {
   const cursor = sorted.findIndex((entry) => entry.filename === before);
   if (cursor !== -1) return sorted.slice(cursor + 1);
-  const fromName = timeOfName(before);
+  const fromName = timeOfBackupName(before);
   const limit = Number.isNaN(fromName) ? Date.parse(before) : fromName;
   if (Number.isNaN(limit)) {
     throw new BackupError('MANIFEST_INVALID', `"before" must be an ISO time or a backup file name`);

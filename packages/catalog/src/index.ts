@@ -5,6 +5,7 @@ export {
   parseManifest,
   parseManifestBytes,
   readManifest,
+  timeOfBackupName,
   writeManifest,
 } from './catalog.js';
 export {

@@ -4,12 +4,14 @@
  * the real pg_dump and psql, a role with a password full of shell metacharacters and a database
  * whose name a shell would expand.
  */
+
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { restoreBackup } from '@warden/backup';
+import { databaseNameSlug } from '@warden/names';
 import { createLocalStorage } from '@warden/storage';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,6 +57,8 @@ function recordingWrapper(name: string, real: string): { path: string; dir: stri
       `if [ "$1" = "--version" ]; then exec ${real} "$@"; fi`,
       `mkdir -p "${dir}"`,
       `printf '%s\\n' "$@" > "${dir}/args"`,
+      // Each invocation also keeps its own record: a restore runs psql more than once.
+      `printf '%s\\n' "$@" > "${dir}/args.$$"`,
       `tr '\\0' '\\n' < /proc/$PPID/cmdline > "${dir}/parent"`,
       `tr '\\0' '\\n' < /proc/$$/environ > "${dir}/env"`,
       `exec ${real} "$@"`,
@@ -143,7 +147,8 @@ describe('subprocesses', () => {
       /(?<![.\w])exec(Sync)?\s*\(/,
       /\bexecaCommand(Sync)?\b/,
       /\bexeca(Sync)?\s*`/,
-      /\$\s*`/,
+      // zx-style `$`cmd``: a `$` right before a backtick, not a regex's end anchor in a template.
+      /(?:^|[\s(=,;])\$\s*`/m,
       /['"](\/bin\/)?(ba|da|z)?sh['"]/,
     ];
     // child_process may be used for spawn/execFile (argument arrays) only.
@@ -184,8 +189,8 @@ describe('subprocesses', () => {
     expect(await cli.exited).toBe(0);
     const result = JSON.parse(stdout.join('').trim()) as { status: string; filename: string };
     expect(result.status).toBe('success');
-    // The name reached pg_dump literally: no shell expanded `$HOME`.
-    expect(result.filename.startsWith(`${DATABASE}_sec_`)).toBe(true);
+    // The file name carries the name's slug; PGDATABASE below shows `$HOME` reached pg_dump unexpanded.
+    expect(result.filename.startsWith(`${databaseNameSlug(DATABASE)}_sec_`)).toBe(true);
 
     const args = readLines(path.join(pgDump.dir, 'args'));
     expect(args.slice(0, 2)).toEqual(['--format=plain', '--no-password']);
@@ -218,9 +223,19 @@ describe('subprocesses', () => {
     );
     await storage.close();
     expect(restored.status).toBe('success');
-    const psqlArgs = readLines(path.join(psql.dir, 'args'));
-    expect(psqlArgs.join(' ')).not.toContain(password.slice(0, 6));
-    expect(psqlArgs).toEqual(['-X', '-q', '--no-password', '-v', 'ON_ERROR_STOP=1', '--single-transaction']);
+    const psqlRuns = readdirSync(psql.dir)
+      .filter((name) => name.startsWith('args.'))
+      .map((name) => readLines(path.join(psql.dir, name)));
+    for (const psqlArgs of psqlRuns) expect(psqlArgs.join(' ')).not.toContain(password.slice(0, 6));
+    // The replay itself: one transaction, stop at the first error.
+    expect(psqlRuns).toContainEqual([
+      '-X',
+      '-q',
+      '--no-password',
+      '-v',
+      'ON_ERROR_STOP=1',
+      '--single-transaction',
+    ]);
     expect(readLines(path.join(psql.dir, 'parent'))[0]).toBe(process.execPath);
     expect(readLines(path.join(psql.dir, 'env'))).toContain(`PGPASSWORD=${password}`);
     expect(existsSync(marker)).toBe(false);

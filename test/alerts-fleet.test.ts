@@ -167,4 +167,25 @@ describe('cached /health/detailed', () => {
     expect(String(stale.services.probes?.error)).toContain('s old');
     expect(probes).toBe(1);
   });
+
+  it('says Redis is unhealthy at once when Redis does not answer the read, whatever the last cycle saw', async () => {
+    // A real client of a port where no Redis listens: with the producer's fail-fast settings the read is refused.
+    const away = createRedisConnection({ url: 'redis://127.0.0.1:1', role: 'producer' });
+    away.on('error', () => undefined);
+    try {
+      const health = createLatestHealth({
+        redis: away,
+        key: `${prefix}:probes:away`,
+        intervalMs: 60_000,
+        probeNow: async () => report(Math.floor(Date.now() / 1000)),
+      });
+      await health.record(report(Math.floor(Date.now() / 1000)));
+      const answer = await health.detailed();
+      expect(answer.status).toBe('unhealthy');
+      expect(answer.services.redis).toMatchObject({ status: 'unhealthy' });
+      expect(String(answer.services.redis?.error)).toContain('redis did not answer');
+    } finally {
+      away.disconnect();
+    }
+  });
 });

@@ -113,9 +113,15 @@ describe('PostgreSQL down, then up again', () => {
 
     await postgres.stop();
 
-    // /health/detailed: 503, the database unhealthy.
-    const down = await http('GET', '/health/detailed');
-    expect(down.status).toBe(503);
+    // /health/detailed answers from the latest probe cycle (every 5 s here): 503 once a cycle saw it.
+    const down = await waitFor(
+      async () => {
+        const detailed = await http('GET', '/health/detailed');
+        return detailed.status === 503 ? detailed : undefined;
+      },
+      30_000,
+      '/health/detailed to report the outage',
+    );
     expect(down.body.status).toBe('unhealthy');
     expect(down.body.services.database?.status).toBe('unhealthy');
 

@@ -93,6 +93,8 @@ describe('Redis restarted mid-run', () => {
       PORT: String(port),
       ADMIN_API_TOKEN: TOKEN,
       WORKER_METRICS_PORT: '0',
+      // /health/detailed answers from the latest cycle: a short interval shows recovery soon.
+      PROBE_INTERVAL_SECONDS: '5',
     });
     api = startWardenProcess('apps/api/src/main.ts', env);
     await api.waitForLine(/"msg":"api listening"/, 60_000);

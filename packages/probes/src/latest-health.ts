@@ -47,16 +47,17 @@ export function createLatestHealth(options: LatestHealthOptions): LatestHealth {
   let local: HealthReport | undefined;
   let probing: Promise<HealthReport> | undefined;
 
-  const newest = async (): Promise<HealthReport | undefined> => {
+  /** The newest report, and whether Redis answered the read just now. */
+  const newest = async (): Promise<{ report: HealthReport | undefined; redisAnswered: boolean }> => {
     let shared: HealthReport | undefined;
     try {
       shared = parseReport(await withTimeout(options.redis.get(options.key), redisTimeoutMs, 'redis'));
     } catch {
       // Redis is away: this replica's own fallback cycles keep `local` fresh meanwhile.
+      return { report: local, redisAnswered: false };
     }
-    if (!shared) return local;
-    if (!local) return shared;
-    return shared.timestamp > local.timestamp ? shared : local;
+    if (!shared || !local) return { report: shared ?? local, redisAnswered: true };
+    return { report: shared.timestamp > local.timestamp ? shared : local, redisAnswered: true };
   };
 
   return {
@@ -73,13 +74,24 @@ export function createLatestHealth(options: LatestHealthOptions): LatestHealth {
       }
     },
     async detailed() {
-      let report = await newest();
+      const { report: latest, redisAnswered } = await newest();
+      let report = latest;
       if (!report) {
         probing ??= options.probeNow().finally(() => {
           probing = undefined;
         });
         report = await probing;
         local ??= report;
+      }
+      // The read above is itself a Redis check that costs nothing extra: a Redis that did not answer
+      // it is down now, whatever the last cycle saw, so the answer says so at once.
+      if (!redisAnswered) {
+        const redis = {
+          status: 'unhealthy' as const,
+          error: `redis did not answer within ${redisTimeoutMs} ms`,
+          checked_at: new Date().toISOString(),
+        };
+        report = { ...report, status: 'unhealthy', services: { ...report.services, redis } };
       }
       const ageMs = Date.now() - report.timestamp * 1000;
       if (ageMs <= staleAfterMs) return report;

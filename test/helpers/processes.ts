@@ -1,4 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Job, Queue } from 'bullmq';
@@ -24,6 +25,8 @@ export function testEnv(vars: Record<string, string | undefined>): NodeJS.Proces
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? '/tmp',
+    // Never the default `warden` namespace: that is a developer's own installation on this Redis.
+    QUEUE_PREFIX: `warden-test-${process.pid}-${randomBytes(4).toString('hex')}`,
   };
   for (const [name, value] of Object.entries(vars)) if (value !== undefined) env[name] = value;
   return env;

@@ -47,7 +47,12 @@ function failingStorage(inner: BackupStorage, failure: { error?: Error }): Backu
   };
 }
 
+/**
+ * A processor with its own target lock: a finished backup keeps the lock until its file name's
+ * second has passed, which would delay the next test's job of the same target.
+ */
 function processorWith(storage: BackupStorage, spoolDir: string) {
+  const lockScope = path.basename(spoolDir);
   return createBackupProcessor({
     targets: [targetSpecFor(database)],
     settings: {
@@ -65,7 +70,7 @@ function processorWith(storage: BackupStorage, spoolDir: string) {
     storage,
     logger,
     events: createBackupEvents({ logger }),
-    lockFor: (target) => createTargetLock({ redis, key: `${prefix}:lock:backup:${target}` }),
+    lockFor: (target) => createTargetLock({ redis, key: `${prefix}:lock:${lockScope}:backup:${target}` }),
   });
 }
 
@@ -126,8 +131,14 @@ describe('backup processor decisions (in-process, real Redis)', () => {
     expect(delayed?.data.upload).toMatchObject({ attempts: 1 });
     expect(String(delayed?.data.upload.lastError)).toContain('connection reset');
 
-    // The retry: promote it, take it again, and let the store work.
+    // The retry: promote it, take it again, and let the store work. The first attempt holds the
+    // target lock until its file name's second has passed; a real retry comes minutes later.
     failure.error = undefined;
+    const lockKey = `${prefix}:lock:${path.basename(spoolDir)}:backup:${database.name}`;
+    for (let tries = 0; (await redis.exists(lockKey)) === 1; tries += 1) {
+      if (tries > 100) throw new Error('the target lock was never released');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     await delayed?.promote();
     const retryToken = randomBytes(8).toString('hex');
     const retry = (await worker.getNextJob(retryToken)) as Job;

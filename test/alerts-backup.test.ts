@@ -1,5 +1,5 @@
 /**
- * Backup alerts end to end (issue 5, SPEC A2/L2): the real worker process runs backups from the
+ * Backup alerts end to end: the real worker process runs backups from the
  * queue and reports to a fake Slack webhook and a fake Sentry ingest. Cases: a good backup, a
  * database that cannot be reached, and an upload that fails on every attempt.
  */
@@ -168,7 +168,7 @@ describe('backup alerts from the real worker process', () => {
       `Upload of the ${database.name} backup failed (attempt 1/2), will retry`,
     );
     expect(retry[0]?.fields).toMatchObject({ Attempt: '1/2', Environment: ENVIRONMENT, Job: job.id });
-    // The backup's own name (SPEC B3), not the target-prefixed spool file name.
+    // The backup's own name, not the target-prefixed spool file name.
     expect(retry[0]?.fields.File).toMatch(
       new RegExp(`^${database.name}_${ENVIRONMENT}_\\d{8}_\\d{6}\\.sql\\.gz$`),
     );

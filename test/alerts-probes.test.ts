@@ -113,7 +113,7 @@ afterAll(async () => {
 });
 
 describe('health probes run by the real API process', () => {
-  it('serves /health/detailed in the SPEC H1 shape while everything is up', async () => {
+  it('serves /health/detailed in the shape README documents while everything is up', async () => {
     const { status, body } = await detailed(api.url);
     expect(status).toBe(200);
     expect(body.status).toBe('healthy');

@@ -1,5 +1,5 @@
 /**
- * SPEC A3 "Redis connection failed": when Redis is down no probe job can be delivered, so the API's
+ * The "Redis connection failed" alert: when Redis is down no probe job can be delivered, so the API's
  * probe runner probes in-process and must still alert, once, and say "resolved" when Redis is back,
  * even when Redis comes back empty (no persistence: the job schedulers are gone and are restored).
  * A private redis-server on its own port is stopped and started; the shared Redis is not touched.

@@ -1,5 +1,5 @@
 /**
- * SPEC A4 across processes: two real worker processes share one Redis. The same alert (a failing
+ * Alert throttling across processes: two real worker processes share one Redis. The same alert (a failing
  * backup of one target) raised by either process goes out once per ALERT_THROTTLE_SECONDS window;
  * after the window the next one goes out again with the number suppressed meanwhile.
  */

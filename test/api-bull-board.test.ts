@@ -102,7 +102,7 @@ describe.skipIf(!existsSync(CHROMIUM))('Bull Board in a real browser', () => {
 
       const response = await page.goto(`${baseUrl}/admin/queues`);
       expect(response?.status()).toBe(200);
-      // The board renders client-side: wait for the queue list, not the loading spinner (STACK trap 7).
+      // The board renders client-side: wait for the queue list, not the loading spinner.
       for (const queue of [QUEUE_NAMES.backups, QUEUE_NAMES.restores, QUEUE_NAMES.probes]) {
         await page.getByRole('link', { name: queue, exact: false }).first().waitFor({ timeout: 30_000 });
       }

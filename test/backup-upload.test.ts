@@ -83,7 +83,7 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-describe('upload retries (SPEC B5)', () => {
+describe('upload retries', () => {
   it('retries the upload without dumping again and stores exactly one backup', async () => {
     const storage = flakyStorage(createLocalStorage({ dir: storeDir }), 2);
     const sleeps: number[] = [];

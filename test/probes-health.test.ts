@@ -47,7 +47,7 @@ describe('health probes against real Postgres and Redis', () => {
       ...overrides,
     });
 
-  it('reports the SPEC H1 shape with every service measured', async () => {
+  it('reports the shape README documents with every service measured', async () => {
     const heartbeat = createWorkerHeartbeat({
       redis,
       queuePrefix: QUEUE_PREFIX,

@@ -1,5 +1,5 @@
 /**
- * Several worker replicas on one queue (SPEC D3): they share the work, never run two backups of a
+ * Several worker replicas on one queue: they share the work, never run two backups of a
  * target at once, and never let two backups of a target share a file name (one would overwrite the
  * other in storage).
  */

@@ -1,5 +1,5 @@
 /**
- * Fault: Slack and Sentry cannot be reached (SPEC A6). Slack's webhook host accepts connections and
+ * Fault: Slack and Sentry cannot be reached. Slack's webhook host accepts connections and
  * never answers (a firewall that drops, the slowest failure); Sentry's host refuses connections.
  */
 import { randomBytes } from 'node:crypto';

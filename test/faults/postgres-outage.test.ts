@@ -136,7 +136,7 @@ describe('PostgreSQL down, then up again', () => {
     expect(alert?.text).toContain('PREFLIGHT_CONNECT_FAILED');
     const retrying = await jobState(failing.body.jobId, ['delayed', 'failed']);
     expect(retrying.state).toBe('delayed');
-    // The periodic probes raise the database condition (SPEC A3, H2).
+    // The periodic probes raise the database condition.
     await slack.waitFor(1, {
       timeoutMs: 30_000,
       filter: (request) => request.text.includes(`Database connection failed: ${DATABASE}`),

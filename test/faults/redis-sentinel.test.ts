@@ -1,5 +1,5 @@
 /**
- * Redis through Sentinel (SPEC D3): a private master, a replica and one sentinel (redis-server
+ * Redis through Sentinel: a private master, a replica and one sentinel (redis-server
  * --sentinel) on free ports. A worker configured with REDIS_SENTINELS runs a backup, the master is
  * killed, the sentinel promotes the replica, and the same worker runs the next backup against it.
  */

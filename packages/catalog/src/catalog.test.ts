@@ -2,33 +2,25 @@ import { BackupError } from '@warden/errors';
 import { describe, expect, it } from 'vitest';
 import { toBackupResult } from './backup-result.js';
 import { listBackups, parseManifest, readManifest, writeManifest } from './catalog.js';
-import { type BackupManifest, backupFileName, dumpKeyFor, manifestKeyFor } from './manifest.js';
+import { type BackupManifest, backupFileName, manifestKeyFor } from './manifest.js';
 import { createMemoryStorage } from './testing/memory-storage.js';
+import { testManifest } from './testing/test-manifest.js';
 
 function manifest(target: string, startedAt: string, extra: Partial<BackupManifest> = {}): BackupManifest {
   const filename = backupFileName('appdb', 'production', new Date(startedAt));
-  return {
-    formatVersion: 1,
-    status: 'success',
-    target,
-    environment: 'production',
-    database: 'appdb',
-    filename,
-    key: dumpKeyFor(target, filename),
-    bytes: 3_460_301,
-    size_mb: 3.3,
-    sha256: 'b'.repeat(64),
-    sql_bytes: 9_000_000,
-    compression: 'gzip',
-    started_at: startedAt,
-    finished_at: startedAt,
-    duration_ms: 1234,
-    location: `memory://${target}/${filename}`,
-    server_version: '15.20',
-    pg_dump_version: '15.20',
-    host: 'worker-1',
-    ...extra,
-  };
+  return testManifest(
+    { target, startedAt: new Date(startedAt) },
+    {
+      bytes: 3_460_301,
+      size_mb: 3.3,
+      sha256: 'b'.repeat(64),
+      sql_bytes: 9_000_000,
+      duration_ms: 1234,
+      location: `memory://${target}/${filename}`,
+      host: 'worker-1',
+      ...extra,
+    },
+  );
 }
 
 describe('catalog', () => {

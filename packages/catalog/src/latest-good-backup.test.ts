@@ -1,38 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { writeManifest } from './catalog.js';
 import { latestGoodBackup, pickLatestGoodBackup, SAFETY_COPY_TRIGGER } from './latest-good-backup.js';
-import { type BackupManifest, backupFileName, dumpKeyFor } from './manifest.js';
+import type { BackupManifest } from './manifest.js';
 import { createMemoryStorage } from './testing/memory-storage.js';
+import { testManifest } from './testing/test-manifest.js';
 
 const NOW = Date.parse('2025-10-15T12:00:00Z');
 const MINUTE = 60_000;
 
 function manifest(database: string, minutesAgo: number, extra: Partial<BackupManifest> = {}): BackupManifest {
-  const startedAt = new Date(NOW - minutesAgo * MINUTE);
-  const filename = backupFileName(database, 'production', startedAt);
-  return {
-    formatVersion: 1,
-    status: 'success',
-    target: 'app',
-    environment: 'production',
-    database,
-    filename,
-    key: dumpKeyFor('app', filename),
-    bytes: 10,
-    size_mb: 0,
-    sha256: 'c'.repeat(64),
-    sql_bytes: 20,
-    compression: 'gzip',
-    started_at: startedAt.toISOString(),
-    finished_at: startedAt.toISOString(),
-    duration_ms: 5,
-    location: '',
-    server_version: '15.20',
-    pg_dump_version: '15.20',
-    host: 'test',
-    trigger: 'schedule',
-    ...extra,
-  };
+  return testManifest(
+    { target: 'app', database, startedAt: new Date(NOW - minutesAgo * MINUTE) },
+    { sha256: 'c'.repeat(64), trigger: 'schedule', ...extra },
+  );
 }
 
 const target = { name: 'app', database: 'appdb' };

@@ -4,36 +4,14 @@ import { writeManifest } from './catalog.js';
 import { type BackupManifest, backupFileName, dumpKeyFor, manifestKeyFor } from './manifest.js';
 import { applyRetention, planRetention } from './retention.js';
 import { createMemoryStorage } from './testing/memory-storage.js';
+import { testManifest } from './testing/test-manifest.js';
 
 const NOW = new Date('2025-10-15T12:00:00Z');
 const DAY = 24 * 60 * 60 * 1000;
 const logger = createLogger({ service: 'retention-test', level: 'silent' });
 
 function manifest(target: string, daysAgo: number, extra: Partial<BackupManifest> = {}): BackupManifest {
-  const startedAt = new Date(NOW.getTime() - daysAgo * DAY);
-  const filename = backupFileName('appdb', 'production', startedAt);
-  return {
-    formatVersion: 1,
-    status: 'success',
-    target,
-    environment: 'production',
-    database: 'appdb',
-    filename,
-    key: dumpKeyFor(target, filename),
-    bytes: 10,
-    size_mb: 0,
-    sha256: 'a'.repeat(64),
-    sql_bytes: 20,
-    compression: 'gzip',
-    started_at: startedAt.toISOString(),
-    finished_at: startedAt.toISOString(),
-    duration_ms: 5,
-    location: '',
-    server_version: '15.20',
-    pg_dump_version: '15.20',
-    host: 'test',
-    ...extra,
-  };
+  return testManifest({ target, startedAt: new Date(NOW.getTime() - daysAgo * DAY) }, extra);
 }
 
 const names = (items: BackupManifest[]) =>

@@ -8,22 +8,7 @@ export {
   type GzipEngine,
   gzipFallbackWarning,
   pipeThroughCodec,
-} from './compression.js';
-export {
-  type ConnectionParams,
-  connectionSecrets,
-  libpqEnv,
-  parseDatabaseUrl,
-} from './connection.js';
-export { type ContentCheck, type ContentCheckOptions, checkRestoredContent } from './content-proof.js';
-export {
-  type BackupProgress,
-  type CreateSpooledBackupOptions,
-  createSpooledBackup,
-  type SpooledBackup,
-  type StreamUploadInfo,
-  spoolFileName,
-} from './dump.js';
+} from './codecs/compression.js';
 export {
   createDecryptStream,
   createEncryptStream,
@@ -35,7 +20,31 @@ export {
   keyIdOf,
   looksEncrypted,
   parseEncryptedHeader,
-} from './encryption.js';
+} from './codecs/encryption.js';
+export {
+  type ContentCheck,
+  type ContentCheckOptions,
+  checkRestoredContent,
+} from './content/content-proof.js';
+export { compareWithManifest, qualifiedName, type RestoreCheck } from './content/restore-check.js';
+export type { SnapshotCounts, SnapshotFacts } from './content/snapshot.js';
+export {
+  type BackupProgress,
+  type CreateSpooledBackupOptions,
+  createSpooledBackup,
+  type SpooledBackup,
+  type StreamUploadInfo,
+  spoolFileName,
+} from './pipeline/dump.js';
+export {
+  createStreamVerifier,
+  type StreamVerifier,
+  type StreamVerifierOptions,
+  type StreamVerifierResult,
+  type VerifyBackupOptions,
+  type VerifyBackupResult,
+  verifyBackupFile,
+} from './pipeline/integrity-check.js';
 export {
   checkPgDump,
   majorFromVersionNum,
@@ -43,7 +52,33 @@ export {
   type PreflightResult,
   parsePgDumpVersion,
   runPreflight,
-} from './preflight.js';
+} from './pipeline/preflight.js';
+export { type RunBackupDeps, type RunBackupOptions, runBackup } from './pipeline/run-backup.js';
+export {
+  isBackupFileNameOf,
+  type LoadSpooledBackupOptions,
+  loadSpooledBackup,
+  removeSpooledBackup,
+  SPOOL_RECORD_SUFFIX,
+  spoolPathFor,
+  spoolRecordPathFor,
+  writeSpoolRecord,
+} from './pipeline/spool-record.js';
+export type { BackupTargetSpec } from './pipeline/target.js';
+export { type UploadSpooledBackupOptions, uploadSpooledBackup } from './pipeline/upload.js';
+export {
+  isUploadError,
+  nextUploadStep,
+  streamedUploadFailure,
+  type UploadRetrySettings,
+  type UploadStep,
+} from './pipeline/upload-policy.js';
+export {
+  type ConnectionParams,
+  connectionSecrets,
+  libpqEnv,
+  parseDatabaseUrl,
+} from './postgres/connection.js';
 export { assertRestorableDatabaseName, databaseUrlFor, restoreDatabaseName } from './restore/naming.js';
 export { checkPsql } from './restore/psql-runner.js';
 export { resolveBackup } from './restore/resolve-backup.js';
@@ -60,35 +95,4 @@ export {
   type VerifyRestoreOptions,
   verifyRestore,
 } from './restore/restore-test.js';
-export { compareWithManifest, qualifiedName, type RestoreCheck } from './restore-check.js';
-export { type RunBackupDeps, type RunBackupOptions, runBackup } from './run-backup.js';
-export type { SnapshotCounts, SnapshotFacts } from './snapshot.js';
-export {
-  isBackupFileNameOf,
-  type LoadSpooledBackupOptions,
-  loadSpooledBackup,
-  removeSpooledBackup,
-  SPOOL_RECORD_SUFFIX,
-  spoolPathFor,
-  spoolRecordPathFor,
-  writeSpoolRecord,
-} from './spool-record.js';
-export { DUMP_COMPLETE_MARKER, hasCompletionTrailer } from './tail-buffer.js';
-export type { BackupTargetSpec } from './target.js';
-export { type UploadSpooledBackupOptions, uploadSpooledBackup } from './upload.js';
-export {
-  isUploadError,
-  nextUploadStep,
-  streamedUploadFailure,
-  type UploadRetrySettings,
-  type UploadStep,
-} from './upload-policy.js';
-export {
-  createStreamVerifier,
-  type StreamVerifier,
-  type StreamVerifierOptions,
-  type StreamVerifierResult,
-  type VerifyBackupOptions,
-  type VerifyBackupResult,
-  verifyBackupFile,
-} from './verify.js';
+export { DUMP_COMPLETE_MARKER, hasCompletionTrailer } from './streams/tail-buffer.js';

@@ -5,10 +5,10 @@ import { pipeline } from 'node:stream/promises';
 import type { BackupManifest } from '@warden/catalog';
 import { BackupError, errorMessage, RestoreError, StorageError } from '@warden/errors';
 import type { BackupStorage } from '@warden/storage';
-import { looksEncrypted } from '../encryption.js';
-import { checkSpoolSpace } from '../preflight.js';
-import { hasCompletionTrailer } from '../tail-buffer.js';
-import { createStreamVerifier } from '../verify.js';
+import { looksEncrypted } from '../codecs/encryption.js';
+import { createStreamVerifier } from '../pipeline/integrity-check.js';
+import { checkSpoolSpace } from '../pipeline/preflight.js';
+import { hasCompletionTrailer } from '../streams/tail-buffer.js';
 import type { RestoreBackupOptions } from './restore-options.js';
 
 /**

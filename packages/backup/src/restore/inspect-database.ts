@@ -1,5 +1,5 @@
 import { errorMessage, RestoreError, scrubError, scrubSecrets } from '@warden/errors';
-import { openDumpSnapshot, type SnapshotCounts } from '../snapshot.js';
+import { openDumpSnapshot, type SnapshotCounts } from '../content/snapshot.js';
 
 /** Counts rows and schema objects of a restored database exactly as the backup counted its snapshot. */
 export async function inspectDatabase(url: string, secrets: readonly string[]): Promise<SnapshotCounts> {

@@ -2,7 +2,7 @@ import { errorMessage, RestoreError, scrubError, scrubSecrets } from '@warden/er
 import type { Logger } from '@warden/logging';
 import { MAX_IDENTIFIER_BYTES, pgClientConfig, truncateUtf8 } from '@warden/names';
 import pg from 'pg';
-import { connectionSecrets, quoteIdent } from '../connection.js';
+import { connectionSecrets, quoteIdent } from '../postgres/connection.js';
 import { restoreDatabaseName } from './naming.js';
 
 /** A pg client on the maintenance database; SQL errors come back scrubbed of the connection's secrets. */

@@ -4,11 +4,11 @@ import { Transform, Writable } from 'node:stream';
 import type { BackupManifest } from '@warden/catalog';
 import { errorMessage, RestoreError, scrubSecrets } from '@warden/errors';
 import { execa } from 'execa';
-import { createDecompressor, pipeThroughCodec } from '../compression.js';
-import { type ConnectionParams, connectionSecrets, libpqEnv } from '../connection.js';
-import { createDecryptStream } from '../encryption.js';
-import { withPgOptions } from '../event-trigger-safety.js';
-import { createTailBuffer, STDERR_TAIL_BYTES } from '../tail-buffer.js';
+import { createDecompressor, pipeThroughCodec } from '../codecs/compression.js';
+import { createDecryptStream } from '../codecs/encryption.js';
+import { type ConnectionParams, connectionSecrets, libpqEnv } from '../postgres/connection.js';
+import { withPgOptions } from '../postgres/event-trigger-safety.js';
+import { createTailBuffer, STDERR_TAIL_BYTES } from '../streams/tail-buffer.js';
 import type { RestoreBackupOptions } from './restore-options.js';
 
 /** `psql --version`; throws `RESTORE_PSQL_NOT_FOUND`. */

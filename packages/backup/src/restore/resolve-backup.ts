@@ -1,7 +1,7 @@
 import { type BackupManifest, latestGoodBackup, readManifest } from '@warden/catalog';
 import { BackupError, errorMessage, RestoreError } from '@warden/errors';
 import type { BackupStorage } from '@warden/storage';
-import type { BackupTargetSpec } from '../target.js';
+import type { BackupTargetSpec } from '../pipeline/target.js';
 
 /** The manifest of `file` (or the latest good backup); throws `RESTORE_BACKUP_NOT_FOUND`. */
 export async function resolveBackup(

@@ -2,17 +2,17 @@ import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage, RestoreError, scrubError, scrubSecrets } from '@warden/errors';
+import { keyIdOf } from '../codecs/encryption.js';
+import { checkRestoredContent } from '../content/content-proof.js';
+import { compareWithManifest } from '../content/restore-check.js';
 import {
   type ConnectionParams,
   connectionSecrets,
   describeConnection,
   parseDatabaseUrl,
   quoteIdent,
-} from '../connection.js';
-import { checkRestoredContent } from '../content-proof.js';
-import { keyIdOf } from '../encryption.js';
-import { EventTriggerRestoreError, planTriggerSafety } from '../event-trigger-safety.js';
-import { compareWithManifest } from '../restore-check.js';
+} from '../postgres/connection.js';
+import { EventTriggerRestoreError, planTriggerSafety } from '../postgres/event-trigger-safety.js';
 import { downloadVerified } from './download.js';
 import { inspectDatabase } from './inspect-database.js';
 import {

@@ -1,8 +1,8 @@
 import type { Logger } from '@warden/logging';
 import type { BackupStorage } from '@warden/storage';
-import type { RestoreCheck } from '../restore-check.js';
-import type { RunBackupOptions } from '../run-backup.js';
-import type { BackupTargetSpec } from '../target.js';
+import type { RestoreCheck } from '../content/restore-check.js';
+import type { RunBackupOptions } from '../pipeline/run-backup.js';
+import type { BackupTargetSpec } from '../pipeline/target.js';
 
 export interface RestoreProgress {
   phase: 'prepare' | 'download' | 'verify' | 'safety-backup' | 'restore' | 'check' | 'swap' | 'done';

@@ -6,7 +6,7 @@ import {
   writeManifest,
 } from '@warden/catalog';
 import { errorMessage, RestoreError } from '@warden/errors';
-import type { RestoreCheck } from '../restore-check.js';
+import type { RestoreCheck } from '../content/restore-check.js';
 import { restoreBackup } from './restore-backup.js';
 import type { RestoreBackupOptions, RestoreDeps, RestoreProgress } from './restore-options.js';
 import { dropStaleScratchDatabases } from './stale-scratch.js';

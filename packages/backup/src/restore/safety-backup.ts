@@ -1,6 +1,6 @@
 import { SAFETY_COPY_TRIGGER } from '@warden/catalog';
 import { BackupError, errorMessage, RestoreError } from '@warden/errors';
-import { runBackup } from '../run-backup.js';
+import { runBackup } from '../pipeline/run-backup.js';
 import { databaseUrlFor } from './naming.js';
 import type { RestoreBackupOptions, RestoreDeps } from './restore-options.js';
 

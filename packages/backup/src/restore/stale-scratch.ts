@@ -1,4 +1,4 @@
-import type { BackupTargetSpec } from '../target.js';
+import type { BackupTargetSpec } from '../pipeline/target.js';
 import { dropDatabase, withMaintenanceClient } from './maintenance-connection.js';
 import { databaseUrlFor, restoreDatabaseName } from './naming.js';
 

@@ -1,6 +1,6 @@
 import type { DatabaseProperties, EventTriggerRecord } from '@warden/catalog';
 import type pg from 'pg';
-import { quoteIdent } from './connection.js';
+import { quoteIdent } from '../postgres/connection.js';
 
 /**
  * What a plain pg_dump leaves out or cannot prove by itself, read from the connected database:

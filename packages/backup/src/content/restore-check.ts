@@ -1,5 +1,5 @@
 import type { BackupManifest, TableRowCount } from '@warden/catalog';
-import { quoteIdent } from './connection.js';
+import { quoteIdent } from '../postgres/connection.js';
 import { tableKey } from './dump-content.js';
 import type { SnapshotCounts } from './snapshot.js';
 

@@ -14,8 +14,6 @@ import {
 } from '@warden/catalog';
 import { BackupError, errorMessage, scrubError, scrubSecrets } from '@warden/errors';
 import type { Logger } from '@warden/logging';
-import { describeExit, startChild } from './child-process.js';
-import { createChunkCoalescer } from './coalesce.js';
 import {
   assertCompressionLevel,
   assertGzipEngineLevel,
@@ -24,16 +22,32 @@ import {
   createCompressor,
   type GzipEngine,
   pipeThroughCodec,
-} from './compression.js';
-import { connectionSecrets, libpqEnv, parseDatabaseUrl } from './connection.js';
-import { contentProofOf, createDumpContentScanner, type DumpContentScanner } from './dump-content.js';
-import { createEncryptStream, ENCRYPTED_FILE_SUFFIX, ENCRYPTION_ALGORITHM, keyIdOf } from './encryption.js';
-import { createFanOut, type FanOutTarget } from './fan-out.js';
+} from '../codecs/compression.js';
+import {
+  createEncryptStream,
+  ENCRYPTED_FILE_SUFFIX,
+  ENCRYPTION_ALGORITHM,
+  keyIdOf,
+} from '../codecs/encryption.js';
+import {
+  contentProofOf,
+  createDumpContentScanner,
+  type DumpContentScanner,
+} from '../content/dump-content.js';
+import {
+  type DumpSnapshot,
+  openDumpSnapshot,
+  type SnapshotCounts,
+  type SnapshotFacts,
+} from '../content/snapshot.js';
+import { connectionSecrets, libpqEnv, parseDatabaseUrl } from '../postgres/connection.js';
+import { describeExit, startChild } from '../streams/child-process.js';
+import { createChunkCoalescer } from '../streams/coalesce.js';
+import { createFanOut, type FanOutTarget } from '../streams/fan-out.js';
+import { hasCompletionTrailer } from '../streams/tail-buffer.js';
+import { createStreamVerifier } from './integrity-check.js';
 import { formatBytes, type PreflightResult, runPreflight } from './preflight.js';
-import { type DumpSnapshot, openDumpSnapshot, type SnapshotCounts, type SnapshotFacts } from './snapshot.js';
-import { hasCompletionTrailer } from './tail-buffer.js';
 import type { BackupTargetSpec } from './target.js';
-import { createStreamVerifier } from './verify.js';
 
 export interface BackupProgress {
   phase: 'preflight' | 'dump' | 'verify';

@@ -1,7 +1,7 @@
 import type { DatabaseProperties, EventTriggerRecord, TableRowCount } from '@warden/catalog';
 import { pgClientConfig } from '@warden/names';
 import pg from 'pg';
-import { quoteIdent } from './connection.js';
+import { quoteIdent } from '../postgres/connection.js';
 import { readDatabaseProperties, readEventTriggers, readLargeObjects } from './database-facts.js';
 
 export interface SnapshotCounts {

@@ -4,10 +4,10 @@ import { stat } from 'node:fs/promises';
 import { PassThrough, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BackupError, errorMessage, isEncryptionError } from '@warden/errors';
-import { createChunkCoalescer } from './coalesce.js';
-import { type Compression, createDecompressor, pipeThroughCodec } from './compression.js';
-import { createDecryptStream, type EncryptionKey, looksEncrypted } from './encryption.js';
-import { createTailBuffer, hasCompletionTrailer } from './tail-buffer.js';
+import { type Compression, createDecompressor, pipeThroughCodec } from '../codecs/compression.js';
+import { createDecryptStream, type EncryptionKey, looksEncrypted } from '../codecs/encryption.js';
+import { createChunkCoalescer } from '../streams/coalesce.js';
+import { createTailBuffer, hasCompletionTrailer } from '../streams/tail-buffer.js';
 
 const SQL_TAIL_BYTES = 4096;
 /** What the decompressor is given per write (see createChunkCoalescer). */

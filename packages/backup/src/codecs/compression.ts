@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { createGunzip, gzip } from 'node:zlib';
 import { BackupError } from '@warden/errors';
 import { execa } from 'execa';
-import { startChild } from './child-process.js';
+import { startChild } from '../streams/child-process.js';
 
 export type Compression = 'gzip' | 'zstd';
 

@@ -3,7 +3,7 @@ import { type BackupManifest, writeManifest } from '@warden/catalog';
 import { BackupError, errorMessage, isWardenError } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import type { BackupStorage } from '@warden/storage';
-import { compressionContentType } from './compression.js';
+import { compressionContentType } from '../codecs/compression.js';
 import type { SpooledBackup } from './dump.js';
 import { removeSpooledBackup } from './spool-record.js';
 

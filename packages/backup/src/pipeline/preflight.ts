@@ -3,7 +3,7 @@ import { BackupError, errorMessage, scrubError, scrubSecrets } from '@warden/err
 import { pgClientConfig } from '@warden/names';
 import { execa } from 'execa';
 import pg from 'pg';
-import { connectionSecrets, describeConnection, parseDatabaseUrl } from './connection.js';
+import { connectionSecrets, describeConnection, parseDatabaseUrl } from '../postgres/connection.js';
 import type { BackupTargetSpec } from './target.js';
 
 export interface PreflightOptions {

@@ -3,7 +3,8 @@ import { scrubSecrets } from '@warden/errors';
 import { pgClientConfig } from '@warden/names';
 import { execa } from 'execa';
 import pg from 'pg';
-import { type ConnectionParams, connectionSecrets, libpqEnv, quoteIdent } from './connection.js';
+import { type ConnectionParams, connectionSecrets, libpqEnv, quoteIdent } from '../postgres/connection.js';
+import { createTailBuffer, STDERR_TAIL_BYTES } from '../streams/tail-buffer.js';
 import {
   applyDatabaseProperties,
   compareDatabaseProperties,
@@ -14,7 +15,6 @@ import { createCopyReadbackScanner } from './dump-content.js';
 import type { RestoreCheck } from './restore-check.js';
 import { qualifiedName } from './restore-check.js';
 import { ROW_DIGEST_ALGORITHM } from './row-digest.js';
-import { createTailBuffer, STDERR_TAIL_BYTES } from './tail-buffer.js';
 
 /**
  * The session pg_dump reads its data in (pg_backup_db.c / pg_dump.c setup_connection), so COPY

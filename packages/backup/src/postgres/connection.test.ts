@@ -1,8 +1,8 @@
 import { scrubSecrets } from '@warden/errors';
 import { describe, expect, it } from 'vitest';
+import { majorFromVersionNum, parsePgDumpVersion } from '../pipeline/preflight.js';
+import { createTailBuffer, hasCompletionTrailer } from '../streams/tail-buffer.js';
 import { connectionSecrets, libpqEnv, parseDatabaseUrl } from './connection.js';
-import { majorFromVersionNum, parsePgDumpVersion } from './preflight.js';
-import { createTailBuffer, hasCompletionTrailer } from './tail-buffer.js';
 
 describe('connection URL handling', () => {
   it('turns a URL into libpq environment variables', () => {

@@ -3,13 +3,13 @@ import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
 import { BackupError } from '@warden/errors';
 import { describe, expect, it } from 'vitest';
+import { createFanOut } from '../streams/fan-out.js';
 import {
   assertGzipEngineLevel,
   createCompressor,
   createParallelGzip,
   IGZIP_MAX_LEVEL,
 } from './compression.js';
-import { createFanOut } from './fan-out.js';
 
 function text(bytes: number): Buffer {
   const words = ['select', 'insert', 'orders', 'customer', 'id', 'note', '2025-01-01', 'paid', '\n'];

@@ -99,6 +99,14 @@ async function expectRejected(
   expect(await listDatabases()).toEqual(before);
   expect(await tableFingerprints(existing)).toEqual(existingBefore);
   expect((await listBackups(storage, { target: target.name })).length).toBe(backupsBefore);
+  // A restore test checks the stream as it feeds psql: same verdict, and its scratch database is gone.
+  const tested = await restoreBackup(
+    { storage, logger },
+    { target, file: manifest.filename, psqlPath, spoolDir: join(work, 'spool'), discard: true },
+  ).catch((caught: unknown) => caught);
+  expect(isRestoreError(tested, code), String(tested)).toBe(true);
+  expect((tested as Error).message).toMatch(message);
+  expect(await listDatabases()).toEqual(before);
 }
 
 beforeAll(async () => {
@@ -192,13 +200,16 @@ describe('a dump whose SQL fails part-way', () => {
     const broken = Buffer.from(`${sql.slice(0, at)}SELECT 1/0;\n${sql.slice(at)}`);
     const manifest = await storeBackup(gzipSync(broken), broken.length, true);
     const before = await listDatabases();
-    const error = await restoreBackup(
-      { storage, logger },
-      { target, file: manifest.filename, psqlPath, spoolDir: join(work, 'spool') },
-    ).catch((caught: unknown) => caught);
-    expect(isRestoreError(error, 'RESTORE_PSQL_FAILED'), String(error)).toBe(true);
-    expect((error as Error).message).toMatch(/division by zero/);
-    expect((error as { permanent: boolean }).permanent).toBe(true);
-    expect(await listDatabases()).toEqual(before);
+    // The restore test too: psql's error is psql's, not the stream's it was reading.
+    for (const discard of [false, true]) {
+      const error = await restoreBackup(
+        { storage, logger },
+        { target, file: manifest.filename, psqlPath, spoolDir: join(work, 'spool'), discard },
+      ).catch((caught: unknown) => caught);
+      expect(isRestoreError(error, 'RESTORE_PSQL_FAILED'), String(error)).toBe(true);
+      expect((error as Error).message).toMatch(/division by zero/);
+      expect((error as { permanent: boolean }).permanent).toBe(true);
+      expect(await listDatabases()).toEqual(before);
+    }
   });
 });

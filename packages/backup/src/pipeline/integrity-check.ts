@@ -44,6 +44,11 @@ export interface StreamVerifierOptions {
   onSqlBytes?: (sqlBytes: number) => void;
   /** Sees every decompressed SQL chunk, in order (the content digests read the dump here). */
   onSql?: (chunk: Buffer) => void;
+  /**
+   * Gets every decompressed SQL chunk after `onSql`; the check waits for a returned promise before
+   * it decompresses more (a restore feeds psql from here), and fails with its rejection.
+   */
+  forwardSql?: (chunk: Buffer) => Promise<void> | undefined;
 }
 
 export interface StreamVerifierResult {
@@ -86,7 +91,9 @@ export function createStreamVerifier(options: StreamVerifierOptions): StreamVeri
         tailBytes -= (tail.shift() as Buffer).length;
       }
       options.onSqlBytes?.(sqlBytes);
-      callback();
+      const forwarded = options.forwardSql?.(chunk);
+      if (forwarded) forwarded.then(() => callback(), callback);
+      else callback();
     },
   });
   const tailText = (): string => {

@@ -6,7 +6,7 @@ import type { BackupManifest } from '@warden/catalog';
 import { BackupError, errorMessage, RestoreError, StorageError } from '@warden/errors';
 import type { BackupStorage } from '@warden/storage';
 import { looksEncrypted } from '../codecs/encryption.js';
-import { createStreamVerifier } from '../pipeline/integrity-check.js';
+import { createStreamVerifier, type StreamVerifierResult } from '../pipeline/integrity-check.js';
 import { checkSpoolSpace } from '../pipeline/preflight.js';
 import { hasCompletionTrailer } from '../streams/tail-buffer.js';
 import type { RestoreBackupOptions } from './restore-options.js';
@@ -24,6 +24,11 @@ export async function downloadVerified(
   options: Pick<RestoreBackupOptions, 'spoolDir' | 'minFreeBytes' | 'encryptionKey' | 'zstdPath'>,
   signal: AbortSignal,
   onBytes: (bytes: number) => void,
+  /**
+   * `false`: only size and SHA-256 here; the stream is checked as psql is fed (restore tests,
+   * whose scratch database is dropped whatever happens). @defaultValue true
+   */
+  streamCheck = true,
 ): Promise<void> {
   try {
     await checkSpoolSpace(options.spoolDir, (options.minFreeBytes ?? 0) + manifest.bytes);
@@ -35,14 +40,16 @@ export async function downloadVerified(
     );
   }
   const encryptionKey = manifest.encryption ? options.encryptionKey : undefined;
-  const verifier = createStreamVerifier({
-    compression: manifest.compression,
-    signal,
-    ...(encryptionKey === undefined ? {} : { encryptionKey }),
-    ...(options.zstdPath === undefined ? {} : { zstdPath: options.zstdPath }),
-  });
+  const verifier = streamCheck
+    ? createStreamVerifier({
+        compression: manifest.compression,
+        signal,
+        ...(encryptionKey === undefined ? {} : { encryptionKey }),
+        ...(options.zstdPath === undefined ? {} : { zstdPath: options.zstdPath }),
+      })
+    : undefined;
   // The verifier's verdict is read after the download; until then a rejection is only held.
-  const verdict = verifier.done.then(
+  const verdict = verifier?.done.then(
     (result) => ({ ok: true as const, result }),
     (error: unknown) => ({ ok: false as const, error }),
   );
@@ -56,7 +63,7 @@ export async function downloadVerified(
       hash.update(chunk);
       onBytes(bytes);
       // Once the check has given up (it already has its verdict), the download still completes.
-      if (verifier.input.writable && !encryptedWithoutKey) {
+      if (verifier?.input.writable && !encryptedWithoutKey) {
         if (!verifier.input.write(chunk)) {
           // Wait for the check to catch up, or for it to end early (its verdict is then known).
           const resume = () => {
@@ -72,17 +79,17 @@ export async function downloadVerified(
       callback(null, chunk);
     },
     flush(callback) {
-      verifier.input.end();
+      verifier?.input.end();
       callback();
     },
   });
-  verifier.input.on('error', () => undefined);
+  verifier?.input.on('error', () => undefined);
   try {
     const body = await storage.read(manifest.key);
     // 0600: the dump holds the whole database.
     await pipeline(body, tee, createWriteStream(localPath, { flags: 'wx', mode: 0o600 }), { signal });
   } catch (error) {
-    verifier.input.destroy();
+    verifier?.input.destroy();
     await verdict;
     if (error instanceof StorageError && error.code === 'STORAGE_NOT_FOUND') {
       throw new RestoreError(
@@ -113,20 +120,35 @@ export async function downloadVerified(
     fail('the file is encrypted (.enc); checking it needs the encryption key (BACKUP_ENCRYPTION_KEY)');
   }
   const checked = await verdict;
-  if (!checked.ok) {
-    const error = checked.error;
-    const reason =
-      error instanceof BackupError
-        ? error.message.replace(/^integrity check failed: /, '')
-        : errorMessage(error);
-    return fail(reason, error instanceof BackupError ? error.cause : error);
+  if (checked === undefined) return;
+  const problem = checked.ok
+    ? streamCheckProblem(manifest, checked.result)
+    : streamFailureReason(checked.error);
+  if (problem !== undefined) fail(problem, checked.ok ? undefined : causeOf(checked.error));
+}
+
+/** Why the integrity check of a restore's stream failed, in the words of `RESTORE_INTEGRITY_FAILED`. */
+export function streamFailureReason(error: unknown): string {
+  return error instanceof BackupError
+    ? error.message.replace(/^integrity check failed: /, '')
+    : errorMessage(error);
+}
+
+/** The integrity check's own error carries the decompressor's complaint as its cause. */
+export function causeOf(error: unknown): unknown {
+  return error instanceof BackupError ? error.cause : error;
+}
+
+/** What is wrong with a stream that decompressed whole: no trailer, or not the recorded SQL size. */
+export function streamCheckProblem(
+  manifest: Pick<BackupManifest, 'sql_bytes'>,
+  result: StreamVerifierResult,
+): string | undefined {
+  if (!hasCompletionTrailer(result.sqlTail)) {
+    return 'the SQL does not end with pg_dump\'s "dump complete" trailer (truncated dump)';
   }
-  if (!hasCompletionTrailer(checked.result.sqlTail)) {
-    fail('the SQL does not end with pg_dump\'s "dump complete" trailer (truncated dump)');
+  if (result.sqlBytes !== manifest.sql_bytes) {
+    return `it decompresses to ${result.sqlBytes} bytes of SQL, the manifest records ${manifest.sql_bytes}`;
   }
-  if (checked.result.sqlBytes !== manifest.sql_bytes) {
-    fail(
-      `it decompresses to ${checked.result.sqlBytes} bytes of SQL, the manifest records ${manifest.sql_bytes}`,
-    );
-  }
+  return undefined;
 }

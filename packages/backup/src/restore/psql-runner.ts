@@ -1,14 +1,15 @@
 import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
-import { Transform, Writable } from 'node:stream';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { BackupManifest } from '@warden/catalog';
-import { errorMessage, RestoreError, scrubSecrets } from '@warden/errors';
+import { RestoreError, scrubSecrets } from '@warden/errors';
 import { execa } from 'execa';
-import { createDecompressor, pipeThroughCodec } from '../codecs/compression.js';
-import { createDecryptStream } from '../codecs/encryption.js';
+import { createStreamVerifier } from '../pipeline/integrity-check.js';
 import { type ConnectionParams, connectionSecrets, libpqEnv } from '../postgres/connection.js';
 import { withPgOptions } from '../postgres/event-trigger-safety.js';
 import { createTailBuffer, STDERR_TAIL_BYTES } from '../streams/tail-buffer.js';
+import { causeOf, streamCheckProblem, streamFailureReason } from './download.js';
 import type { RestoreBackupOptions } from './restore-options.js';
 
 /** `psql --version`; throws `RESTORE_PSQL_NOT_FOUND`. */
@@ -25,9 +26,11 @@ export async function checkPsql(psqlPath: string): Promise<string> {
 }
 
 /**
- * psql reads the SQL from stdin. Its stdin is only ever closed on success: psql with
- * `--single-transaction` COMMITs at end of input, so after a failed stream psql is killed first and
- * the server rolls the transaction back.
+ * psql reads the SQL from stdin, decompressed by the integrity check, which checks the stream again
+ * on the way (so a restore test need not decompress it once more beforehand). psql's stdin is only
+ * ever closed after the whole stream checked good: psql with `--single-transaction` COMMITs at end
+ * of input, so after a failed stream psql is killed first and the server rolls the transaction
+ * back. Throws `RESTORE_INTEGRITY_FAILED` for a bad stream, `RESTORE_PSQL_FAILED` for psql's errors.
  */
 export async function runPsql(
   localPath: string,
@@ -62,44 +65,16 @@ export async function runPsql(
   const stderr = createTailBuffer(STDERR_TAIL_BYTES);
   psql.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
   const stdin = psql.stdin;
-  let pending: ((error?: Error | null) => void) | undefined;
-  let stdinError: Error | undefined;
-  stdin.on('error', (error: Error) => {
-    stdinError ??= error;
-    pending?.(error);
-    pending = undefined;
-  });
-  stdin.on('drain', () => {
-    pending?.();
-    pending = undefined;
-  });
+  stdin.on('error', () => undefined);
+  let psqlEnded = false;
   const exited = psql.then((result) => {
-    pending?.(new Error('psql exited'));
-    pending = undefined;
+    psqlEnded = true;
     return result;
   });
-  const toPsql = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      if (stdinError) return callback(stdinError);
-      if (stdin.write(chunk)) callback();
-      else pending = callback;
-    },
-    final(callback) {
-      stdin.end();
-      // 'finish' when psql took everything; an early exit or a pipe error must not leave this hanging.
-      Promise.race([once(stdin, 'finish'), exited]).then(
-        () => callback(),
-        (error: Error) => callback(error),
-      );
-    },
-    destroy(error, callback) {
-      if (error) {
-        psql.kill('SIGKILL');
-        stdin.destroy();
-      }
-      callback(error);
-    },
+  const psqlGone = exited.then(() => {
+    throw new Error('psql exited');
   });
+  psqlGone.catch(() => undefined);
 
   let bytes = 0;
   let sqlBytes = 0;
@@ -110,6 +85,17 @@ export async function runPsql(
     lastReport = at;
     onBytes(bytes, sqlBytes);
   };
+  const verifier = createStreamVerifier({
+    compression: manifest.compression,
+    signal: kill.signal,
+    ...(manifest.encryption ? { encryptionKey: options.encryptionKey ?? '' } : {}),
+    ...(options.zstdPath === undefined ? {} : { zstdPath: options.zstdPath }),
+    onSqlBytes: (total) => {
+      sqlBytes = total;
+    },
+    forwardSql: (chunk) =>
+      stdin.write(chunk) ? undefined : Promise.race([once(stdin, 'drain').then(() => undefined), psqlGone]),
+  });
   const storedCounter = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       bytes += chunk.length;
@@ -117,45 +103,42 @@ export async function runPsql(
       callback(null, chunk);
     },
   });
-  const sqlCounter = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      sqlBytes += chunk.length;
-      callback(null, chunk);
-    },
-  });
-  const source: (NodeJS.ReadableStream | NodeJS.ReadWriteStream)[] = [
-    createReadStream(localPath),
-    storedCounter,
-  ];
-  if (manifest.encryption) source.push(createDecryptStream(options.encryptionKey ?? ''));
-  const decompressor = createDecompressor(manifest.compression, kill.signal, options.zstdPath);
-  let streamError: unknown;
+  const reading = pipeline(createReadStream(localPath), storedCounter, verifier.input);
+  reading.catch(() => undefined);
+  // The stream's problem when it is the reason psql was stopped.
+  let streamProblem: { reason: string; cause?: unknown } | undefined;
   try {
-    await pipeThroughCodec(source, decompressor, [sqlCounter, toPsql], kill.signal).catch(
-      (error: unknown) => {
-        streamError = error;
-        psql.kill('SIGKILL');
+    const checked = await verifier.done.then(
+      (result) => {
+        const reason = streamCheckProblem(manifest, result);
+        return reason === undefined ? undefined : { reason };
       },
+      (error: unknown) => ({ reason: streamFailureReason(error), cause: causeOf(error) }),
     );
+    if (checked === undefined) {
+      stdin.end();
+    } else if (!psqlEnded) {
+      // psql still running: the stream failed first (had psql failed, writing to it would have).
+      streamProblem = checked;
+      psql.kill('SIGKILL');
+    }
     const result = await exited;
     onBytes(bytes, sqlBytes);
+    if (streamProblem) {
+      throw new RestoreError(
+        'RESTORE_INTEGRITY_FAILED',
+        `backup ${manifest.filename} failed verification: ${streamProblem.reason}`,
+        { cause: streamProblem.cause },
+      );
+    }
     const detail = scrubSecrets(stderr.text().trim(), secrets);
     if ((result as { code?: string }).code === 'ENOENT') {
       throw new RestoreError('RESTORE_PSQL_NOT_FOUND', `psql not found at "${psqlPath}"`);
     }
-    if (result.failed || streamError !== undefined) {
+    if (result.failed || checked !== undefined) {
       const restrictHint = /invalid command \\restrict/.test(detail)
         ? ' (this dump was made by pg_dump 15.14+/16.10+/17.6+, which writes \\restrict lines: use a psql at least that new)'
         : '';
-      if (streamError !== undefined && !result.failed) {
-        throw new RestoreError(
-          'RESTORE_PSQL_FAILED',
-          `feeding the SQL to psql failed: ${errorMessage(streamError)}`,
-          {
-            cause: streamError,
-          },
-        );
-      }
       const how =
         result.exitCode === undefined
           ? `was ended by ${result.signal ?? 'an error'}`

@@ -34,7 +34,8 @@ const DEFAULT_TIMEOUT_MS = 6 * 60 * 60 * 1000;
  * Restores a backup (docs/architecture.md#restore). Order matters for safety:
  * 1. resolve the backup and the database to write, refuse an existing one without `overwrite`;
  * 2. download it and verify size, SHA-256, the whole stream and the completion trailer — before any
- *    SQL runs, so a corrupt backup leaves every database untouched;
+ *    SQL runs, so a corrupt backup leaves every database untouched (a restore test checks size and
+ *    SHA-256 here and the stream as it feeds psql, into the scratch database it drops anyway);
  * 3. (dry run stops here)
  * 4. for `overwrite` of an existing database, take a safety backup of it first;
  * 5. restore into a *new* database with `psql -v ON_ERROR_STOP=1 --single-transaction`;
@@ -158,13 +159,23 @@ export async function restoreBackup(
   let createdDatabase: string | undefined;
   try {
     throwIfAborted();
-    await downloadVerified(storage, manifest, localPath, options, signal, (bytes) =>
-      progress({
-        phase: 'download',
-        percent: Math.floor((bytes / Math.max(1, totalBytes)) * 29),
-        bytes,
-        totalBytes,
-      }),
+    await downloadVerified(
+      storage,
+      manifest,
+      localPath,
+      options,
+      signal,
+      (bytes) =>
+        progress({
+          phase: 'download',
+          percent: Math.floor((bytes / Math.max(1, totalBytes)) * 29),
+          bytes,
+          totalBytes,
+        }),
+      // A restore test's scratch database is dropped whatever happens: its stream is checked once,
+      // while psql is fed, instead of once more beforehand. A dry run or a real restore checks
+      // before any SQL runs.
+      !options.discard,
     ).catch((error: unknown) => {
       throw signal.aborted ? abortError() : error;
     });

@@ -1,38 +1,18 @@
-import type { BackupManifest, ContentProof, SequenceValue } from '@warden/catalog';
-import { scrubSecrets } from '@warden/errors';
+import type { BackupManifest, ContentProof, SequenceValue, TableRowCount } from '@warden/catalog';
 import { pgClientConfig } from '@warden/names';
-import { execa } from 'execa';
 import pg from 'pg';
-import { type ConnectionParams, connectionSecrets, libpqEnv, quoteIdent } from '../postgres/connection.js';
-import { createTailBuffer, STDERR_TAIL_BYTES } from '../streams/tail-buffer.js';
+import type { ConnectionParams } from '../postgres/connection.js';
 import {
   applyDatabaseProperties,
   compareDatabaseProperties,
   readDatabaseProperties,
   readLargeObjects,
 } from './database-facts.js';
-import { createCopyReadbackScanner } from './dump-content.js';
-import type { RestoreCheck } from './restore-check.js';
-import { qualifiedName } from './restore-check.js';
+import { tableKey } from './dump-content.js';
+import { readBackTables } from './read-back.js';
+import { compareWithManifest, qualifiedName, type RestoreCheck } from './restore-check.js';
 import { ROW_DIGEST_ALGORITHM } from './row-digest.js';
-
-/**
- * The session pg_dump reads its data in (pg_backup_db.c / pg_dump.c setup_connection), so COPY
- * writes the same text for the same data. TimeZone is not set by pg_dump either: both inherit
- * the same server default or PGTZ.
- */
-const PG_DUMP_SESSION = [
-  'SET DateStyle = ISO',
-  'SET IntervalStyle = postgres',
-  'SET extra_float_digits = 3',
-  'SET synchronize_seqscans = off',
-  'SET statement_timeout = 0',
-  'SET lock_timeout = 0',
-  'SET row_security = off',
-  "SELECT pg_catalog.set_config('search_path', '', false)",
-  // pg_dump writes in the database's encoding unless told otherwise.
-  "SELECT pg_catalog.set_config('client_encoding', pg_catalog.pg_encoding_to_char(encoding), false) FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()",
-];
+import { countRows, schemaObjectCounts, userTables } from './snapshot.js';
 
 export interface ContentCheckOptions {
   manifest: BackupManifest;
@@ -43,23 +23,50 @@ export interface ContentCheckOptions {
   database: string;
   psqlPath: string;
   signal: AbortSignal;
+  /** Scrubbed from error output. @defaultValue none */
+  secrets?: readonly string[];
 }
 
-export type ContentCheck = Pick<RestoreCheck, 'content' | 'contentNote' | 'properties'>;
+export type ContentCheck = RestoreCheck;
 
 function majorOf(version: string): number {
   return Number.parseInt(version, 10);
 }
 
+/** Why the tables are not read back and digested (`undefined`: they are). */
+function contentSkipped(
+  manifest: BackupManifest,
+  restoredMajor: number,
+): Pick<RestoreCheck, 'content' | 'contentNote'> | undefined {
+  const content = manifest.content;
+  if (content === undefined || content.version !== 1 || content.algorithm !== ROW_DIGEST_ALGORITHM) {
+    return {
+      content: 'skipped',
+      contentNote:
+        content === undefined
+          ? 'the backup has no content digests (made by an older Warden); row counts are the proof'
+          : `content proof version ${content.version} (${content.algorithm}) is unknown here; row counts are the proof`,
+    };
+  }
+  const dumpedMajor = majorOf(manifest.server_version);
+  if (restoredMajor === dumpedMajor) return undefined;
+  return {
+    content: 'counts-only',
+    contentNote: `the backup was made on PostgreSQL ${dumpedMajor} and restored on ${restoredMajor}, where data may be written differently; row counts are the proof`,
+  };
+}
+
 /**
- * Re-applies the recorded database properties to the restored database, then proves its content
- * against the manifest: every table's rows read back with `COPY … TO STDOUT` in pg_dump's session
- * settings and digested like the dump was, every sequence, the large objects and the properties.
- * Returns the differences, each naming the table or object.
+ * Proves a restored database against the manifest: schema object counts and every table's row
+ * count; then, when they agree, the recorded database properties (re-applied first), every
+ * table's data digest, every sequence and the large objects. The tables are read back with
+ * `COPY … TO STDOUT` in pg_dump's session and digested like the dump was; that read-back counts
+ * their rows too, so only tables the dump holds no data for are counted separately. Returns the
+ * differences, each naming the table or object.
  */
 export async function checkRestoredContent(
   options: ContentCheckOptions,
-): Promise<{ problems: string[]; check: ContentCheck }> {
+): Promise<{ problems: string[]; check: RestoreCheck }> {
   const { manifest } = options;
   const client = new pg.Client({
     ...pgClientConfig(options.url),
@@ -69,8 +76,58 @@ export async function checkRestoredContent(
   client.on('error', () => undefined);
   await client.connect();
   try {
-    const problems: string[] = [];
-    const check: ContentCheck = {};
+    const { rows } = await client.query<{ version: string }>(
+      "SELECT current_setting('server_version') AS version",
+    );
+    const skipped = contentSkipped(manifest, majorOf(rows[0]?.version ?? ''));
+    const listed = await userTables(client);
+    const present = new Set(listed.map((table) => tableKey(table.schema, table.name)));
+    // A recorded table missing after restore is named by the counts below, not by a failed COPY.
+    const readable =
+      skipped === undefined
+        ? (manifest.content as ContentProof).tables.filter((table) =>
+            present.has(tableKey(table.schema, table.name)),
+          )
+        : [];
+    const readingBack = readBackTables(readable, {
+      params: options.params,
+      psqlPath: options.psqlPath,
+      signal: options.signal,
+      secrets: options.secrets ?? [],
+    });
+    // Awaited below; meanwhile the counts run on this connection.
+    readingBack.catch(() => undefined);
+    const covered = new Set(readable.map((table) => tableKey(table.schema, table.name)));
+    const schemaObjects = await schemaObjectCounts(client);
+    const counted = await countRows(
+      client,
+      listed.filter((table) => !covered.has(tableKey(table.schema, table.name))),
+    );
+    const readBack = await readingBack;
+    if (!readBack.ok) {
+      return {
+        problems: [readBack.problem],
+        check: { rowCounts: 'skipped', schemaObjects: 'skipped', tables: listed.length, rows: 0 },
+      };
+    }
+    const rowsOf = new Map<string, number>(
+      counted.map((table) => [tableKey(table.schema, table.name), table.rows]),
+    );
+    readable.forEach((table, index) => {
+      rowsOf.set(tableKey(table.schema, table.name), readBack.tables[index]?.rows ?? 0);
+    });
+    const tables: TableRowCount[] = listed.map((table) => ({
+      ...table,
+      rows: rowsOf.get(tableKey(table.schema, table.name)) ?? 0,
+    }));
+    const { problems, check } = compareWithManifest(manifest, {
+      tables,
+      rowCountsSource: 'snapshot',
+      schemaObjects,
+    });
+    // Content differences only mean something once the counts agree.
+    if (problems.length > 0) return { problems, check };
+
     if (manifest.database_properties) {
       // Failures show up below as missing settings, named.
       await applyDatabaseProperties(client, options.database, manifest.database_properties);
@@ -81,28 +138,11 @@ export async function checkRestoredContent(
     } else {
       check.properties = 'skipped';
     }
+    if (skipped !== undefined) return { problems, check: { ...check, ...skipped } };
 
-    const content = manifest.content;
-    if (content === undefined || content.version !== 1 || content.algorithm !== ROW_DIGEST_ALGORITHM) {
-      check.content = 'skipped';
-      check.contentNote =
-        content === undefined
-          ? 'the backup has no content digests (made by an older Warden); row counts are the proof'
-          : `content proof version ${content.version} (${content.algorithm}) is unknown here; row counts are the proof`;
-      return { problems, check };
-    }
-    const { rows } = await client.query<{ version: string }>(
-      "SELECT current_setting('server_version') AS version",
-    );
-    const restoredMajor = majorOf(rows[0]?.version ?? '');
-    const dumpedMajor = majorOf(manifest.server_version);
-    if (restoredMajor !== dumpedMajor) {
-      check.content = 'counts-only';
-      check.contentNote = `the backup was made on PostgreSQL ${dumpedMajor} and restored on ${restoredMajor}, where data may be written differently; row counts are the proof`;
-      return { problems, check };
-    }
+    const content = manifest.content as ContentProof;
     const before = problems.length;
-    problems.push(...(await compareTables(content, options)));
+    problems.push(...compareDigests(content, readable, readBack.tables, present));
     problems.push(...(await compareSequences(client, content.sequences)));
     if (content.large_objects) {
       const restored = await readLargeObjects(client);
@@ -121,6 +161,34 @@ export async function checkRestoredContent(
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/** Each recorded table's digest against its read-back (rows too: the manifest may lack exact counts). */
+function compareDigests(
+  content: ContentProof,
+  readable: ContentProof['tables'],
+  readBack: readonly { rows: number; digest: string }[],
+  present: ReadonlySet<string>,
+): string[] {
+  const problems: string[] = [];
+  for (const table of content.tables) {
+    if (!present.has(tableKey(table.schema, table.name))) {
+      problems.push(`table ${qualifiedName(table)} is missing after restore`);
+    }
+  }
+  readable.forEach((table, index) => {
+    const after = readBack[index] as { rows: number; digest: string };
+    if (after.rows !== table.rows) {
+      problems.push(
+        `table ${qualifiedName(table)}: ${table.rows} rows in the backup, ${after.rows} after restore`,
+      );
+    } else if (after.digest !== table.digest) {
+      problems.push(
+        `table ${qualifiedName(table)}: data differs from the backup (same ${table.rows} rows, digest ${after.digest} instead of ${table.digest})`,
+      );
+    }
+  });
+  return problems;
 }
 
 /** Which large objects differ is not recorded per object; name the empty ones, the usual corruption. */
@@ -162,52 +230,5 @@ async function compareSequences(client: pg.Client, sequences: readonly SequenceV
       }
     }
   }
-  return problems;
-}
-
-/** Reads every recorded table back through one psql (COPY text, as pg_dump wrote it) and compares. */
-async function compareTables(content: ContentProof, options: ContentCheckOptions): Promise<string[]> {
-  const tables = content.tables;
-  if (tables.length === 0) return [];
-  const script = [
-    '\\set ON_ERROR_STOP 1',
-    ...PG_DUMP_SESSION.map((statement) => `${statement};`),
-    ...tables.flatMap((table, index) => [
-      `SELECT '\\.warden ${index}';`,
-      `COPY ${qualifiedName(table)}${table.columns.length > 0 ? ` (${table.columns.map(quoteIdent).join(', ')})` : ''} TO STDOUT;`,
-    ]),
-  ].join('\n');
-  const scanner = createCopyReadbackScanner(tables.length);
-  const stderr = createTailBuffer(STDERR_TAIL_BYTES);
-  const psql = execa(options.psqlPath, ['-X', '-q', '-A', '-t', '--no-password'], {
-    env: libpqEnv(options.params, 'warden-restore-check'),
-    input: script,
-    buffer: false,
-    stdout: 'pipe',
-    stderr: 'pipe',
-    reject: false,
-    cancelSignal: options.signal,
-  });
-  psql.stdout.on('data', (chunk: Buffer) => scanner.write(chunk));
-  psql.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-  const result = await psql;
-  if (result.failed) {
-    const detail = scrubSecrets(stderr.text().trim(), connectionSecrets(options.url));
-    return [`reading the restored tables back failed (psql ${result.exitCode ?? result.signal}): ${detail}`];
-  }
-  const restored = scanner.finish();
-  const problems: string[] = [];
-  tables.forEach((table, index) => {
-    const after = restored[index] as { rows: number; digest: string };
-    if (after.rows !== table.rows) {
-      problems.push(
-        `table ${qualifiedName(table)}: ${table.rows} rows in the backup, ${after.rows} after restore`,
-      );
-    } else if (after.digest !== table.digest) {
-      problems.push(
-        `table ${qualifiedName(table)}: data differs from the backup (same ${table.rows} rows, digest ${after.digest} instead of ${table.digest})`,
-      );
-    }
-  });
   return problems;
 }

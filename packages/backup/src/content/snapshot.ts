@@ -69,7 +69,9 @@ export async function openDumpSnapshot(
       await client.query('SAVEPOINT warden_counts');
       try {
         const counts: SnapshotCounts = {
-          tables: exact ? await exactRowCounts(client) : await estimatedRowCounts(client),
+          tables: exact
+            ? await countRows(client, await userTables(client))
+            : await estimatedRowCounts(client),
           rowCountsSource: exact ? 'snapshot' : 'statistics',
           schemaObjects: await schemaObjectCounts(client),
         };
@@ -111,10 +113,10 @@ export async function openDumpSnapshot(
   };
 }
 
-async function userTables(client: pg.Client): Promise<{ schema: string; table: string }[]> {
-  // Plain tables only: partitions are counted themselves (their parent holds no rows), views hold none.
-  const { rows } = await client.query<{ schema: string; table: string }>(
-    `SELECT n.nspname AS schema, c.relname AS table
+/** The application's plain tables (partitions are tables themselves; their parent holds no rows). */
+export async function userTables(client: pg.Client): Promise<{ schema: string; name: string }[]> {
+  const { rows } = await client.query<{ schema: string; name: string }>(
+    `SELECT n.nspname AS schema, c.relname AS name
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind = 'r' AND ${USER_NAMESPACE}
       ORDER BY 1, 2`,
@@ -122,14 +124,18 @@ async function userTables(client: pg.Client): Promise<{ schema: string; table: s
   return rows;
 }
 
-async function exactRowCounts(client: pg.Client): Promise<TableRowCount[]> {
+/** Exact `count(*)` of each table, one statement each. */
+export async function countRows(
+  client: pg.Client,
+  tables: readonly { schema: string; name: string }[],
+): Promise<TableRowCount[]> {
   const counts: TableRowCount[] = [];
-  for (const { schema, table } of await userTables(client)) {
+  for (const { schema, name } of tables) {
     // ONLY: rows of inheritance children are counted under the child's own name.
     const { rows } = await client.query<{ count: string }>(
-      `SELECT count(*) AS count FROM ONLY ${quoteIdent(schema)}.${quoteIdent(table)}`,
+      `SELECT count(*) AS count FROM ONLY ${quoteIdent(schema)}.${quoteIdent(name)}`,
     );
-    counts.push({ schema, name: table, rows: Number(rows[0]?.count ?? 0) });
+    counts.push({ schema, name, rows: Number(rows[0]?.count ?? 0) });
   }
   return counts;
 }
@@ -150,7 +156,7 @@ async function estimatedRowCounts(client: pg.Client): Promise<TableRowCount[]> {
   return counts;
 }
 
-async function schemaObjectCounts(client: pg.Client): Promise<Record<string, number>> {
+export async function schemaObjectCounts(client: pg.Client): Promise<Record<string, number>> {
   const { rows } = await client.query<Record<string, string>>(
     `SELECT
        (SELECT count(*) FROM pg_namespace n WHERE ${USER_NAMESPACE}) AS schemas,

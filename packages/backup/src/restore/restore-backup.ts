@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { errorMessage, RestoreError, scrubError, scrubSecrets } from '@warden/errors';
 import { keyIdOf } from '../codecs/encryption.js';
 import { checkRestoredContent } from '../content/content-proof.js';
-import { compareWithManifest } from '../content/restore-check.js';
 import {
   type ConnectionParams,
   connectionSecrets,
@@ -14,7 +13,6 @@ import {
 } from '../postgres/connection.js';
 import { EventTriggerRestoreError, planTriggerSafety } from '../postgres/event-trigger-safety.js';
 import { downloadVerified } from './download.js';
-import { inspectDatabase } from './inspect-database.js';
 import {
   databaseExists,
   dropDatabase,
@@ -39,7 +37,8 @@ const DEFAULT_TIMEOUT_MS = 6 * 60 * 60 * 1000;
  * 3. (dry run stops here)
  * 4. for `overwrite` of an existing database, take a safety backup of it first;
  * 5. restore into a *new* database with `psql -v ON_ERROR_STOP=1 --single-transaction`;
- * 6. compare its schema objects and row counts with the manifest;
+ * 6. prove it against the manifest: schema objects, row counts, data digests, sequences, large
+ *    objects, database properties (content/content-proof.ts);
  * 7. for `overwrite`, swap the new database in under the old name (one transaction) and drop the old.
  * A new database is dropped again on any failure; an existing one is never touched before step 7.
  */
@@ -271,29 +270,23 @@ export async function restoreBackup(
 
     progress({ phase: 'check', percent: 92, bytes: totalBytes, totalBytes });
     const restoredUrl = databaseUrlFor(target.databaseUrl, restoreInto);
-    const restoredCounts = await inspectDatabase(restoredUrl, secrets);
-    const { problems, check } = compareWithManifest(manifest, restoredCounts);
-    // Counts first (cheap); the content is read back only when they agree.
-    if (problems.length === 0) {
-      const content = await checkRestoredContent({
-        manifest,
-        url: restoredUrl,
-        params: { ...server, database: restoreInto },
-        database: restoreInto,
-        psqlPath,
-        signal,
-      }).catch((error: unknown) => {
-        throw signal.aborted
-          ? abortError()
-          : new RestoreError(
-              'RESTORE_CONNECT_FAILED',
-              `checking the restored content failed: ${scrubSecrets(errorMessage(error), secrets)}`,
-              { cause: scrubError(error, secrets) },
-            );
-      });
-      problems.push(...content.problems);
-      Object.assign(check, content.check);
-    }
+    const { problems, check } = await checkRestoredContent({
+      manifest,
+      url: restoredUrl,
+      params: { ...server, database: restoreInto },
+      database: restoreInto,
+      psqlPath,
+      signal,
+      secrets,
+    }).catch((error: unknown) => {
+      throw signal.aborted
+        ? abortError()
+        : new RestoreError(
+            'RESTORE_CONNECT_FAILED',
+            `checking the restored database failed: ${scrubSecrets(errorMessage(error), secrets)}`,
+            { cause: scrubError(error, secrets) },
+          );
+    });
     if (problems.length > 0) {
       throw new RestoreError(
         'RESTORE_CHECK_FAILED',

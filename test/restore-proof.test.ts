@@ -66,6 +66,9 @@ CREATE TABLE ddl_audit (id serial PRIMARY KEY, tag text, at timestamptz DEFAULT 
 CREATE FUNCTION audit_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
 BEGIN INSERT INTO public.ddl_audit (tag) VALUES (tg_tag); END $$;
 CREATE EVENT TRIGGER audit_ddl ON ddl_command_end EXECUTE FUNCTION audit_ddl();
+-- Big enough (about 1,000 pages) to be read back in page ranges by several sessions.
+CREATE TABLE big (id int PRIMARY KEY, payload text);
+INSERT INTO big SELECT i, repeat(md5(i::text), 3) FROM generate_series(1, 60000) i;
 -- pg_dump refreshes this after creating the event trigger: the DDL the trigger would record.
 CREATE MATERIALIZED VIEW dotted_count AS SELECT count(*) AS n FROM dot."ted.name";
 `;
@@ -330,6 +333,13 @@ describe('doctored backups are caught, naming the table or object', () => {
     expect(error.problems[0]).toMatch(
       /^table "Ünï Schéma"\."Tâble ""quoted""": data differs from the backup/,
     );
+  }, 120_000);
+
+  it('one value changed in a table read back in page ranges', async () => {
+    const file = await doctored('-big', (sql) => sql.replace(/^30000\t[0-9a-f]/m, '30000\tX'));
+    const error = await restoreFailure(file);
+    expect(error.problems).toHaveLength(1);
+    expect(error.problems[0]).toMatch(/^table "public"\."big": data differs from the backup/);
   }, 120_000);
 
   it('a sequence rewound', async () => {

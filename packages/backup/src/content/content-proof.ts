@@ -76,12 +76,13 @@ export async function checkRestoredContent(
   client.on('error', () => undefined);
   await client.connect();
   try {
-    const { rows } = await client.query<{ version: string }>(
-      "SELECT current_setting('server_version') AS version",
+    const { rows } = await client.query<{ version: string; number: string }>(
+      "SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS number",
     );
     const skipped = contentSkipped(manifest, majorOf(rows[0]?.version ?? ''));
     const listed = await userTables(client);
-    const present = new Set(listed.map((table) => tableKey(table.schema, table.name)));
+    const pages = new Map(listed.map((table) => [tableKey(table.schema, table.name), table.pages]));
+    const present = new Set(pages.keys());
     // A recorded table missing after restore is named by the counts below, not by a failed COPY.
     const readable =
       skipped === undefined
@@ -89,12 +90,16 @@ export async function checkRestoredContent(
             present.has(tableKey(table.schema, table.name)),
           )
         : [];
-    const readingBack = readBackTables(readable, {
-      params: options.params,
-      psqlPath: options.psqlPath,
-      signal: options.signal,
-      secrets: options.secrets ?? [],
-    });
+    const readingBack = readBackTables(
+      readable.map((table) => ({ ...table, pages: pages.get(tableKey(table.schema, table.name)) ?? 0 })),
+      {
+        params: options.params,
+        psqlPath: options.psqlPath,
+        signal: options.signal,
+        secrets: options.secrets ?? [],
+        tidRanges: Number(rows[0]?.number ?? 0) >= 140000,
+      },
+    );
     // Awaited below; meanwhile the counts run on this connection.
     readingBack.catch(() => undefined);
     const covered = new Set(readable.map((table) => tableKey(table.schema, table.name)));
@@ -116,9 +121,10 @@ export async function checkRestoredContent(
     readable.forEach((table, index) => {
       rowsOf.set(tableKey(table.schema, table.name), readBack.tables[index]?.rows ?? 0);
     });
-    const tables: TableRowCount[] = listed.map((table) => ({
-      ...table,
-      rows: rowsOf.get(tableKey(table.schema, table.name)) ?? 0,
+    const tables: TableRowCount[] = listed.map(({ schema, name }) => ({
+      schema,
+      name,
+      rows: rowsOf.get(tableKey(schema, name)) ?? 0,
     }));
     const { problems, check } = compareWithManifest(manifest, {
       tables,

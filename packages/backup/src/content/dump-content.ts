@@ -8,6 +8,7 @@ import {
   addRow,
   createRowDigest,
   formatRowDigest,
+  mergeRowDigest,
   ROW_DIGEST_ALGORITHM,
   type RowDigest,
 } from './row-digest.js';
@@ -93,9 +94,7 @@ export function createDumpContentScanner(): DumpContentScanner {
         const known = tables.get(key);
         // A table appears once in a dump; a second block (never seen from pg_dump) adds up.
         if (known) {
-          known.digestState.rows += open.digest.rows;
-          known.digestState.sumA = (known.digestState.sumA + open.digest.sumA) >>> 0;
-          known.digestState.sumB = (known.digestState.sumB + open.digest.sumB) >>> 0;
+          mergeRowDigest(known.digestState, open.digest);
         } else {
           tables.set(key, {
             schema: open.schema,
@@ -154,9 +153,10 @@ export function createCopyReadbackScanner(count: number) {
   });
   return {
     write: (chunk: Buffer) => splitter.write(chunk),
-    finish(): { rows: number; digest: string }[] {
+    /** Per marker index, the digest of the lines after it. */
+    finish(): RowDigest[] {
       splitter.end();
-      return digests.map((digest) => ({ rows: digest.rows, digest: formatRowDigest(digest) }));
+      return digests;
     },
   };
 }

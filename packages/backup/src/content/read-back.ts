@@ -5,6 +5,7 @@ import { type ConnectionParams, libpqEnv, quoteIdent } from '../postgres/connect
 import { createTailBuffer, STDERR_TAIL_BYTES } from '../streams/tail-buffer.js';
 import { createCopyReadbackScanner } from './dump-content.js';
 import { qualifiedName } from './restore-check.js';
+import { createRowDigest, formatRowDigest, mergeRowDigest, type RowDigest } from './row-digest.js';
 
 /**
  * The session pg_dump reads its data in (pg_backup_db.c / pg_dump.c setup_connection), so COPY
@@ -37,54 +38,110 @@ export interface ReadBackOptions {
   signal: AbortSignal;
   /** Scrubbed from psql's error output. */
   secrets: readonly string[];
+  /**
+   * The server reads a range of pages by itself (TID range scans, PostgreSQL 14+): a big table
+   * is then read in pieces, by several sessions. @defaultValue false
+   */
+  tidRanges?: boolean;
+}
+
+export interface ReadBackTable extends Pick<TableDigest, 'schema' | 'name' | 'columns'> {
+  /** Size in pages (0 when unknown): how the work is shared out. */
+  pages: number;
 }
 
 export type ReadBack =
   | { ok: true; tables: { rows: number; digest: string }[] }
   | { ok: false; problem: string };
 
-/** Splits the tables into `count` groups of about equal rows, biggest first; indexes into `tables`. */
-function balance(tables: readonly Pick<TableDigest, 'rows'>[], count: number): number[][] {
-  const groups = Array.from({ length: Math.min(count, tables.length) }, () => ({
-    rows: 0,
-    members: [] as number[],
-  }));
-  const order = tables
-    .map((_, index) => index)
-    .sort((a, b) => (tables[b]?.rows ?? 0) - (tables[a]?.rows ?? 0));
-  for (const index of order) {
-    let lightest = groups[0] as (typeof groups)[number];
-    for (const group of groups) if (group.rows < lightest.rows) lightest = group;
-    lightest.members.push(index);
-    // A table costs a statement even when empty.
-    lightest.rows += (tables[index]?.rows ?? 0) + 1;
-  }
-  return groups.map((group) => group.members.sort((a, b) => a - b));
+/** One COPY: a whole table, or the pages `[from, to)` of it (`to` undefined: to its end). */
+export interface Piece {
+  table: number;
+  from?: number;
+  to?: number;
+  weight: number;
 }
 
 /**
- * Reads the tables back with `COPY <table> (<columns>) TO STDOUT` in pg_dump's session, over a few
- * psql sessions at once, and digests each table's lines like the dump's were digested. Results are
- * in the order of `tables`.
+ * The COPYs to run: whole tables, and tables bigger than a share of the total in page ranges, so
+ * no session is left reading one big table while the others are done.
+ */
+export function piecesOf(tables: readonly ReadBackTable[], sessions: number, tidRanges: boolean): Piece[] {
+  const totalPages = tables.reduce((sum, table) => sum + table.pages, 0);
+  const share = Math.ceil(totalPages / (sessions * 2));
+  const pieces: Piece[] = [];
+  tables.forEach((table, index) => {
+    if (!tidRanges || share < 64 || table.pages <= share) {
+      // A table costs a statement even when empty.
+      pieces.push({ table: index, weight: table.pages + 1 });
+      return;
+    }
+    const count = Math.ceil(table.pages / share);
+    for (let part = 0; part < count; part++) {
+      const from = part * share;
+      pieces.push({
+        table: index,
+        ...(part === 0 ? {} : { from }),
+        ...(part === count - 1 ? {} : { to: from + share }),
+        weight: Math.min(share, table.pages - from) + 1,
+      });
+    }
+  });
+  return pieces;
+}
+
+/** Shares the pieces out into `count` groups of about equal weight, heaviest first. */
+function balance(pieces: Piece[], count: number): Piece[][] {
+  const groups = Array.from({ length: Math.min(count, pieces.length) }, () => ({
+    weight: 0,
+    members: [] as Piece[],
+  }));
+  for (const piece of [...pieces].sort((a, b) => b.weight - a.weight)) {
+    let lightest = groups[0] as (typeof groups)[number];
+    for (const group of groups) if (group.weight < lightest.weight) lightest = group;
+    lightest.members.push(piece);
+    lightest.weight += piece.weight;
+  }
+  return groups.map((group) => group.members);
+}
+
+function copyStatement(table: ReadBackTable, piece: Piece): string {
+  const columns = table.columns.map(quoteIdent).join(', ');
+  if (piece.from === undefined && piece.to === undefined) {
+    return `COPY ${qualifiedName(table)}${columns ? ` (${columns})` : ''} TO STDOUT;`;
+  }
+  // ONLY: a COPY of a table reads no inheritance children either.
+  const bounds = [
+    piece.from === undefined ? '' : `ctid >= '(${piece.from},0)'::tid`,
+    piece.to === undefined ? '' : `ctid < '(${piece.to},0)'::tid`,
+  ].filter(Boolean);
+  return `COPY (SELECT ${columns} FROM ONLY ${qualifiedName(table)} WHERE ${bounds.join(' AND ')}) TO STDOUT;`;
+}
+
+/**
+ * Reads the tables back with `COPY … TO STDOUT` in pg_dump's session, over a few psql sessions at
+ * once, and digests each table's lines like the dump's were digested (the digest is a sum, so a
+ * table read in pieces adds up to the same). Results are in the order of `tables`.
  */
 export async function readBackTables(
-  tables: readonly Pick<TableDigest, 'schema' | 'name' | 'columns' | 'rows'>[],
+  tables: readonly ReadBackTable[],
   options: ReadBackOptions,
 ): Promise<ReadBack> {
   if (tables.length === 0) return { ok: true, tables: [] };
-  const results: { rows: number; digest: string }[] = new Array(tables.length);
+  const digests = tables.map(() => createRowDigest());
+  const groups = balance(
+    piecesOf(tables, READ_BACK_SESSIONS, options.tidRanges ?? false),
+    READ_BACK_SESSIONS,
+  );
   const sessions = await Promise.all(
-    balance(tables, READ_BACK_SESSIONS).map(async (members) => {
+    groups.map(async (members) => {
       const script = [
         '\\set ON_ERROR_STOP 1',
         ...PG_DUMP_SESSION.map((statement) => `${statement};`),
-        ...members.flatMap((index, position) => {
-          const table = tables[index] as (typeof tables)[number];
-          return [
-            `SELECT '\\.warden ${position}';`,
-            `COPY ${qualifiedName(table)}${table.columns.length > 0 ? ` (${table.columns.map(quoteIdent).join(', ')})` : ''} TO STDOUT;`,
-          ];
-        }),
+        ...members.flatMap((piece, position) => [
+          `SELECT '\\.warden ${position}';`,
+          copyStatement(tables[piece.table] as ReadBackTable, piece),
+        ]),
       ].join('\n');
       const scanner = createCopyReadbackScanner(members.length);
       const stderr = createTailBuffer(STDERR_TAIL_BYTES);
@@ -105,11 +162,15 @@ export async function readBackTables(
         return `reading the restored tables back failed (psql ${result.exitCode ?? result.signal}): ${detail}`;
       }
       scanner.finish().forEach((digest, position) => {
-        results[members[position] as number] = digest;
+        mergeRowDigest(digests[(members[position] as Piece).table] as RowDigest, digest);
       });
       return undefined;
     }),
   );
   const problem = sessions.find((failure) => failure !== undefined);
-  return problem === undefined ? { ok: true, tables: results } : { ok: false, problem };
+  if (problem !== undefined) return { ok: false, problem };
+  return {
+    ok: true,
+    tables: digests.map((digest) => ({ rows: digest.rows, digest: formatRowDigest(digest) })),
+  };
 }

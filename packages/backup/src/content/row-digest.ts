@@ -81,6 +81,13 @@ function fmix(value: number): number {
   return h;
 }
 
+/** Adds `from`'s rows into `into` (the digest of both sets of lines together). */
+export function mergeRowDigest(into: RowDigest, from: RowDigest): void {
+  into.rows += from.rows;
+  into.sumA = (into.sumA + from.sumA) >>> 0;
+  into.sumB = (into.sumB + from.sumB) >>> 0;
+}
+
 /** 16 hex digits. */
 export function formatRowDigest(digest: RowDigest): string {
   return `${digest.sumA.toString(16).padStart(8, '0')}${digest.sumB.toString(16).padStart(8, '0')}`;

@@ -113,10 +113,15 @@ export async function openDumpSnapshot(
   };
 }
 
-/** The application's plain tables (partitions are tables themselves; their parent holds no rows). */
-export async function userTables(client: pg.Client): Promise<{ schema: string; name: string }[]> {
-  const { rows } = await client.query<{ schema: string; name: string }>(
-    `SELECT n.nspname AS schema, c.relname AS name
+/**
+ * The application's plain tables (partitions are tables themselves; their parent holds no rows),
+ * with their size in pages as the last VACUUM, ANALYZE or CREATE INDEX saw it (read without a lock).
+ */
+export async function userTables(
+  client: pg.Client,
+): Promise<{ schema: string; name: string; pages: number }[]> {
+  const { rows } = await client.query<{ schema: string; name: string; pages: number }>(
+    `SELECT n.nspname AS schema, c.relname AS name, c.relpages AS pages
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind = 'r' AND ${USER_NAMESPACE}
       ORDER BY 1, 2`,

@@ -378,3 +378,51 @@ describe('doctored backups are caught, naming the table or object', () => {
     }
   }, 120_000);
 });
+
+describe('a database in a single-byte encoding', () => {
+  it('non-ASCII schema, table, column and sequence names in a LATIN1 database restore with the proof matched', async () => {
+    const latin1 = `warden_proof_latin1_${suffix}`;
+    databases.add(latin1);
+    await withClient('postgres', (client) =>
+      client.query(
+        `CREATE DATABASE ${quoteIdent(latin1)} TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'`,
+      ),
+    );
+    await withClient(latin1, (client) =>
+      client.query(`
+        CREATE SCHEMA "Schéma";
+        CREATE TABLE "Schéma"."Tâble ""à"" \\ ß" (id int PRIMARY KEY, "cölumn" text);
+        INSERT INTO "Schéma"."Tâble ""à"" \\ ß" VALUES (1, 'café'), (2, 'naïve ÿ'), (3, NULL);
+        CREATE SEQUENCE "Schéma"."Séq";
+        SELECT setval('"Schéma"."Séq"', 7);`),
+    );
+    const latinTarget: BackupTargetSpec = {
+      ...target,
+      name: `proof-latin1-${suffix}`,
+      databaseUrl: pgUrl(latin1),
+      database: latin1,
+    };
+    const manifest = await runBackup({ storage, logger }, { target: latinTarget, ...backupSettings() });
+    expect(manifest.content?.encoding).toBe('LATIN1');
+    expect(manifest.content?.tables).toEqual([
+      expect.objectContaining({
+        schema: 'Schéma',
+        name: 'Tâble "à" \\ ß',
+        columns: ['id', 'cölumn'],
+        rows: 3,
+      }),
+    ]);
+    expect(manifest.content?.sequences).toEqual([
+      { schema: 'Schéma', name: 'Séq', value: '7', is_called: true },
+    ]);
+    const result = await restoreBackup(
+      { storage, logger },
+      { target: latinTarget, file: manifest.filename, ...restoreSettings(), discard: true },
+    );
+    expect(result.check).toMatchObject({
+      rowCounts: 'matched',
+      schemaObjects: 'matched',
+      content: 'matched',
+    });
+  }, 120_000);
+});

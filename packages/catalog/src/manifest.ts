@@ -85,6 +85,8 @@ export interface ContentProof {
   tables: TableDigest[];
   sequences: SequenceValue[];
   large_objects?: { count: number; digest: string };
+  /** The dump's `client_encoding` (its data and names are in it); absent: the database's. */
+  encoding?: string;
 }
 
 export interface TableDigest {

@@ -98,6 +98,7 @@ export async function checkRestoredContent(
         signal: options.signal,
         secrets: options.secrets ?? [],
         tidRanges: Number(rows[0]?.number ?? 0) >= 140000,
+        ...(manifest.content?.encoding === undefined ? {} : { encoding: manifest.content.encoding }),
       },
     );
     // Awaited below; meanwhile the counts run on this connection.

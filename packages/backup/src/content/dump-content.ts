@@ -22,7 +22,66 @@ import {
 export interface DumpContentScanner {
   write(chunk: Buffer): void;
   /** The content seen; call once after the last chunk. */
-  finish(): { tables: TableDigest[]; sequences: SequenceValue[] };
+  finish(): DumpContent;
+}
+
+export interface DumpContent {
+  tables: TableDigest[];
+  sequences: SequenceValue[];
+  /** From the dump's `SET client_encoding = '…';`. */
+  encoding?: string;
+}
+
+/**
+ * PostgreSQL encodings by the WHATWG label that decodes them. LATIN1 is Node's own `latin1` (the
+ * WHATWG `iso-8859-1` is windows-1252); SQL_ASCII bytes reach a client unconverted, and the pg
+ * client reads them as UTF-8.
+ */
+const DECODER_LABELS: Record<string, string> = {
+  SQL_ASCII: 'utf-8',
+  UTF8: 'utf-8',
+  LATIN2: 'iso-8859-2',
+  LATIN3: 'iso-8859-3',
+  LATIN4: 'iso-8859-4',
+  LATIN5: 'windows-1254',
+  LATIN6: 'iso-8859-10',
+  LATIN7: 'iso-8859-13',
+  LATIN8: 'iso-8859-14',
+  LATIN9: 'iso-8859-15',
+  LATIN10: 'iso-8859-16',
+  ISO_8859_5: 'iso-8859-5',
+  ISO_8859_6: 'iso-8859-6',
+  ISO_8859_7: 'iso-8859-7',
+  ISO_8859_8: 'iso-8859-8',
+  WIN866: 'ibm866',
+  WIN874: 'windows-874',
+  WIN1250: 'windows-1250',
+  WIN1251: 'windows-1251',
+  WIN1252: 'windows-1252',
+  WIN1253: 'windows-1253',
+  WIN1254: 'windows-1254',
+  WIN1255: 'windows-1255',
+  WIN1256: 'windows-1256',
+  WIN1257: 'windows-1257',
+  WIN1258: 'windows-1258',
+  KOI8R: 'koi8-r',
+  KOI8U: 'koi8-u',
+  EUC_JP: 'euc-jp',
+  EUC_KR: 'euc-kr',
+  SJIS: 'shift_jis',
+  GBK: 'gbk',
+  GB18030: 'gb18030',
+  BIG5: 'big5',
+};
+
+/** Decodes a line of SQL written in `encoding` (unknown ones as UTF-8). */
+export function lineDecoder(encoding: string): (buf: Buffer, start: number, end: number) => string {
+  const name = encoding.toUpperCase();
+  if (name === 'LATIN1') return (buf, start, end) => buf.toString('latin1', start, end);
+  const label = DECODER_LABELS[name] ?? 'utf-8';
+  if (label === 'utf-8') return (buf, start, end) => buf.toString('utf8', start, end);
+  const decoder = new TextDecoder(label);
+  return (buf, start, end) => decoder.decode(buf.subarray(start, end));
 }
 
 interface OpenTable {
@@ -35,6 +94,7 @@ interface OpenTable {
 const NEWLINE = 0x0a;
 const COPY_PREFIX = Buffer.from('COPY ');
 const SETVAL_PREFIX = Buffer.from('SELECT pg_catalog.setval(');
+const ENCODING_PREFIX = Buffer.from("SET client_encoding = '");
 const END_OF_DATA = Buffer.from('\\.');
 
 /** Splits a stream into lines; a line split across chunks is joined (one copy per chunk boundary). */
@@ -87,6 +147,8 @@ export function createDumpContentScanner(): DumpContentScanner {
   const tables = new Map<string, TableDigest & { digestState: RowDigest }>();
   const sequences: SequenceValue[] = [];
   let open: OpenTable | undefined;
+  let encoding: string | undefined;
+  let decode = lineDecoder('UTF8');
   const splitter = createLineSplitter((buf, start, end) => {
     if (open !== undefined) {
       if (isEndOfData(buf, start, end)) {
@@ -112,11 +174,17 @@ export function createDumpContentScanner(): DumpContentScanner {
       return;
     }
     if (startsWith(buf, start, end, COPY_PREFIX)) {
-      const copy = parseCopyStatement(buf.toString('utf8', start, end));
+      const copy = parseCopyStatement(decode(buf, start, end));
       if (copy) open = { ...copy, digest: createRowDigest() };
     } else if (startsWith(buf, start, end, SETVAL_PREFIX)) {
-      const setval = parseSetval(buf.toString('utf8', start, end));
+      const setval = parseSetval(decode(buf, start, end));
       if (setval) sequences.push(setval);
+    } else if (encoding === undefined && startsWith(buf, start, end, ENCODING_PREFIX)) {
+      const match = /^SET client_encoding = '([A-Za-z0-9_]+)';$/.exec(buf.toString('latin1', start, end));
+      if (match?.[1]) {
+        encoding = match[1];
+        decode = lineDecoder(encoding);
+      }
     }
   });
   return {
@@ -130,6 +198,7 @@ export function createDumpContentScanner(): DumpContentScanner {
           digest: formatRowDigest(digestState),
         })),
         sequences,
+        ...(encoding === undefined ? {} : { encoding }),
       };
     },
   };
@@ -236,7 +305,7 @@ export function parseSetval(line: string): SequenceValue | undefined {
 
 /** The manifest's `content` from what the scanner saw and the large objects read in the snapshot. */
 export function contentProofOf(
-  content: { tables: TableDigest[]; sequences: SequenceValue[] },
+  content: DumpContent,
   largeObjects: { count: number; digest: string } | undefined,
 ): ContentProof {
   return {
@@ -245,5 +314,6 @@ export function contentProofOf(
     tables: content.tables,
     sequences: content.sequences,
     ...(largeObjects ? { large_objects: largeObjects } : {}),
+    ...(content.encoding === undefined ? {} : { encoding: content.encoding }),
   };
 }

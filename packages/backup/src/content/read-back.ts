@@ -4,7 +4,6 @@ import { execa } from 'execa';
 import { type ConnectionParams, libpqEnv, quoteIdent } from '../postgres/connection.js';
 import { createTailBuffer, STDERR_TAIL_BYTES } from '../streams/tail-buffer.js';
 import { createCopyReadbackScanner } from './dump-content.js';
-import { qualifiedName } from './restore-check.js';
 import { createRowDigest, formatRowDigest, mergeRowDigest, type RowDigest } from './row-digest.js';
 
 /**
@@ -21,9 +20,32 @@ const PG_DUMP_SESSION = [
   'SET lock_timeout = 0',
   'SET row_security = off',
   "SELECT pg_catalog.set_config('search_path', '', false)",
-  // pg_dump writes in the database's encoding unless told otherwise.
-  "SELECT pg_catalog.set_config('client_encoding', pg_catalog.pg_encoding_to_char(encoding), false) FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()",
 ];
+
+/** The dump's encoding, or for a manifest that does not record it the database's (pg_dump's default). */
+function encodingStatement(encoding: string | undefined): string {
+  return encoding === undefined
+    ? "SELECT pg_catalog.set_config('client_encoding', pg_catalog.pg_encoding_to_char(encoding), false) FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()"
+    : `SET client_encoding = '${encoding.replace(/[^A-Za-z0-9_]/g, '')}'`;
+}
+
+/**
+ * An identifier in ASCII only (`U&"T\00E2ble"` for `Tâble`): the script is then the same bytes in
+ * whatever client encoding the read-back runs in.
+ */
+export function asciiIdent(name: string): string {
+  const quoted = quoteIdent(name);
+  if (/^[\x20-\x7e]*$/.test(name)) return quoted;
+  let escaped = '';
+  for (const char of quoted.slice(1, -1)) {
+    const code = char.codePointAt(0) as number;
+    if (char === '\\') escaped += '\\\\';
+    else if (code >= 0x20 && code <= 0x7e) escaped += char;
+    else if (code <= 0xffff) escaped += `\\${code.toString(16).padStart(4, '0')}`;
+    else escaped += `\\+${code.toString(16).padStart(6, '0')}`;
+  }
+  return `U&"${escaped}"`;
+}
 
 /**
  * psql sessions reading tables back at once. The server turns rows into COPY text (most of the
@@ -38,6 +60,8 @@ export interface ReadBackOptions {
   signal: AbortSignal;
   /** Scrubbed from psql's error output. */
   secrets: readonly string[];
+  /** The dump's client encoding (the manifest's `content.encoding`). */
+  encoding?: string;
   /**
    * The server reads a range of pages by itself (TID range scans, PostgreSQL 14+): a big table
    * is then read in pieces, by several sessions. @defaultValue false
@@ -106,16 +130,17 @@ function balance(pieces: Piece[], count: number): Piece[][] {
 }
 
 function copyStatement(table: ReadBackTable, piece: Piece): string {
-  const columns = table.columns.map(quoteIdent).join(', ');
+  const columns = table.columns.map(asciiIdent).join(', ');
+  const qualified = `${asciiIdent(table.schema)}.${asciiIdent(table.name)}`;
   if (piece.from === undefined && piece.to === undefined) {
-    return `COPY ${qualifiedName(table)}${columns ? ` (${columns})` : ''} TO STDOUT;`;
+    return `COPY ${qualified}${columns ? ` (${columns})` : ''} TO STDOUT;`;
   }
   // ONLY: a COPY of a table reads no inheritance children either.
   const bounds = [
     piece.from === undefined ? '' : `ctid >= '(${piece.from},0)'::tid`,
     piece.to === undefined ? '' : `ctid < '(${piece.to},0)'::tid`,
   ].filter(Boolean);
-  return `COPY (SELECT ${columns} FROM ONLY ${qualifiedName(table)} WHERE ${bounds.join(' AND ')}) TO STDOUT;`;
+  return `COPY (SELECT ${columns} FROM ONLY ${qualified} WHERE ${bounds.join(' AND ')}) TO STDOUT;`;
 }
 
 /**
@@ -137,7 +162,7 @@ export async function readBackTables(
     groups.map(async (members) => {
       const script = [
         '\\set ON_ERROR_STOP 1',
-        ...PG_DUMP_SESSION.map((statement) => `${statement};`),
+        ...[...PG_DUMP_SESSION, encodingStatement(options.encoding)].map((statement) => `${statement};`),
         ...members.flatMap((piece, position) => [
           `SELECT '\\.warden ${position}';`,
           copyStatement(tables[piece.table] as ReadBackTable, piece),

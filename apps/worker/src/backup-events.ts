@@ -66,14 +66,19 @@ export function createBackupEvents(deps: BackupEventsDeps): BackupEvents {
   const send = createSafeSender(notifier, logger);
   const ping = (target: string, event: 'success' | 'fail') =>
     deps.deadman?.(target, event).catch(() => undefined) ?? Promise.resolve();
-  /** Counts a scheduled result into its window; sends the window's one message when it is complete. */
-  const countIntoDigest = async (entry: Parameters<SuccessDigest['record']>[0]) => {
-    if (successMode !== 'digest' || !deps.digest) return;
+  /**
+   * Counts a scheduled result into its window and sends the window's one message when it is
+   * complete. True when the result belongs in no open window and must be reported on its own.
+   */
+  const countIntoDigest = async (entry: Parameters<SuccessDigest['record']>[0]): Promise<boolean> => {
+    if (successMode !== 'digest' || !deps.digest) return true;
     try {
-      const summary = await deps.digest.record(entry);
-      if (summary) await send(backupAlerts.digest(summary));
+      const outcome = await deps.digest.record(entry);
+      if ('summary' in outcome) await send(backupAlerts.digest(outcome.summary));
+      return 'late' in outcome || 'skipped' in outcome;
     } catch (error) {
       logger.warn({ err: error, target: entry.target }, 'could not count the backup into the digest');
+      return true;
     }
   };
 
@@ -100,14 +105,14 @@ export function createBackupEvents(deps: BackupEventsDeps): BackupEvents {
       // A digest summarises schedule windows; a backup someone asked for is reported on its own.
       const inDigest = successMode === 'digest' && deps.digest && manifest.trigger === 'schedule';
       if (inDigest) {
-        await countIntoDigest({
+        const onItsOwn = await countIntoDigest({
           target: target.name,
           startedAt: manifest.started_at,
           ok: true,
           bytes: manifest.bytes,
           durationMs: manifest.duration_ms,
         });
-        return;
+        if (!onItsOwn) return;
       }
       if (successMode === 'off') return;
       await send(
@@ -164,4 +169,32 @@ export function createBackupEvents(deps: BackupEventsDeps): BackupEvents {
       );
     },
   };
+}
+
+/**
+ * Every `intervalMs`, closes the digest windows whose deadline passed without every target
+ * reporting and sends their summaries (each window by one worker only). Returns a stop function.
+ */
+export function startOverdueDigestSweep(options: {
+  digest: SuccessDigest;
+  notifier: Notifier | undefined;
+  logger: Logger;
+  intervalMs?: number;
+}): () => void {
+  const send = createSafeSender(options.notifier, options.logger);
+  let running: Promise<void> | undefined;
+  const sweep = () => {
+    running ??= options.digest
+      .closeOverdue()
+      .then(async (summaries) => {
+        for (const summary of summaries) await send(backupAlerts.digest(summary));
+      })
+      .catch((error: unknown) => options.logger.warn({ err: error }, 'could not close overdue digests'))
+      .finally(() => {
+        running = undefined;
+      });
+  };
+  const timer = setInterval(sweep, options.intervalMs ?? 60_000);
+  timer.unref();
+  return () => clearInterval(timer);
 }

@@ -12,7 +12,7 @@ import { createBackgroundNotifier, type ErrorReporter, type Notifier } from '@wa
 import { createRedisConnection, type RedisConnection } from '@warden/queue';
 import { type BackupStorage, createStorage } from '@warden/storage';
 import type { DestinationStream } from 'pino';
-import { type BackupEvents, createBackupEvents } from './backup-events.js';
+import { type BackupEvents, createBackupEvents, startOverdueDigestSweep } from './backup-events.js';
 import { createDeadmanPinger, type DeadmanEvent } from './deadman.js';
 import { createRestoreEvents, type RestoreEvents } from './processors/restores.processor.js';
 import { createSuccessDigest } from './success-digest.js';
@@ -106,17 +106,22 @@ export function createWorkerServices(config: WardenConfig, options: CreateServic
     urlsOf: (name) => config.targets.find((target) => target.name === name)?.deadman,
     onError: (err, context) => logger.warn({ err, ...context }, 'dead-man ping failed'),
   });
+  const digest = createSuccessDigest({
+    redis: notifyRedis,
+    keyPrefix: alertKeyPrefix(config),
+    targets: config.targets,
+  });
+  const stopDigestSweep =
+    config.alerts.successMode === 'digest'
+      ? startOverdueDigestSweep({ digest, notifier, logger })
+      : () => undefined;
   const events = {
     ...createBackupEvents({
       logger,
       notifier,
       metrics,
       successMode: config.alerts.successMode,
-      digest: createSuccessDigest({
-        redis: notifyRedis,
-        keyPrefix: alertKeyPrefix(config),
-        targets: config.targets,
-      }),
+      digest,
       deadman,
     }),
     ...createRestoreEvents({ logger, notifier, metrics }),
@@ -132,6 +137,7 @@ export function createWorkerServices(config: WardenConfig, options: CreateServic
     createConnection,
     deadman,
     async close() {
+      stopDigestSweep();
       await notifier.close().catch(() => undefined);
       await errorReporter.close(2_000).catch(() => undefined);
       await storage.close().catch(() => undefined);

@@ -1,3 +1,4 @@
+import { nameList } from './name-list.js';
 import type { Alert } from './types.js';
 
 /** Common identity of a backup message. */
@@ -24,6 +25,8 @@ export interface BackupDigestInfo {
   totalBytes: number;
   slowest?: { target: string; durationMs: number } | undefined;
   failed: string[];
+  /** Targets that had not reported when the window was closed at its deadline. */
+  missing?: string[];
 }
 
 export interface BackupFailureInfo extends BackupAlertTarget {
@@ -114,15 +117,20 @@ export const backupAlerts = {
   /** One message for a whole schedule window (`SLACK_SUCCESS_MODE=digest`). */
   digest(info: BackupDigestInfo): Alert {
     const failed = info.failed.length;
-    const shown = info.failed.slice(0, 10).join(', ');
+    const missing = info.missing ?? [];
+    const lines = [
+      ...(failed > 0 ? [`Failed: ${nameList(info.failed, 10)}`] : []),
+      ...(missing.length > 0 ? [`Not reported by the next run: ${nameList(missing, 10)}`] : []),
+    ];
     return {
       key: `backup-digest:${info.window}`,
-      level: failed > 0 ? 'warning' : 'success',
+      level: failed > 0 || missing.length > 0 ? 'warning' : 'success',
       title: `Backups of the run at ${info.window}: ${info.succeeded} of ${info.expected} succeeded`,
-      ...(failed > 0 ? { text: `Failed: ${shown}${failed > 10 ? ` and ${failed - 10} more` : ''}` } : {}),
+      ...(lines.length > 0 ? { text: lines.join('\n') } : {}),
       fields: {
         Succeeded: info.succeeded,
         Failed: failed,
+        ...(missing.length > 0 ? { 'Not reported': missing.length } : {}),
         'Total size': `${(info.totalBytes / 1024 / 1024).toFixed(1)} MB`,
         Slowest: info.slowest
           ? `${info.slowest.target} (${formatDuration(info.slowest.durationMs)})`

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BackupTargetSpec, type RunBackupOptions, runBackup, verifyBackupFile } from '@warden/backup';
@@ -8,6 +8,7 @@ import { BackupError, StorageError } from '@warden/errors';
 import { createLogger } from '@warden/logging';
 import { type BackupStorage, createLocalStorage } from '@warden/storage';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { writePgDumpWrapper } from './helpers/pg-dump-wrapper.js';
 import { createTestDatabase, type TestDatabase } from './helpers/pg-fixtures.js';
 
 const logger = createLogger({ service: 'backup-upload-test', level: 'silent' });
@@ -63,13 +64,8 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'warden-backup-upload-'));
   await mkdir(join(work, 'bin'));
   pgDumpCounter = join(work, 'pg_dump.runs');
-  countingPgDump = join(work, 'bin', 'pg_dump');
   // Counts real dumps (not `--version` probes), then runs the real pg_dump.
-  await writeFile(
-    countingPgDump,
-    `#!/bin/sh\nif [ "$1" != "--version" ]; then echo run >> '${pgDumpCounter}'; fi\nexec pg_dump "$@"\n`,
-  );
-  await chmod(countingPgDump, 0o755);
+  countingPgDump = writePgDumpWrapper(join(work, 'bin'), 'pg_dump', `echo run >> '${pgDumpCounter}'`);
 });
 
 beforeEach(async () => {

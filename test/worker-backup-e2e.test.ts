@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import { JOB_NAMES } from '@warden/queue';
 import { type BackupStorage, createLocalStorage, createS3Storage } from '@warden/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './faults/fault-helpers.js';
+import { writePgDumpWrapper } from './helpers/pg-dump-wrapper.js';
 import {
   createDatabase,
   createTestDatabase,
@@ -143,12 +144,7 @@ describe('backups through the queue and the real worker process', () => {
     // A free port for s3rver, kept down while the first uploads fail.
     const port = await freePort();
     const dumpCount = path.join(workDir, 'dump-count');
-    const pgDumpWrapper = path.join(workDir, 'pg_dump_counting');
-    writeFileSync(
-      pgDumpWrapper,
-      `#!/bin/sh\nif [ "$1" != "--version" ]; then echo run >> "${dumpCount}"; fi\nexec pg_dump "$@"\n`,
-    );
-    chmodSync(pgDumpWrapper, 0o755);
+    const pgDumpWrapper = writePgDumpWrapper(workDir, 'pg_dump_counting', `echo run >> "${dumpCount}"`);
     const env = {
       ...s3Env(`http://127.0.0.1:${port}`),
       PG_DUMP_PATH: pgDumpWrapper,
@@ -161,12 +157,15 @@ describe('backups through the queue and the real worker process', () => {
       const job = await queue.add(JOB_NAMES.backupCreate, { target: database.name, trigger: 'api' });
       const attemptsOf = async () =>
         ((await queue.getJob(job.id ?? ''))?.data.upload?.attempts as number) ?? 0;
+      // The attempt is recorded in the job's data just before the job moves to delayed.
       await waitFor(
-        async () => ((await attemptsOf()) >= 1 ? true : undefined),
+        async () =>
+          (await attemptsOf()) >= 1 && (await (await queue.getJob(job.id ?? ''))?.getState()) === 'delayed'
+            ? true
+            : undefined,
         60_000,
-        'first failed upload',
+        'first failed upload, job delayed',
       );
-      expect(await (await queue.getJob(job.id ?? ''))?.getState()).toBe('delayed');
 
       // The worker dies during the wait; a new one must pick the retry up.
       await worker.stop('SIGKILL');

@@ -24,7 +24,7 @@ describe('npm run backup:create when the upload fails', () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  it('reports every failed attempt with the path of the verified dump it keeps', async () => {
+  it('reports every failed attempt with the path of the integrity-checked dump it keeps', async () => {
     const spoolDir = path.join(work, 'spool');
     // Nothing listens on this port: the streamed upload and the retry both fail.
     const closed = await freePort();

@@ -2,7 +2,12 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BackupTargetSpec, type RunBackupOptions, runBackup, verifyBackupFile } from '@warden/backup';
+import {
+  type BackupTargetSpec,
+  checkBackupFileIntegrity,
+  type RunBackupOptions,
+  runBackup,
+} from '@warden/backup';
 import { type BackupManifest, dumpKeyFor, listBackups, manifestKeyFor } from '@warden/catalog';
 import { BackupError, StorageError } from '@warden/errors';
 import { createLogger } from '@warden/logging';
@@ -108,7 +113,7 @@ describe('upload retries', () => {
     expect(await readdir(spoolDir)).toEqual([]);
   });
 
-  it('gives up after the retries with UPLOAD_FAILED and keeps the verified spool file', async () => {
+  it('gives up after the retries with UPLOAD_FAILED and keeps the integrity-checked spool file', async () => {
     const storage = flakyStorage(createLocalStorage({ dir: storeDir }), 4);
     const sleeps: number[] = [];
     const finals: boolean[] = [];
@@ -137,7 +142,7 @@ describe('upload retries', () => {
     expect(backupError.spoolPath).toBe(spoolPath);
     expect(finals).toEqual([false, false, false, true]);
     expect(spoolPath.endsWith('.sql.gz')).toBe(true);
-    await verifyBackupFile(spoolPath, { compression: 'gzip' });
+    await checkBackupFileIntegrity(spoolPath, { compression: 'gzip' });
   });
 
   it('rejects a stored object whose size or checksum differs (UPLOAD_VERIFY_FAILED)', async () => {

@@ -127,7 +127,7 @@ describe('restore round trip', () => {
     expect(restoring.at(-1)?.sqlBytes).toBe(backup.sql_bytes);
   });
 
-  it('dry run verifies the backup and reports the plan without creating anything', async () => {
+  it('dry run checks the backup and reports the plan without creating anything', async () => {
     const before = await listDatabases();
     const result = await restoreBackup(
       { storage, logger },
@@ -196,7 +196,7 @@ describe('restore round trip', () => {
     const after = await listDatabases();
     expect(after.filter((name) => name.startsWith(`${existing}_`))).toEqual([]);
 
-    // The safety backup is a real, verified backup of the old contents, stored under the target…
+    // The safety backup is a real, checked backup of the old contents, stored under the target…
     const safety = (await listBackups(storage, { target: target.name })).find(
       (manifest) => manifest.filename === result.safety_backup,
     );

@@ -98,7 +98,7 @@ afterAll(async () => {
 });
 
 describe('backups through the queue and the real worker process', () => {
-  it('stores a verified, restorable backup in s3rver', async () => {
+  it('stores a checked, restorable backup in s3rver', async () => {
     const s3 = await startS3Server({ buckets: [BUCKET] });
     const worker = await startWorker(s3Env(s3.endpoint));
     try {
@@ -115,7 +115,9 @@ describe('backups through the queue and the real worker process', () => {
       expect(manifestRowCounts(manifest ?? {})).toEqual(await tableRowCounts(database.name));
       await expectRestorable(storage, String(result.filename), String(result.sha256));
       expect(await readdir(path.join(workDir, 'spool'))).toEqual([]);
-      const progress = worker.lines.filter((line) => line.includes('backup stored and verified'));
+      const progress = worker.lines.filter((line) =>
+        line.includes('backup stored, integrity and stored-object checks passed'),
+      );
       expect(progress).toHaveLength(1);
       await storage.close();
     } finally {
@@ -124,7 +126,7 @@ describe('backups through the queue and the real worker process', () => {
     }
   });
 
-  it('stores a verified, restorable backup in a local directory', async () => {
+  it('stores a checked, restorable backup in a local directory', async () => {
     const backupDir = path.join(workDir, 'local-backups');
     const worker = await startWorker({ BACKUP_DIR: backupDir });
     try {
@@ -190,7 +192,7 @@ describe('backups through the queue and the real worker process', () => {
     }
   });
 
-  it('fails the job after the last retry and keeps the verified file, its path in the reason', async () => {
+  it('fails the job after the last retry and keeps the integrity-checked file, its path in the reason', async () => {
     const port = await freePort();
     const spoolDir = path.join(workDir, 'spool-kept');
     const worker = await startWorker({

@@ -93,7 +93,7 @@ export function createBackupEvents(deps: BackupEventsDeps): BackupEvents {
     async backupSucceeded(target, manifest, context) {
       logger.info(
         { jobId: context.jobId, target: target.name, filename: manifest.filename, bytes: manifest.bytes },
-        'backup stored and verified',
+        'backup stored, integrity and stored-object checks passed',
       );
       metrics?.backupLastSuccessTimestamp.set(
         { target: target.name },

@@ -37,13 +37,13 @@ export {
   spoolFileName,
 } from './pipeline/dump.js';
 export {
-  createStreamVerifier,
-  type StreamVerifier,
-  type StreamVerifierOptions,
-  type StreamVerifierResult,
-  type VerifyBackupOptions,
-  type VerifyBackupResult,
-  verifyBackupFile,
+  type BackupFileIntegrityOptions,
+  type BackupFileIntegrityResult,
+  checkBackupFileIntegrity,
+  createIntegrityCheck,
+  type IntegrityCheck,
+  type IntegrityCheckOptions,
+  type IntegrityCheckResult,
 } from './pipeline/integrity-check.js';
 export {
   checkPgDump,
@@ -91,8 +91,8 @@ export type {
   SafetyBackupSettings,
 } from './restore/restore-options.js';
 export {
-  type RestoreVerificationOutcome,
-  type VerifyRestoreOptions,
-  verifyRestore,
+  type RestoreTestOptions,
+  type RestoreTestOutcome,
+  runRestoreTest,
 } from './restore/restore-test.js';
 export { DUMP_COMPLETE_MARKER, hasCompletionTrailer } from './streams/tail-buffer.js';

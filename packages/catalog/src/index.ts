@@ -29,7 +29,7 @@ export {
   MANIFEST_FORMAT_VERSION,
   MANIFEST_SUFFIX,
   manifestKeyFor,
-  type RestoreVerification,
+  type RestoreTestRecord,
   type SequenceValue,
   sizeMb,
   type TableDigest,

@@ -51,7 +51,7 @@ export interface IntegrityFailureInfo extends BackupAlertTarget {
 export interface UploadFailureInfo extends BackupAlertTarget {
   /** The backup's file name; derived from `spoolPath` when absent. */
   filename?: string | undefined;
-  /** Where the verified dump waits for the retry (a local path, shown to operators). */
+  /** Where the integrity-checked dump waits for the retry (a local path, shown to operators). */
   spoolPath?: string | undefined;
   error: string;
   /** 1-based number of the attempt that failed. */
@@ -77,7 +77,7 @@ export interface RestoreResultInfo {
   jobId?: string;
 }
 
-export interface VerificationFailedInfo {
+export interface RestoreTestFailedInfo {
   target: string;
   file?: string;
   reason: string;
@@ -216,11 +216,11 @@ export const backupAlerts = {
     };
   },
 
-  verificationFailed(info: VerificationFailedInfo): Alert {
+  restoreTestFailed(info: RestoreTestFailedInfo): Alert {
     return {
       key: `restore-verify-failed:${info.target}`,
       level: 'error',
-      title: `Restore verification of ${info.target} failed`,
+      title: `Restore test of ${info.target} failed`,
       text: info.reason,
       fields: { Target: info.target, File: info.file, Job: info.jobId },
     };

@@ -290,7 +290,7 @@ export function createS3Storage(options: S3StorageOptions): BackupStorage {
     } catch (error) {
       throw new StorageError(
         'STORAGE_UPLOAD_FAILED',
-        `S3 upload of ${key} could not be verified: ${(error as Error).message}`,
+        `S3 upload of ${key} could not be checked (HEAD failed): ${(error as Error).message}`,
         {
           cause: error,
         },

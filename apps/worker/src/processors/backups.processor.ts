@@ -73,7 +73,7 @@ type UploadState = NonNullable<BackupJobPayload['upload']>;
 type StreamedUpload = NonNullable<SpooledBackup['streamedUpload']>;
 
 /**
- * Runs a backup as one BullMQ job in two steps. Step one dumps, compresses and verifies into the
+ * Runs a backup as one BullMQ job in two steps. Step one dumps, compresses and integrity-checks into the
  * spool; step two uploads. A failed upload moves the same job to `delayed` (a BullMQ delay, so it
  * survives a worker restart) with the spooled file recorded in its data, so a retry never dumps again.
  */
@@ -185,7 +185,7 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
           keepLast: target.keepLast,
         });
       } catch (error) {
-        // Retention trouble must not turn a stored, verified backup into a failure.
+        // Retention trouble must not turn a stored, checked backup into a failure.
         log.warn({ err: error }, 'retention failed');
       }
       await job.updateProgress({ phase: 'done', percent: 100 });
@@ -232,7 +232,7 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
           const now = Date.now();
           if (now - lastReported < 500 && progress.percent < 100) return;
           lastReported = now;
-          // Scale dump+verify to 0-80 % and leave the rest to the upload.
+          // Scale dump and integrity check to 0-80 % and leave the rest to the upload.
           job
             .updateProgress({
               phase: progress.phase,
@@ -252,7 +252,7 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
   async function loadRetry(target: BackupTargetSpec, upload: UploadState): Promise<SpooledBackup> {
     if (upload.host !== host) {
       throw new UnrecoverableError(
-        `the verified dump ${upload.file} is spooled on host ${upload.host}; this worker (${host}) cannot upload it`,
+        `the integrity-checked dump ${upload.file} is spooled on host ${upload.host}; this worker (${host}) cannot upload it`,
       );
     }
     return loadSpooledBackup({ spoolDir: deps.settings.spoolDir, target, filename: upload.file }).catch(
@@ -306,7 +306,7 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
       if ('fail' in step) {
         if (step.fail !== 'attempts-exhausted') throw toJobError(error);
         throw new UnrecoverableError(
-          `upload failed after ${failedAttempts} attempts; the verified backup is kept at ${spoolPath}: ${message}`,
+          `upload failed after ${failedAttempts} attempts; the integrity-checked dump is kept at ${spoolPath}: ${message}`,
         );
       }
       const retryAt = Date.now() + step.retryInMs;

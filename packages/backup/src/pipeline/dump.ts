@@ -45,11 +45,12 @@ import { describeExit, startChild } from '../streams/child-process.js';
 import { createChunkCoalescer } from '../streams/coalesce.js';
 import { createFanOut, type FanOutTarget } from '../streams/fan-out.js';
 import { hasCompletionTrailer } from '../streams/tail-buffer.js';
-import { createStreamVerifier } from './integrity-check.js';
+import { createIntegrityCheck } from './integrity-check.js';
 import { formatBytes, type PreflightResult, runPreflight } from './preflight.js';
 import type { BackupTargetSpec } from './target.js';
 
 export interface BackupProgress {
+  /** `verify` is the integrity check; phase words are read from job progress, so they stay. */
   phase: 'preflight' | 'dump' | 'verify';
   /** 0–100; estimated from SQL bytes against `pg_database_size` while dumping, never 100 before the end. */
   percent: number;
@@ -57,7 +58,7 @@ export interface BackupProgress {
   bytes: number;
 }
 
-/** The compressed stream reaches the spool file, verifier and upload in writes joined up to this size. */
+/** The compressed stream reaches the spool file, integrity check and upload in writes joined up to this size. */
 const FAN_OUT_CHUNK_BYTES = 1024 * 1024;
 
 export interface CreateSpooledBackupOptions {
@@ -112,7 +113,7 @@ export interface StreamUploadInfo {
   expectedSize: number;
 }
 
-/** A verified dump in the spool directory, waiting for upload. */
+/** A dump that passed its integrity check, in the spool directory, waiting for upload. */
 export interface SpooledBackup {
   spoolPath: string;
   /** Complete except `location`, which is `''` until the upload sets it. */
@@ -236,7 +237,7 @@ export async function createSpooledBackup(
     };
     log.info(
       { filename, bytes: manifest.bytes, sqlBytes: manifest.sql_bytes, sha256: manifest.sha256 },
-      'backup spooled and verified',
+      'backup spooled, integrity check passed',
     );
     if (!upload) return { spoolPath, manifest };
     // Every check passed: only now may the upload complete.
@@ -377,7 +378,7 @@ async function dumpToFile(
     /*
      * A compressor process reads pg_dump's output straight from its pipe: the SQL never passes
      * through Node (half the CPU this process would spend, and most of its garbage). Its size, end
-     * and trailer are seen on the way back, by the verifier that decompresses what is written.
+     * and trailer are seen on the way back, by the integrity check that decompresses what is written.
      * Connection settings travel in libpq's environment: argv is visible to every local user.
      */
     const pgDump = startChild(
@@ -413,12 +414,12 @@ async function dumpToFile(
     let streamError: unknown;
 
     /*
-     * B4 without a second pass: the bytes going to the spool file are decrypted and decompressed as
+     * The integrity check without a second pass: the bytes going to the spool file are decrypted and decompressed as
      * they are written (zlib runs on the thread pool, beside the compressor) and hashed on the way;
      * only a stream that decompresses whole, with nothing after its end, counts.
      */
     const scanner = createDumpContentScanner();
-    const verifier = createStreamVerifier({
+    const integrityCheck = createIntegrityCheck({
       onSql: scanner.write,
       compression,
       ...(extra.encryptionKey === undefined ? {} : { encryptionKey: extra.encryptionKey }),
@@ -426,12 +427,12 @@ async function dumpToFile(
       signal: kill.signal,
       onSqlBytes,
     });
-    let verifierError: unknown;
+    let integrityCheckError: unknown;
     // Settles once the fan-out ended or destroyed its input, so awaiting it below cannot hang.
-    const verification = verifier.done.then(
+    const integrityChecked = integrityCheck.done.then(
       (result) => result,
       (error: unknown) => {
-        verifierError = error;
+        integrityCheckError = error;
         failing();
         return undefined;
       },
@@ -439,7 +440,7 @@ async function dumpToFile(
     const hash = createHash('sha256');
     let bytes = 0;
     const fanOut = createFanOut(
-      [{ stream: file }, { stream: verifier.input }, ...(extra.upload ? [extra.upload] : [])],
+      [{ stream: file }, { stream: integrityCheck.input }, ...(extra.upload ? [extra.upload] : [])],
       (chunk) => {
         hash.update(chunk);
         bytes += chunk.length;
@@ -484,27 +485,27 @@ async function dumpToFile(
       },
     );
 
-    const [dumpResult, compressorResult, , verified] = await Promise.all([
+    const [dumpResult, compressorResult, , checked] = await Promise.all([
       dumpExit,
       compressorExit,
       flow,
-      verification,
+      integrityChecked,
     ]);
     const stderrText = scrub(dumpResult.stderr);
     const stderrSuffix = stderrText ? `: ${stderrText}` : '';
 
     // Most specific cause first. A compressor never fails because pg_dump did (it just sees EOF),
     // but pg_dump is killed when the compressor dies, and both when the spool file cannot be written
-    // or the verifier rejects the stream (the compressor then dies of a broken pipe).
+    // or the integrity check rejects the stream (the compressor then dies of a broken pipe).
     if (signal.aborted) throw abortError();
     if (spoolError) throw spoolWriteError(spoolError, partialPath);
-    if (compressorResult.failed && !(verifierError !== undefined && compressorResult.brokenPipe)) {
+    if (compressorResult.failed && !(integrityCheckError !== undefined && compressorResult.brokenPipe)) {
       throw new BackupError(
         'COMPRESSION_FAILED',
         `${compressor.description} failed: ${compressorResult.message}`,
       );
     }
-    if (verifierError !== undefined) throw integrityError(verifierError, partialPath);
+    if (integrityCheckError !== undefined) throw integrityError(integrityCheckError, partialPath);
     if (dumpResult.failed) {
       if (dumpResult.errorCode === 'ENOENT') {
         throw new BackupError('PG_DUMP_NOT_FOUND', 'pg_dump disappeared between preflight and dump');
@@ -519,14 +520,14 @@ async function dumpToFile(
       );
     }
     const counted = await counting;
-    if (verified === undefined) {
+    if (checked === undefined) {
       failed = true;
-      throw integrityError(verifierError, partialPath);
+      throw integrityError(integrityCheckError, partialPath);
     }
     // The stream decompressed whole and its checksums held, so it is what pg_dump wrote: a missing
-    // trailer means pg_dump stopped early (trap 4: a valid gzip of an incomplete dump).
-    const sqlBytes = verified.sqlBytes;
-    if (!hasCompletionTrailer(verified.sqlTail)) {
+    // trailer means pg_dump stopped early (a valid gzip of an incomplete dump).
+    const sqlBytes = checked.sqlBytes;
+    if (!hasCompletionTrailer(checked.sqlTail)) {
       failed = true;
       throw new BackupError(
         'PG_DUMP_FAILED',

@@ -52,7 +52,7 @@ export function spoolRecordPathFor(spoolPath: string): string {
 }
 
 /**
- * Writes the record of a freshly verified spool file: a temporary file created 0600 (never
+ * Writes the record of a freshly integrity-checked spool file: a temporary file created 0600 (never
  * through an existing file or link), renamed over the final name. Throws the file system's error.
  */
 export async function writeSpoolRecord(spooled: SpooledBackup): Promise<void> {
@@ -148,7 +148,7 @@ export async function loadSpooledBackup(options: LoadSpooledBackupOptions): Prom
   }
   if (bytes !== manifest.bytes || sha256 !== manifest.sha256) {
     refuse(
-      `the spooled dump ${filename} no longer matches the record made when it was verified (size or SHA-256 differ); it is kept, not uploaded`,
+      `the spooled dump ${filename} no longer matches the record made after its integrity check (size or SHA-256 differ); it is kept, not uploaded`,
     );
   }
   return { spoolPath, manifest };

@@ -13,7 +13,7 @@ import {
   quoteIdent,
 } from '../postgres/connection.js';
 import { EventTriggerRestoreError, planTriggerSafety } from '../postgres/event-trigger-safety.js';
-import { downloadVerified } from './download.js';
+import { downloadWithIntegrityCheck } from './download.js';
 import { inspectDatabase } from './inspect-database.js';
 import {
   databaseExists,
@@ -33,7 +33,7 @@ const DEFAULT_TIMEOUT_MS = 6 * 60 * 60 * 1000;
 /**
  * Restores a backup (docs/architecture.md#restore). Order matters for safety:
  * 1. resolve the backup and the database to write, refuse an existing one without `overwrite`;
- * 2. download it and verify size, SHA-256, the whole stream and the completion trailer — before any
+ * 2. download it and check size, SHA-256, the whole stream (integrity check) and the completion trailer — before any
  *    SQL runs, so a corrupt backup leaves every database untouched;
  * 3. (dry run stops here)
  * 4. for `overwrite` of an existing database, take a safety backup of it first;
@@ -158,7 +158,7 @@ export async function restoreBackup(
   let createdDatabase: string | undefined;
   try {
     throwIfAborted();
-    await downloadVerified(storage, manifest, localPath, options, signal, (bytes) =>
+    await downloadWithIntegrityCheck(storage, manifest, localPath, options, signal, (bytes) =>
       progress({
         phase: 'download',
         percent: Math.floor((bytes / Math.max(1, totalBytes)) * 29),
@@ -170,7 +170,10 @@ export async function restoreBackup(
     });
     // The integrity check ran during the download; its phase ends with it.
     progress({ phase: 'verify', percent: 30, bytes: totalBytes, totalBytes });
-    log.info({ file: manifest.filename, sha256: manifest.sha256 }, 'backup downloaded and verified');
+    log.info(
+      { file: manifest.filename, sha256: manifest.sha256 },
+      'backup downloaded, integrity check passed',
+    );
 
     const base = {
       target: target.name,

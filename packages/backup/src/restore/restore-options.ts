@@ -5,6 +5,7 @@ import type { RunBackupOptions } from '../pipeline/run-backup.js';
 import type { BackupTargetSpec } from '../pipeline/target.js';
 
 export interface RestoreProgress {
+  /** `verify` is the integrity check; phase words are read from job progress, so they stay. */
   phase: 'prepare' | 'download' | 'verify' | 'safety-backup' | 'restore' | 'check' | 'swap' | 'done';
   /** 0-100 over the whole restore. */
   percent: number;
@@ -31,9 +32,9 @@ export interface RestoreBackupOptions {
   database?: string;
   /** Allow replacing an existing database (after a safety backup of it). @defaultValue false */
   overwrite?: boolean;
-  /** Download, verify and plan only; nothing is written to any database. @defaultValue false */
+  /** Download, check and plan only; nothing is written to any database. @defaultValue false */
   dryRun?: boolean;
-  /** Where the backup is downloaded and verified before anything else happens. */
+  /** Where the backup is downloaded and checked before anything else happens. */
   spoolDir: string;
   /** Free space required in `spoolDir` besides the backup itself. @defaultValue 0 */
   minFreeBytes?: number;
@@ -61,7 +62,7 @@ export interface RestoreBackupOptions {
 }
 
 export interface RestoreResult {
-  /** `dry-run`: the backup was verified and the plan checked; nothing was written. */
+  /** `dry-run`: the backup passed its checks and the plan was checked; nothing was written. */
   status: 'success' | 'dry-run';
   target: string;
   file: string;

@@ -71,6 +71,8 @@ afterAll(async () => {
 
 describe('POST /api/admin/backup through the real worker', () => {
   it('queues once, completes, and lists the backup with its checksum and size', async () => {
+    // The whole-store listing builds its Redis index now, before the backup exists.
+    expect((await call('GET', '/api/admin/backups?limit=5')).body.backups).toEqual([]);
     const first = await call('POST', '/api/admin/backup', { reason: 'e2e' });
     expect(first.status).toBe(202);
     expect(first.body).toMatchObject({ target: database.name });
@@ -111,5 +113,10 @@ describe('POST /api/admin/backup through the real worker', () => {
       status: 'success',
     });
     expect(String(backups[0]?.sha256)).toMatch(/^[0-9a-f]{64}$/);
+    // The worker added the new manifest to the index: the whole-store page shows it at once.
+    const wholeStore = await call('GET', '/api/admin/backups?limit=5');
+    expect((wholeStore.body.backups as { filename: string }[]).map((backup) => backup.filename)).toEqual([
+      result.filename,
+    ]);
   });
 });

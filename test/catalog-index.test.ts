@@ -2,11 +2,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { addToCatalogIndex, createIndexedCatalog } from '@warden/catalog';
 import { createRedisConnection } from '@warden/queue';
 import { createLocalStorage } from '@warden/storage';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createIndexedCatalog } from '../apps/api/src/catalog-index.js';
 import { makeManifest, makeTarget, storeBackup, uniquePrefix } from './helpers/api-fixtures.js';
 import { deleteKeysUnder } from './helpers/queues.js';
 
@@ -82,6 +82,16 @@ describe('indexed catalog', () => {
       newest.filter((name) => name !== gone.filename).slice(0, 2),
     );
     dead.disconnect();
+
+    // A backup written after the index was built shows at once when the worker adds it.
+    const fresh = makeManifest(targets[0]!, new Date(start + 31 * 60_000), storage);
+    await storeBackup(storage, fresh);
+    expect((await catalog.listBackups({ limit: 1 }))[0]?.filename).not.toBe(fresh.filename);
+    await addToCatalogIndex(redis, `${prefix}:index`, `${fresh.key}.manifest.json`);
+    expect((await catalog.listBackups({ limit: 1 }))[0]?.filename).toBe(fresh.filename);
+    // An index never built: nothing is added (the build reads storage, which has the manifest already).
+    await addToCatalogIndex(redis, `${prefix}:absent`, `${fresh.key}.manifest.json`);
+    expect(await redis.exists(`${prefix}:absent`)).toBe(0);
     await storage.close();
   });
 });

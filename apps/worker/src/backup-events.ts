@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { type BackupTargetSpec, spoolFileName } from '@warden/backup';
-import type { BackupManifest } from '@warden/catalog';
+import { type BackupManifest, manifestKeyFor } from '@warden/catalog';
 import { errorMessage } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import type { WardenMetrics } from '@warden/metrics';
-import { backupAlerts, type Notifier } from '@warden/notify';
+import { backupAlerts, type Notifier, withRedisTimeout } from '@warden/notify';
 import { createSafeSender } from './notify-safely.js';
 import type { SuccessDigest } from './success-digest.js';
 
@@ -42,6 +42,8 @@ export interface BackupEventsDeps {
   successMode?: 'each' | 'digest' | 'off';
   /** The shared windows of `digest` mode. */
   digest?: SuccessDigest;
+  /** Tells the API's whole-store listing about a manifest just written (never throws). */
+  indexBackup?: (manifestKey: string) => Promise<void>;
   /** Dead-man pings after each good or failed backup. */
   deadman?: (target: string, event: 'success' | 'fail') => Promise<void>;
   metrics?: Pick<
@@ -73,7 +75,8 @@ export function createBackupEvents(deps: BackupEventsDeps): BackupEvents {
   const countIntoDigest = async (entry: Parameters<SuccessDigest['record']>[0]): Promise<boolean> => {
     if (successMode !== 'digest' || !deps.digest) return true;
     try {
-      const outcome = await deps.digest.record(entry);
+      // A worker's Redis client waits for Redis forever; a backup's report must not.
+      const outcome = await withRedisTimeout(deps.digest.record(entry), 5_000);
       if ('summary' in outcome) await send(backupAlerts.digest(outcome.summary));
       return 'late' in outcome || 'skipped' in outcome;
     } catch (error) {
@@ -101,6 +104,7 @@ export function createBackupEvents(deps: BackupEventsDeps): BackupEvents {
       );
       metrics?.backupDurationSeconds.set({ target: target.name }, manifest.duration_ms / 1000);
       metrics?.backupSizeBytes.set({ target: target.name }, manifest.bytes);
+      await deps.indexBackup?.(manifestKeyFor(manifest.key));
       await ping(target.name, 'success');
       // A digest summarises schedule windows; a backup someone asked for is reported on its own.
       const inDigest = successMode === 'digest' && deps.digest && manifest.trigger === 'schedule';

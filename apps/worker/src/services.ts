@@ -4,11 +4,17 @@ import {
   createSlackNotifierFromConfig,
   loadConfigOrExit,
 } from '@warden/bootstrap';
+import { addToCatalogIndex, catalogIndexKey } from '@warden/catalog';
 import { collectSecrets, type WardenConfig } from '@warden/config';
 import { BACKUP_ERROR_CODES, type BackupFailureCode } from '@warden/errors';
 import { createLogger, type LogFormat, type Logger } from '@warden/logging';
 import { createMetrics, type WardenMetrics } from '@warden/metrics';
-import { createBackgroundNotifier, type ErrorReporter, type Notifier } from '@warden/notify';
+import {
+  createBackgroundNotifier,
+  type ErrorReporter,
+  type Notifier,
+  withRedisTimeout,
+} from '@warden/notify';
 import { createRedisConnection, type RedisConnection } from '@warden/queue';
 import { type BackupStorage, createStorage } from '@warden/storage';
 import type { DestinationStream } from 'pino';
@@ -16,6 +22,9 @@ import { type BackupEvents, createBackupEvents, startOverdueDigestSweep } from '
 import { createDeadmanPinger, type DeadmanEvent } from './deadman.js';
 import { createRestoreEvents, type RestoreEvents } from './processors/restores.processor.js';
 import { createSuccessDigest } from './success-digest.js';
+
+/** Writes beside a backup (the catalog index) wait this long for Redis at most, never the job. */
+const REDIS_SIDE_WRITE_TIMEOUT_MS = 2_000;
 
 /** Loads the configuration, or prints every problem and exits with status 2. Only for `main`s. */
 export function loadWorkerConfigOrExit(env: NodeJS.ProcessEnv): WardenConfig {
@@ -122,6 +131,13 @@ export function createWorkerServices(config: WardenConfig, options: CreateServic
       metrics,
       successMode: config.alerts.successMode,
       digest,
+      indexBackup: (manifestKey) =>
+        withRedisTimeout(
+          addToCatalogIndex(notifyRedis, catalogIndexKey(config.redis.queuePrefix), manifestKey),
+          REDIS_SIDE_WRITE_TIMEOUT_MS,
+        ).catch((error: unknown) =>
+          logger.warn({ err: error }, 'could not add the backup to the catalog index'),
+        ),
       deadman,
     }),
     ...createRestoreEvents({ logger, notifier, metrics }),

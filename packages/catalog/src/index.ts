@@ -9,6 +9,13 @@ export {
   writeManifest,
 } from './catalog.js';
 export {
+  addToCatalogIndex,
+  type BackupCatalog,
+  catalogIndexKey,
+  createIndexedCatalog,
+  type IndexedCatalogOptions,
+} from './catalog-index.js';
+export {
   type CatalogTarget,
   isGoodBackupOf,
   isSafetyCopy,

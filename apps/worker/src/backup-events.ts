@@ -8,7 +8,7 @@ import { backupAlerts, type Notifier, withRedisTimeout } from '@warden/notify';
 import { createSafeSender } from './notify-safely.js';
 import type { SuccessDigest } from './success-digest.js';
 
-/** What the backup pipeline tells the outside world. Never throws: a failing Slack never fails a backup (A6). */
+/** What the backup pipeline tells the outside world. Never throws: a failing Slack never fails a backup. */
 export interface BackupEvents {
   backupSucceeded(
     target: BackupTargetSpec,

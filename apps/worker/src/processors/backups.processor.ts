@@ -128,7 +128,7 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
         throw new DelayedError();
       }
     }
-    // B3 names have one-second resolution: the next backup of this target may not start in the
+    // Backup names (docs/architecture.md#backup-names) have one-second resolution: the next backup of this target may not start in the
     // second this one's name took, so the lock outlives the job until the second is over.
     let holdNameUntil: number | undefined;
 

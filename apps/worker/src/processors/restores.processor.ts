@@ -23,7 +23,7 @@ import {
   toJobError,
 } from './job-steps.js';
 
-/** What restores tell the outside world. Never throws: a failing Slack never fails a restore (A6). */
+/** What restores tell the outside world. Never throws: a failing Slack never fails a restore. */
 export interface RestoreEvents {
   restoreSucceeded(
     target: BackupTargetSpec,

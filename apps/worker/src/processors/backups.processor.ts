@@ -1,15 +1,9 @@
 import { hostname } from 'node:os';
-import type { Readable } from 'node:stream';
 import {
   type BackupTargetSpec,
-  createSpooledBackup,
-  type GzipEngine,
   loadSpooledBackup,
   nextUploadStep,
   type SpooledBackup,
-  type StreamUploadInfo,
-  streamedUploadFailure,
-  uploadSpooledBackup,
   writeSpoolRecord,
 } from '@warden/backup';
 import { applyRetention, type BackupManifest, toBackupResult } from '@warden/catalog';
@@ -23,22 +17,23 @@ import type { BackupEvents } from '../backup-events.js';
 import { type ServerSlot, type ServerSlots, spreadStartAt } from '../backup-pacing.js';
 import { removeStalePartials } from '../spool-cleanup.js';
 import type { TargetLock } from '../target-lock.js';
-import { findJobTarget, handBackJob, parseJobPayload, toJobError } from './job-steps.js';
+import {
+  type BackupPipelineSettings,
+  dumpToSpool,
+  nextSecondAfter,
+  type StreamedUpload,
+  uploadOnce,
+} from './backup-steps.js';
+import {
+  findJobTarget,
+  handBackJob,
+  LOCKED_RETRY_DELAY_MS,
+  lockOrDelay,
+  parseJobPayload,
+  toJobError,
+} from './job-steps.js';
 
-export interface BackupPipelineSettings {
-  spoolDir: string;
-  minFreeBytes: number;
-  compression: 'gzip' | 'zstd';
-  gzipLevel: number;
-  gzipEngine: GzipEngine;
-  rowCounts: boolean;
-  timeoutMs: number;
-  pgDumpPath: string;
-  uploadRetryAttempts: number;
-  uploadRetryDelayMs: number;
-  /** 64 hex characters turn on client-side AES-256-GCM encryption of the dump. */
-  encryptionKey?: string | undefined;
-}
+export type { BackupPipelineSettings } from './backup-steps.js';
 
 export interface BackupProcessorDeps {
   targets: readonly BackupTargetSpec[];
@@ -70,7 +65,6 @@ export interface BackupProcessorDeps {
 }
 
 type UploadState = NonNullable<BackupJobPayload['upload']>;
-type StreamedUpload = NonNullable<SpooledBackup['streamedUpload']>;
 
 /**
  * Runs a backup as one BullMQ job in two steps. Step one dumps, compresses and integrity-checks into the
@@ -109,11 +103,14 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
     }
 
     const lock = deps.lockFor(target.name);
-    if (!(await lock.acquire())) {
-      log.info('another backup of this target is running; trying again later');
-      await job.moveToDelayed(Date.now() + (deps.lockedRetryDelayMs ?? 30_000), token);
-      throw new DelayedError();
-    }
+    await lockOrDelay(
+      lock,
+      job,
+      token,
+      deps.lockedRetryDelayMs ?? LOCKED_RETRY_DELAY_MS,
+      log,
+      'another backup of this target is running; trying again later',
+    );
     let slot: ServerSlot | undefined;
     if (deps.serverSlots && !data.upload) {
       slot = await deps.serverSlots.acquire(databaseServerOf(target.databaseUrl)).catch(async (error) => {
@@ -208,41 +205,26 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
     signal: AbortSignal | undefined,
   ) {
     let lastReported = 0;
-    // Where the store prefers it (S3), the upload runs while pg_dump writes; the spool file is still
-    // written for the upload retries, and the upload only completes once the integrity check passed.
-    const streamUpload = deps.storage.prefersStreamedUpload
-      ? (body: Readable, info: StreamUploadInfo) =>
-          deps.storage.putStream(info.key, body, {
-            contentType: info.contentType,
-            ...(info.expectedSize === undefined ? {} : { expectedSize: info.expectedSize }),
-            ...(signal ? { signal } : {}),
+    return dumpToSpool(deps, log, {
+      target,
+      trigger: backupJobSchema.shape.trigger.parse(job.data.trigger),
+      jobId: job.id,
+      signal,
+      onProgress: (progress) => {
+        // Writing progress to Redis on every chunk would flood it; a few updates a second suffice.
+        const now = Date.now();
+        if (now - lastReported < 500 && progress.percent < 100) return;
+        lastReported = now;
+        // Scale dump and integrity check to 0-80 % and leave the rest to the upload.
+        job
+          .updateProgress({
+            phase: progress.phase,
+            percent: Math.round(progress.percent * 0.8),
+            bytes: progress.bytes,
           })
-      : undefined;
-    return createSpooledBackup(
-      { logger: log },
-      {
-        target,
-        ...deps.settings,
-        ...(streamUpload ? { streamUpload } : {}),
-        trigger: backupJobSchema.shape.trigger.parse(job.data.trigger),
-        jobId: job.id,
-        signal,
-        onProgress: (progress) => {
-          // Writing progress to Redis on every chunk would flood it; a few updates a second suffice.
-          const now = Date.now();
-          if (now - lastReported < 500 && progress.percent < 100) return;
-          lastReported = now;
-          // Scale dump and integrity check to 0-80 % and leave the rest to the upload.
-          job
-            .updateProgress({
-              phase: progress.phase,
-              percent: Math.round(progress.percent * 0.8),
-              bytes: progress.bytes,
-            })
-            .catch(() => undefined);
-        },
+          .catch(() => undefined);
       },
-    );
+    });
   }
 
   /**
@@ -275,21 +257,10 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
     await job.updateProgress({ phase: 'upload', percent: 80, attempt: upload.attempts + 1 });
     try {
       // A streamed upload that failed counts as the first attempt; the retries use the spool file.
-      const streamedFailure = streamed
-        ? streamedUploadFailure({ ...spooled, streamedUpload: streamed }, deps.storage)
-        : undefined;
-      if (streamedFailure) throw streamedFailure;
-      return await uploadSpooledBackup(
-        { storage: deps.storage, logger: log },
-        { spoolPath, manifest },
-        {
-          alreadyStored: streamed?.ok === true,
-          onProgress: (bytesSent) => {
-            const percent = 80 + Math.floor((bytesSent / Math.max(1, manifest.bytes)) * 17);
-            job.updateProgress({ phase: 'upload', percent, bytes: bytesSent }).catch(() => undefined);
-          },
-        },
-      );
+      return await uploadOnce(deps, log, spooled, streamed, (bytesSent) => {
+        const percent = 80 + Math.floor((bytesSent / Math.max(1, manifest.bytes)) * 17);
+        job.updateProgress({ phase: 'upload', percent, bytes: bytesSent }).catch(() => undefined);
+      });
     } catch (error) {
       const failedAttempts = upload.attempts + 1;
       const message = errorMessage(error);
@@ -323,12 +294,6 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
       throw new DelayedError();
     }
   }
-}
-
-/** The start of the second after `startedAt` (an ISO time), or undefined when unparsable. */
-function nextSecondAfter(startedAt: string): number | undefined {
-  const time = Date.parse(startedAt);
-  return Number.isNaN(time) ? undefined : Math.floor(time / 1000) * 1000 + 1000;
 }
 
 const PATHS_REFUSED =

@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BackupTargetSpec, type RestoreProgress, restoreBackup, runBackup } from '@warden/backup';
+import {
+  type BackupTargetSpec,
+  type RestoreProgress,
+  restoreBackup,
+  runBackup,
+  safetyBackupWithRunBackup,
+} from '@warden/backup';
 import { type BackupManifest, listBackups } from '@warden/catalog';
 import { isRestoreError } from '@warden/errors';
 import { createLogger } from '@warden/logging';
@@ -184,7 +190,7 @@ describe('restore round trip', () => {
         file: 'latest',
         database: existing,
         overwrite: true,
-        safetyBackup: backupSettings(),
+        takeSafetyBackup: safetyBackupWithRunBackup({ storage, logger }, backupSettings(), target),
         spoolDir: join(work, 'restore-spool'),
       },
     );

@@ -16,6 +16,7 @@ import {
   createRestoreEvents,
   createRestoreProcessor,
 } from '../apps/worker/src/processors/restores.processor.js';
+import { createTargetLock } from '../apps/worker/src/target-lock.js';
 import { type HttpReceiver, startHttpReceiver } from './helpers/http-receiver.js';
 import {
   createTestDatabase,
@@ -130,11 +131,19 @@ beforeAll(async () => {
         minFreeBytes: 0,
         psqlPath: 'psql',
         timeoutMs: 60_000,
-        safetyBackup: backupSettings(),
+        safetyBackup: {
+          ...backupSettings(),
+          compression: 'gzip',
+          gzipLevel: 1,
+          gzipEngine: 'zlib',
+          rowCounts: true,
+          pgDumpPath: 'pg_dump',
+        },
       },
       storage,
       logger,
       events: createRestoreEvents({ logger, notifier, metrics }),
+      lockFor: (name) => createTargetLock({ redis, key: `${prefix}:lock:backup:${name}` }),
     }),
     { connection: createRedisConnection({ url: 'redis://127.0.0.1:6379', role: 'worker' }), prefix },
   );

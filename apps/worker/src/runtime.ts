@@ -90,6 +90,18 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
         removeOnComplete: { age: 30 * 24 * 3600, count: 1000 },
         removeOnFail: { age: 90 * 24 * 3600, count: 5000 },
       };
+      // One lock per target for both queues: a restore's safety backup and a backup of the same
+      // target never run at once.
+      const lockFor = (target: string) =>
+        createTargetLock({
+          redis: lockRedis,
+          key: `${config.redis.queuePrefix}:lock:backup:${target}`,
+          ttlMs: config.worker.lockDurationMs,
+          onRenewError: (error) => logger.warn({ err: error, target }, 'could not renew target lock'),
+        });
+      // A dead holder's target lock expires together with its job lock, so the stalled job can
+      // start again as soon as it is recovered.
+      const lockedRetryDelayMs = Math.min(30_000, config.worker.lockDurationMs);
       const backupProcessor = createBackupProcessor({
         targets: config.targets,
         settings: { ...config.backup },
@@ -97,9 +109,7 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
         logger,
         events: deps.events,
         host,
-        // A dead holder's target lock expires together with its job lock, so the stalled job can
-        // start again as soon as it is recovered.
-        lockedRetryDelayMs: Math.min(30_000, config.worker.lockDurationMs),
+        lockedRetryDelayMs,
         serverSlots: createServerSlots({
           redis: lockRedis,
           keyPrefix: `${config.redis.queuePrefix}:server-slots`,
@@ -113,13 +123,7 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
           const target = config.targets.find((candidate) => candidate.name === name);
           return target ? { pattern: target.schedule, timezone: target.timezone } : undefined;
         },
-        lockFor: (target) =>
-          createTargetLock({
-            redis: lockRedis,
-            key: `${config.redis.queuePrefix}:lock:backup:${target}`,
-            ttlMs: config.worker.lockDurationMs,
-            onRenewError: (error) => logger.warn({ err: error, target }, 'could not renew target lock'),
-          }),
+        lockFor,
       });
       watch(
         new Worker(QUEUE_NAMES.backups, backupProcessor, {
@@ -145,6 +149,8 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
             storage: deps.storage,
             logger,
             events: { ...createRestoreEvents({ logger }), ...deps.events },
+            lockFor,
+            lockedRetryDelayMs,
           }),
           {
             ...common,

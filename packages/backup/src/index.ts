@@ -89,10 +89,16 @@ export type {
   RestoreProgress,
   RestoreResult,
   SafetyBackupSettings,
+  TakeSafetyBackup,
 } from './restore/restore-options.js';
 export {
   type RestoreTestOptions,
   type RestoreTestOutcome,
   runRestoreTest,
 } from './restore/restore-test.js';
+export {
+  safetyBackupFailed,
+  safetyBackupTarget,
+  safetyBackupWithRunBackup,
+} from './restore/safety-backup.js';
 export { DUMP_COMPLETE_MARKER, hasCompletionTrailer } from './streams/tail-buffer.js';

@@ -5,7 +5,6 @@ import {
   type RestoreTestOutcome,
   restoreBackup,
   runRestoreTest,
-  type SafetyBackupSettings,
 } from '@warden/backup';
 import { errorMessage } from '@warden/errors';
 import type { Logger } from '@warden/logging';
@@ -13,8 +12,10 @@ import type { WardenMetrics } from '@warden/metrics';
 import { backupAlerts, type Notifier } from '@warden/notify';
 import { JOB_NAMES, QUEUE_NAMES, restoreJobSchema, restoreVerifyJobSchema } from '@warden/queue';
 import type { BackupStorage } from '@warden/storage';
-import { type Job, UnrecoverableError } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import { createSafeSender } from '../notify-safely.js';
+import type { TargetLock } from '../target-lock.js';
+import type { BackupPipelineSettings } from './backup-steps.js';
 import {
   createProgressThrottle,
   findJobTarget,
@@ -22,6 +23,7 @@ import {
   parseJobPayload,
   toJobError,
 } from './job-steps.js';
+import { createSafetyBackupStep } from './safety-backup.js';
 
 /** What restores tell the outside world. Never throws: a failing Slack never fails a restore. */
 export interface RestoreEvents {
@@ -130,7 +132,7 @@ export interface RestoreSettings {
   timeoutMs: number;
   encryptionKey?: string | undefined;
   /** How the safety backup before an overwrite is taken (the backup pipeline's settings). */
-  safetyBackup: SafetyBackupSettings;
+  safetyBackup: BackupPipelineSettings;
 }
 
 export interface RestoreProcessorDeps {
@@ -139,6 +141,10 @@ export interface RestoreProcessorDeps {
   storage: BackupStorage;
   logger: Logger;
   events: RestoreEvents;
+  /** The backup processor's lock per target, taken for the safety backup before an overwrite. */
+  lockFor: (target: string) => TargetLock;
+  /** Wait before trying again when a backup of the target holds the lock. @defaultValue 30000 */
+  lockedRetryDelayMs?: number;
 }
 
 /**
@@ -166,6 +172,18 @@ export function createRestoreProcessor(deps: RestoreProcessorDeps) {
     const data = parseJobPayload(restoreJobSchema, job.data, 'restore');
     const target = findJobTarget(deps.targets, data.target);
     const log = deps.logger.child({ jobId: job.id, target: target.name, queue: QUEUE_NAMES.restores });
+    const safety = createSafetyBackupStep(
+      {
+        settings: settings.safetyBackup,
+        storage: deps.storage,
+        lockFor: deps.lockFor,
+        lockedRetryDelayMs: deps.lockedRetryDelayMs,
+      },
+      job,
+      token,
+      target,
+      log,
+    );
     try {
       const result = await restoreBackup(
         { storage: deps.storage, logger: log },
@@ -176,13 +194,17 @@ export function createRestoreProcessor(deps: RestoreProcessorDeps) {
           ...(data.database === undefined ? {} : { database: data.database }),
           overwrite: data.overwrite,
           dryRun: data.dryRun,
-          safetyBackup: settings.safetyBackup,
+          takeSafetyBackup: safety.take,
           ...(signal ? { signal } : {}),
         },
       );
+      await safety.release();
       await deps.events.restoreSucceeded(target, result, { ...(job.id ? { jobId: job.id } : {}) });
       return result;
     } catch (error) {
+      await safety.release();
+      // A backup of the target holds its lock: the job is already delayed, nothing was written.
+      if (error instanceof DelayedError) throw error;
       if (signal?.aborted) return handBack(job, token, log);
       await deps.events.restoreFailed(target, error, {
         ...(job.id ? { jobId: job.id } : {}),

@@ -149,7 +149,7 @@ export async function restoreBackup(
     let safetyBackup: string | undefined;
     if (plan.action === 'replace') {
       progress({ phase: 'safety-backup', percent: 30, bytes: 0, totalBytes });
-      safetyBackup = await takeSafetyBackup(deps, options, plan.database, signal);
+      safetyBackup = await takeSafetyBackup(options, plan.database, signal);
       log.info({ database: plan.database, safetyBackup }, 'safety backup of the database to replace stored');
     }
     deadline.throwIfAborted();

@@ -17,11 +17,20 @@ export interface RestoreProgress {
   sqlBytes?: number;
 }
 
-/** How the safety backup of a database about to be replaced is taken (the backup pipeline's settings). */
+/** The backup pipeline's settings for a safety backup taken through `runBackup`. */
 export type SafetyBackupSettings = Omit<
   RunBackupOptions,
   'target' | 'retention' | 'trigger' | 'jobId' | 'signal' | 'onProgress' | 'onRetention' | 'now'
 >;
+
+/**
+ * Takes a safety backup of `database` (on the target's server) before the restore replaces it and
+ * returns the stored backup's file name. Its driver decides how: the CLI runs `runBackup`, the
+ * worker its own backup steps under the target lock. A failure is a `RESTORE_SAFETY_BACKUP_FAILED`
+ * (`safetyBackupFailed`); any other error (the worker's hand-back to the queue) passes through the
+ * restore unchanged.
+ */
+export type TakeSafetyBackup = (database: string, signal: AbortSignal) => Promise<string>;
 
 export interface RestoreBackupOptions {
   /** The target the backup belongs to; its server is where the restore goes. */
@@ -47,7 +56,7 @@ export interface RestoreBackupOptions {
   /** 64 hex characters; needed for encrypted backups. */
   encryptionKey?: string;
   /** Required to replace an existing database: how to back it up first. */
-  safetyBackup?: SafetyBackupSettings;
+  takeSafetyBackup?: TakeSafetyBackup;
   /** Drop the restored database once checked (restore tests). @defaultValue false */
   discard?: boolean;
   /** Middle part of a generated database name. @defaultValue 'restore' */

@@ -320,8 +320,15 @@ describe('restore processor decisions (in-process, real Redis)', () => {
 
     await backup.release();
     const lockOwnersAtUpload: (string | null)[] = [];
+    const backupsMeanwhile: unknown[] = [];
     failure.beforePut = async () => {
       lockOwnersAtUpload.push(await redis.get(lockKey));
+      // A backup of the target asked for now waits for the restore (same lock key).
+      const meanwhile = await takeJob({ target: database.name, trigger: 'api' });
+      const backupProcess = processorWith(restoreStore, path.join(work, scope));
+      backupsMeanwhile.push(await outcome(backupProcess(meanwhile.job, meanwhile.token)));
+      backupsMeanwhile.push(await meanwhile.job.getState());
+      await (await queue.getJob(meanwhile.job.id ?? ''))?.remove();
     };
     await (await restoreQueue.queue.getJob(job.id ?? ''))?.promote();
     const retryToken = randomBytes(8).toString('hex');
@@ -335,6 +342,7 @@ describe('restore processor decisions (in-process, real Redis)', () => {
     expect(lockOwnersAtUpload).toHaveLength(1);
     expect(lockOwnersAtUpload[0]).toBeTruthy();
     expect(lockOwnersAtUpload[0]).not.toBe(backupOwner);
+    expect(backupsMeanwhile).toEqual([expect.any(DelayedError), 'delayed']);
     const [safety] = await safetyCopiesOf(victim);
     expect(safety).toMatchObject({ filename: result.safety_backup, trigger: 'pre-restore' });
     await lockGone(lockKey);

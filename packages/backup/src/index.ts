@@ -28,14 +28,13 @@ export {
 } from './content/content-proof.js';
 export { compareWithManifest, qualifiedName, type RestoreCheck } from './content/restore-check.js';
 export type { SnapshotCounts, SnapshotFacts } from './content/snapshot.js';
+export { createSpooledBackup } from './pipeline/dump.js';
 export {
   type BackupProgress,
   type CreateSpooledBackupOptions,
-  createSpooledBackup,
   type SpooledBackup,
-  type StreamUploadInfo,
   spoolFileName,
-} from './pipeline/dump.js';
+} from './pipeline/dump-options.js';
 export {
   type BackupFileIntegrityOptions,
   type BackupFileIntegrityResult,
@@ -64,6 +63,7 @@ export {
   spoolRecordPathFor,
   writeSpoolRecord,
 } from './pipeline/spool-record.js';
+export type { StreamUploadInfo } from './pipeline/streamed-upload.js';
 export type { BackupTargetSpec } from './pipeline/target.js';
 export { type UploadSpooledBackupOptions, uploadSpooledBackup } from './pipeline/upload.js';
 export {

@@ -3,7 +3,8 @@ import { applyRetention, type BackupManifest, type RetentionOutcome } from '@war
 import { type BackupError, errorMessage } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import type { BackupStorage } from '@warden/storage';
-import { type CreateSpooledBackupOptions, createSpooledBackup } from './dump.js';
+import { createSpooledBackup } from './dump.js';
+import type { CreateSpooledBackupOptions } from './dump-options.js';
 import { uploadSpooledBackup } from './upload.js';
 import {
   isUploadError,

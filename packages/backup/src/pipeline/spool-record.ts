@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { type BackupManifest, backupFileName, parseManifest } from '@warden/catalog';
 import { BackupError } from '@warden/errors';
-import { type SpooledBackup, spoolFileName } from './dump.js';
+import { type SpooledBackup, spoolFileName } from './dump-options.js';
 import type { BackupTargetSpec } from './target.js';
 
 /**

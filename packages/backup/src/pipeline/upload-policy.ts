@@ -1,6 +1,6 @@
 import { BackupError, errorMessage, isBackupError, isWardenError } from '@warden/errors';
 import type { BackupStorage } from '@warden/storage';
-import type { SpooledBackup } from './dump.js';
+import type { SpooledBackup } from './dump-options.js';
 
 /** How often and how far apart an integrity-checked dump's upload is tried (the dump itself never again). */
 export interface UploadRetrySettings {

@@ -4,7 +4,7 @@ import { BackupError, errorMessage, isWardenError } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import type { BackupStorage } from '@warden/storage';
 import { compressionContentType } from '../codecs/compression.js';
-import type { SpooledBackup } from './dump.js';
+import type { SpooledBackup } from './dump-options.js';
 import { removeSpooledBackup } from './spool-record.js';
 
 export interface UploadSpooledBackupOptions {

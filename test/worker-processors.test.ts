@@ -130,9 +130,14 @@ async function lockGone(key: string): Promise<void> {
 /** Adds a job and takes it as a worker would; returns it with its lock token. */
 async function takeJob(data: Record<string, unknown>): Promise<{ job: Job; token: string }> {
   await queue.add(JOB_NAMES.backupCreate, data, { attempts: 3 });
+  return takeNext(worker);
+}
+
+/** The next job of `from`'s queue, taken as a worker would, with its lock token. */
+async function takeNext(from: Worker): Promise<{ job: Job; token: string }> {
   const token = randomBytes(8).toString('hex');
-  const job = (await worker.getNextJob(token)) as Job | undefined;
-  if (!job) throw new Error('no job to take');
+  const job = (await from.getNextJob(token)) as Job | undefined;
+  if (!job) throw new Error(`no job to take from ${from.name}`);
   return { job, token };
 }
 
@@ -199,8 +204,7 @@ describe('backup processor decisions (in-process, real Redis)', () => {
     failure.error = undefined;
     await lockGone(lockKeyOf(path.basename(spoolDir), database.name));
     await delayed?.promote();
-    const retryToken = randomBytes(8).toString('hex');
-    const retry = (await worker.getNextJob(retryToken)) as Job;
+    const { job: retry, token: retryToken } = await takeNext(worker);
     expect(retry.id).toBe(job.id);
     const result = (await process(retry, retryToken)) as { filename: string };
     expect(result.filename).toBe(delayed?.data.upload.file);
@@ -265,10 +269,7 @@ async function takeRestoreJob(
   name: string = JOB_NAMES.restoreRun,
 ): Promise<{ job: Job; token: string }> {
   await restoreQueue.queue.add(name, data, { attempts: 1 });
-  const token = randomBytes(8).toString('hex');
-  const job = (await restoreWorker.getNextJob(token)) as Job | undefined;
-  if (!job) throw new Error('no restore job to take');
-  return { job, token };
+  return takeNext(restoreWorker);
 }
 
 /** An existing database a restore may replace, holding one table the backup does not have. */
@@ -331,8 +332,7 @@ describe('restore processor decisions (in-process, real Redis)', () => {
       await (await queue.getJob(meanwhile.job.id ?? ''))?.remove();
     };
     await (await restoreQueue.queue.getJob(job.id ?? ''))?.promote();
-    const retryToken = randomBytes(8).toString('hex');
-    const retry = (await restoreWorker.getNextJob(retryToken)) as Job;
+    const { job: retry, token: retryToken } = await takeNext(restoreWorker);
     expect(retry.id).toBe(job.id);
     const result = (await process(retry, retryToken)) as { action: string; safety_backup?: string };
     expect(result).toMatchObject({ action: 'replace' });

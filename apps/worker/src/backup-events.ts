@@ -186,16 +186,19 @@ export function startOverdueDigestSweep(options: {
   intervalMs?: number;
 }): () => void {
   const send = createSafeSender(options.notifier, options.logger);
-  let running: Promise<void> | undefined;
+  // One sweep at a time: a slow Slack must not pile sweeps up.
+  let sweeping = false;
   const sweep = () => {
-    running ??= options.digest
+    if (sweeping) return;
+    sweeping = true;
+    void options.digest
       .closeOverdue()
       .then(async (summaries) => {
         for (const summary of summaries) await send(backupAlerts.digest(summary));
       })
       .catch((error: unknown) => options.logger.warn({ err: error }, 'could not close overdue digests'))
       .finally(() => {
-        running = undefined;
+        sweeping = false;
       });
   };
   const timer = setInterval(sweep, options.intervalMs ?? 60_000);

@@ -238,7 +238,7 @@ describe('backups through the queue and the real worker process', () => {
 });
 
 describe('backup:create', () => {
-  it('runs a backup in its own process and prints the B6 result as one JSON line', async () => {
+  it('runs a backup in its own process and prints the backup result as one JSON line', async () => {
     const backupDir = path.join(workDir, 'cli-backups');
     const cli = startWardenProcess(
       'apps/worker/src/cli/backup-create.ts',

@@ -368,7 +368,7 @@ describe('restore processor decisions (in-process, real Redis)', () => {
     expect(await job.getState()).toBe('active');
     expect(await untouched(victim)).toBe(true);
     expect(await safetyCopiesOf(victim)).toEqual([]);
-    // The verified safety dump nobody will upload is not left in the spool.
+    // The integrity-checked safety dump nobody will upload is not left in the spool.
     expect(await readdir(path.join(work, `spool-${scope}`)).catch(() => [])).toEqual([]);
     await lockGone(lockKeyOf(scope, database.name));
   });

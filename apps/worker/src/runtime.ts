@@ -1,9 +1,10 @@
 import { hostname } from 'node:os';
+import { removeJobSpoolRecord } from '@warden/backup';
 import type { WardenConfig } from '@warden/config';
 import type { Logger } from '@warden/logging';
 import { QUEUE_NAMES, type RedisConnection } from '@warden/queue';
 import type { BackupStorage } from '@warden/storage';
-import { type Job, Worker } from 'bullmq';
+import { type Job, Queue, Worker } from 'bullmq';
 import type { BackupEvents } from './backup-events.js';
 import { createServerSlots } from './backup-pacing.js';
 import { createBackupProcessor } from './processors/backups.processor.js';
@@ -12,7 +13,11 @@ import {
   createRestoreProcessor,
   type RestoreEvents,
 } from './processors/restores.processor.js';
+import { sweepSpool } from './spool-cleanup.js';
 import { createTargetLock } from './target-lock.js';
+
+/** How often the spool sweep looks for files no job owns (besides once at start-up). */
+export const SPOOL_SWEEP_INTERVAL_MS = 10 * 60_000;
 
 export interface JobFailureReporter {
   captureJobFailure(
@@ -47,6 +52,9 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
   const connections: RedisConnection[] = [];
   const workers: Worker[] = [];
   const host = hostname();
+  let sweepTimer: NodeJS.Timeout | undefined;
+  let sweeping: Promise<void> | undefined;
+  let jobStates: Queue | undefined;
 
   function connection(name: string): RedisConnection {
     const client = deps.createConnection(`warden-worker:${name}`);
@@ -125,14 +133,21 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
         },
         lockFor,
       });
-      watch(
-        new Worker(QUEUE_NAMES.backups, backupProcessor, {
-          ...common,
-          connection: connection(QUEUE_NAMES.backups),
-          concurrency: config.worker.concurrency,
-          name: `${host}:${process.pid}`,
-        }),
-      );
+      const backupWorker = new Worker(QUEUE_NAMES.backups, backupProcessor, {
+        ...common,
+        connection: connection(QUEUE_NAMES.backups),
+        concurrency: config.worker.concurrency,
+        name: `${host}:${process.pid}`,
+      });
+      // Completed: the job's record in the spool has done its work (a re-run is no longer possible).
+      backupWorker.on('completed', (job: Job) => {
+        const target = config.targets.find((candidate) => candidate.name === job.data?.target);
+        if (!target) return;
+        removeJobSpoolRecord(config.backup.spoolDir, target.name, String(job.id)).catch((error: unknown) =>
+          logger.warn({ err: error, jobId: job.id }, 'could not remove the job record from the spool'),
+        );
+      });
+      watch(backupWorker);
       watch(
         new Worker(
           QUEUE_NAMES.restores,
@@ -161,6 +176,28 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
         ),
       );
       await Promise.all(workers.map((worker) => worker.waitUntilReady()));
+      const states = new Queue(QUEUE_NAMES.backups, {
+        connection: lockRedis,
+        prefix: config.redis.queuePrefix,
+      });
+      states.on('error', () => undefined);
+      jobStates = states;
+      const sweep = () => {
+        sweeping ??= sweepSpool({
+          spoolDir: config.backup.spoolDir,
+          jobState: (jobId) => states.getJobState(jobId),
+          lockFor,
+          logger,
+        })
+          .then(() => undefined)
+          .catch((error: unknown) => logger.warn({ err: error }, 'could not sweep the spool directory'))
+          .finally(() => {
+            sweeping = undefined;
+          });
+      };
+      sweep();
+      sweepTimer = setInterval(sweep, SPOOL_SWEEP_INTERVAL_MS);
+      sweepTimer.unref();
       logger.info(
         { queues: workers.map((worker) => worker.name), concurrency: config.worker.concurrency, host },
         'worker started',
@@ -168,6 +205,9 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
     },
 
     async close() {
+      if (sweepTimer) clearInterval(sweepTimer);
+      await sweeping;
+      await jobStates?.close().catch(() => undefined);
       const graceMs = deps.shutdownGraceMs ?? config.worker.shutdownGraceMs;
       const graceful = Promise.all(workers.map((worker) => worker.close()));
       const timedOut = await Promise.race([

@@ -45,6 +45,15 @@ export {
   type IntegrityCheckResult,
 } from './pipeline/integrity-check.js';
 export {
+  JOB_RECORD_SUFFIX,
+  type JobSpoolRecord,
+  jobRecordPathFor,
+  listJobSpoolRecords,
+  readJobSpoolRecord,
+  removeJobSpoolRecord,
+  writeJobSpoolRecord,
+} from './pipeline/job-spool-record.js';
+export {
   checkPgDump,
   majorFromVersionNum,
   type PreflightOptions,

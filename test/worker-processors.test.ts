@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -84,10 +85,10 @@ function failingStorage(inner: BackupStorage, failure: UploadFailure): BackupSto
  * A processor with its own target lock: a finished backup keeps the lock until its file name's
  * second has passed, which would delay the next test's job of the same target.
  */
-function processorWith(storage: BackupStorage, spoolDir: string) {
+function processorWith(storage: BackupStorage, spoolDir: string, pgDumpPath = 'pg_dump') {
   return createBackupProcessor({
     targets: [targetSpecFor(database)],
-    settings: pipelineSettings(spoolDir),
+    settings: { ...pipelineSettings(spoolDir), pgDumpPath },
     storage,
     logger,
     events: createBackupEvents({ logger }),
@@ -139,6 +140,22 @@ async function takeNext(from: Worker): Promise<{ job: Job; token: string }> {
   const job = (await from.getNextJob(token)) as Job | undefined;
   if (!job) throw new Error(`no job to take from ${from.name}`);
   return { job, token };
+}
+
+/** A PG_DUMP_PATH that counts its dumps (the `--version` check aside). */
+function countingPgDump(dir: string): { path: string; runs(): number } {
+  mkdirSync(dir, { recursive: true });
+  const runs = path.join(dir, 'runs');
+  const wrapper = path.join(dir, 'pg_dump_counting');
+  writeFileSync(
+    wrapper,
+    `#!/bin/sh\nif [ "$1" != "--version" ]; then echo run >> "${runs}"; fi\nexec pg_dump "$@"\n`,
+    { mode: 0o755 },
+  );
+  return {
+    path: wrapper,
+    runs: () => (existsSync(runs) ? readFileSync(runs, 'utf8').trim().split('\n').length : 0),
+  };
 }
 
 async function outcome(run: Promise<unknown>): Promise<unknown> {
@@ -240,6 +257,64 @@ describe('backup processor decisions (in-process, real Redis)', () => {
     const badError = await outcome(process(bad.job, bad.token));
     expect(badError).toBeInstanceOf(UnrecoverableError);
     expect((badError as Error).message).toContain('invalid backup job data');
+  });
+  it('a re-run of a job whose backup is already stored (its completion was lost) returns that backup: no second dump', async () => {
+    const storage = createLocalStorage({ dir: path.join(work, 'store-rerun-stored') });
+    const spoolDir = path.join(work, 'spool-rerun-stored');
+    const pgDump = countingPgDump(path.join(work, 'pg-rerun-stored'));
+    const process = processorWith(storage, spoolDir, pgDump.path);
+    const { job, token } = await takeJob({ target: database.name, trigger: 'api' });
+    const first = (await process(job, token)) as { filename: string };
+    await lockGone(lockKeyOf(path.basename(spoolDir), database.name));
+    // The stalled-job recovery runs the same job again.
+    const again = (await process(job, token)) as { filename: string };
+    expect(again.filename).toBe(first.filename);
+    expect(pgDump.runs()).toBe(1);
+    expect((await listBackups(storage, { target: database.name })).map((m) => m.filename)).toEqual([
+      first.filename,
+    ]);
+    // Only the job's record is left; the worker drops it once BullMQ has the job completed.
+    expect(await readdir(spoolDir)).toEqual([`${database.name}.job-${job.id}.job.json`]);
+  });
+
+  it('a re-run of a job whose integrity-checked dump is spooled uploads that dump, found by job id and target, without dumping again', async () => {
+    const failure: UploadFailure = {
+      error: new StorageError('STORAGE_UNAVAILABLE', 'access denied by bucket policy', { permanent: true }),
+    };
+    const inner = createLocalStorage({ dir: path.join(work, 'store-rerun-spooled') });
+    const spoolDir = path.join(work, 'spool-rerun-spooled');
+    const pgDump = countingPgDump(path.join(work, 'pg-rerun-spooled'));
+    const process = processorWith(failingStorage(inner, failure), spoolDir, pgDump.path);
+    const { job, token } = await takeJob({ target: database.name, trigger: 'api' });
+    expect(await outcome(process(job, token))).toBeInstanceOf(UnrecoverableError);
+    const spooledName = (await queue.getJob(job.id ?? ''))?.data.upload.file as string;
+    // As if the job's data update had been lost in a Redis failover: only the spool knows.
+    await job.updateData({ target: database.name, trigger: 'api' });
+    failure.error = undefined;
+    await lockGone(lockKeyOf(path.basename(spoolDir), database.name));
+    const result = (await process(job, token)) as { filename: string };
+    expect(result.filename).toBe(spooledName);
+    expect(pgDump.runs()).toBe(1);
+    expect(await inner.head(`${database.name}/${spooledName}`)).toBeDefined();
+    expect(await readdir(spoolDir)).toEqual([`${database.name}.job-${job.id}.job.json`]);
+  });
+
+  it("a manifest of the same name that another job made is not taken for this job's backup", async () => {
+    const storage = createLocalStorage({ dir: path.join(work, 'store-other-job') });
+    const spoolDir = path.join(work, 'spool-other-job');
+    const process = processorWith(storage, spoolDir);
+    const first = await takeJob({ target: database.name, trigger: 'api' });
+    const stored = (await process(first.job, first.token)) as { filename: string };
+    await lockGone(lockKeyOf(path.basename(spoolDir), database.name));
+    // A job whose data names someone else's backup gets no success from it.
+    const other = await takeJob({
+      target: database.name,
+      trigger: 'api',
+      upload: { file: stored.filename, host: 'elsewhere', attempts: 1 },
+    });
+    const error = await outcome(process(other.job, other.token));
+    expect(error).toBeInstanceOf(UnrecoverableError);
+    expect((error as Error).message).toContain('spooled on host elsewhere');
   });
 });
 

@@ -184,8 +184,6 @@ describe.skipIf(!hasRedisServer)('Redis Cluster failover mid-round', () => {
           .filter((line) => line.includes('job stalled')).length,
       }),
     );
-    if (process.env.H17F_DUMP_LOGS)
-      writeFileSync(process.env.H17F_DUMP_LOGS, workers.map((w) => w.lines.join('\n')).join('\n=====\n'));
     expect(leftInSpool).toEqual([]);
     expect(workers.every((worker) => worker.child.exitCode === null)).toBe(true);
   });

@@ -8,6 +8,7 @@ import { type SlackReceiver, startSlackReceiver } from './helpers/alerts-receive
 import { createTestDatabase, type TestDatabase } from './helpers/pg-fixtures.js';
 import { runWardenCli, testEnv } from './helpers/processes.js';
 import { s3rverEnv } from './helpers/s3-server.js';
+import { uniquePrefix } from './helpers/test-run.js';
 
 describe('npm run backup:create when the upload fails', () => {
   let work: string;
@@ -41,7 +42,7 @@ describe('npm run backup:create when the upload fails', () => {
         UPLOAD_RETRY_DELAY_MS: '100',
         SLACK_WEBHOOK_URL: slack.webhookUrl,
         REDIS_URL: 'redis://127.0.0.1:6379',
-        QUEUE_PREFIX: `warden-create-cli-${process.pid}`,
+        QUEUE_PREFIX: uniquePrefix('create-cli'),
         LOG_LEVEL: 'warn',
       }),
     );

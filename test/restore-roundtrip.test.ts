@@ -26,6 +26,7 @@ import {
   withClient,
 } from './helpers/pg-fixtures.js';
 import { type CliRun, runWardenCli, testEnv } from './helpers/processes.js';
+import { uniquePrefix } from './helpers/test-run.js';
 
 const logger = createLogger({ service: 'restore-roundtrip-test', level: 'silent' });
 
@@ -56,7 +57,7 @@ function runCli(args: string[]): Promise<CliRun> {
       BACKUP_SPOOL_DIR: join(work, 'cli-spool'),
       BACKUP_MIN_FREE_MB: '0',
       REDIS_URL: 'redis://127.0.0.1:6379',
-      QUEUE_PREFIX: `warden-restore-cli-${process.pid}`,
+      QUEUE_PREFIX: uniquePrefix('restore-cli'),
       LOG_LEVEL: 'info',
     }),
   );

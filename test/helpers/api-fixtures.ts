@@ -22,13 +22,12 @@ import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../apps/api/src/app.js';
 import type { AppDeps, BuildAppOptions, WardenQueues } from '../../apps/api/src/deps.js';
+import { uniquePrefix } from './test-run.js';
+
+export { uniquePrefix };
 
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 export const TEST_TOKEN = 'test-admin-token-0123456789abcdef';
-
-export function uniquePrefix(name: string): string {
-  return `warden-test-${name}-${randomBytes(4).toString('hex')}`;
-}
 
 /** A target as `loadConfig` would build it; only the name is required. */
 export function makeTarget(name: string, overrides: Partial<BackupTarget> = {}): BackupTarget {

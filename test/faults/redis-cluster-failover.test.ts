@@ -185,6 +185,8 @@ describe.skipIf(!hasRedisServer)('Redis Cluster failover mid-round', () => {
       }),
     );
     expect(leftInSpool).toEqual([]);
+    // No target was dumped twice: a re-run resumed from what its first run stored or spooled.
+    expect(pgDump.runs()).toBe(TARGETS);
     expect(workers.every((worker) => worker.child.exitCode === null)).toBe(true);
   });
 });

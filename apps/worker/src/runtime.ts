@@ -4,9 +4,10 @@ import type { WardenConfig } from '@warden/config';
 import type { Logger } from '@warden/logging';
 import { QUEUE_NAMES, type RedisConnection } from '@warden/queue';
 import type { BackupStorage } from '@warden/storage';
-import { type Job, Queue, Worker } from 'bullmq';
+import { type Job, Queue, type Worker } from 'bullmq';
 import type { BackupEvents } from './backup-events.js';
 import { createServerSlots } from './backup-pacing.js';
+import { FailoverTolerantWorker } from './failover-worker.js';
 import { createBackupProcessor } from './processors/backups.processor.js';
 import {
   createRestoreEvents,
@@ -133,7 +134,7 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
         },
         lockFor,
       });
-      const backupWorker = new Worker(QUEUE_NAMES.backups, backupProcessor, {
+      const backupWorker = new FailoverTolerantWorker(QUEUE_NAMES.backups, backupProcessor, {
         ...common,
         connection: connection(QUEUE_NAMES.backups),
         concurrency: config.worker.concurrency,
@@ -149,7 +150,7 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
       });
       watch(backupWorker);
       watch(
-        new Worker(
+        new FailoverTolerantWorker(
           QUEUE_NAMES.restores,
           createRestoreProcessor({
             targets: config.targets,

@@ -1,15 +1,15 @@
-import { randomBytes } from 'node:crypto';
 import { QUEUE_NAMES } from '@warden/queue';
 import { type Job, Worker } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FailoverTolerantWorker, isRedisUnavailable } from '../apps/worker/src/failover-worker.js';
 import { createTestQueue } from './helpers/queues.js';
+import { uniquePrefix } from './helpers/test-run.js';
 
 /*
  * Finishing a job through a Redis failover, on the real Redis: the job's `moveToCompleted` fails the
  * way a Cluster client fails while a replica has not yet taken over, then works again.
  */
-const prefix = `warden-finish-${randomBytes(4).toString('hex')}`;
+const prefix = uniquePrefix('job-finish');
 const testQueue = createTestQueue({ prefix });
 const workers: Worker[] = [];
 const CLUSTER_MID_FAILOVER =

@@ -10,12 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sweepSpool } from '../apps/worker/src/spool-cleanup.js';
 import { createTargetLock } from '../apps/worker/src/target-lock.js';
 import { createTestQueue } from './helpers/queues.js';
+import { uniquePrefix } from './helpers/test-run.js';
 
 /*
  * The spool sweep against the real Redis: which files a job still owns is decided by the job's
  * BullMQ state, and what no record names only while the target's lock is free.
  */
-const prefix = `warden-sweep-${randomBytes(4).toString('hex')}`;
+const prefix = uniquePrefix('spool-sweep');
 const testQueue = createTestQueue({ prefix });
 const { queue, redis } = testQueue;
 let work: string;

@@ -364,7 +364,12 @@ export function createS3Storage(options: S3StorageOptions): BackupStorage {
             const key = item.Key.slice(prefix.length);
             // Folder markers made by consoles are not objects of ours.
             if (key === '' || key.endsWith('/')) continue;
-            found.push({ key, size: item.Size ?? 0, lastModified: item.LastModified ?? new Date(0) });
+            found.push({
+              key,
+              size: item.Size ?? 0,
+              lastModified: item.LastModified ?? new Date(0),
+              ...(item.ETag !== undefined ? { etag: item.ETag } : {}),
+            });
           }
           continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
         } while (continuationToken !== undefined);

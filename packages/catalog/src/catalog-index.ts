@@ -1,7 +1,7 @@
 import type { BackupStorage } from '@warden/storage';
 import type { Cluster, Redis } from 'ioredis';
-import { type ListBackupsOptions, listBackups, parseManifestBytes, timeOfBackupName } from './catalog.js';
-import { type BackupManifest, MANIFEST_SUFFIX, manifestKeyFor } from './manifest.js';
+import { type ListBackupsOptions, listBackups, readListedManifest, timeOfBackupName } from './catalog.js';
+import { type BackupManifest, MANIFEST_SUFFIX } from './manifest.js';
 
 /** The whole-store listing as the API serves it. */
 export interface BackupCatalog {
@@ -81,15 +81,6 @@ export function createIndexedCatalog(options: IndexedCatalogOptions): BackupCata
     await rebuilding;
   };
 
-  const readValid = async (key: string): Promise<BackupManifest | undefined> => {
-    try {
-      const manifest = parseManifestBytes(await storage.readBytes(key));
-      return manifestKeyFor(manifest.key) === key ? manifest : undefined;
-    } catch {
-      return undefined;
-    }
-  };
-
   const pageFromIndex = async (limit: number, before: string | undefined): Promise<BackupManifest[]> => {
     let max = '+inf';
     if (before !== undefined) {
@@ -110,7 +101,7 @@ export function createIndexedCatalog(options: IndexedCatalogOptions): BackupCata
         limit - result.length,
       );
       if (keys.length === 0) break;
-      const manifests = await Promise.all(keys.map(readValid));
+      const manifests = await Promise.all(keys.map((key) => readListedManifest(storage, key)));
       for (const [index, manifest] of manifests.entries()) {
         if (manifest) {
           result.push(manifest);

@@ -43,6 +43,13 @@ export {
   type TableRowCount,
 } from './manifest.js';
 export {
+  createManifestSummaries,
+  DEFAULT_SUMMARY_ENTRIES,
+  type ManifestSummaries,
+  type ManifestSummariesOptions,
+  type ManifestSummary,
+} from './manifest-summaries.js';
+export {
   type ApplyRetentionOptions,
   applyRetention,
   explainRetention,

@@ -193,6 +193,8 @@ export interface ApiFixtureOptions {
   queues?: WardenQueues;
   /** The recent-alerts source of `GET /api/admin/alerts`. */
   alerts?: AppDeps['alerts'];
+  /** Storage to serve instead of a fresh local directory (e.g. s3rver, or one counting its reads); closed by `close()`. */
+  storage?: BackupStorage;
 }
 
 /** `buildApp` with real Redis queues (unique prefix), real local storage and the real catalog. */
@@ -206,7 +208,7 @@ export async function createApiFixture(options: ApiFixtureOptions): Promise<ApiF
     ...(options.env ? { env: options.env } : {}),
   });
   const storageDir = await mkdtemp(path.join(tmpdir(), 'warden-api-'));
-  const storage = createLocalStorage({ dir: storageDir });
+  const storage = options.storage ?? createLocalStorage({ dir: storageDir });
   const testQueues = createTestQueues(prefix);
   const metrics = createMetrics({ prefix: 'warden_', collectDefaultMetrics: false });
   const { logger, lines } = createMemoryLogger(token ? [token] : []);

@@ -12,6 +12,7 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
+          globalSetup: ['test/global-setup.ts'],
           include: ['test/**/*.test.ts'],
           exclude: ['test/faults/**', 'test/security/**'],
           testTimeout: 120_000,
@@ -21,6 +22,7 @@ export default defineConfig({
       {
         test: {
           name: 'faults',
+          globalSetup: ['test/global-setup.ts'],
           include: ['test/faults/**/*.test.ts'],
           // Fault tests stop and start services and processes: one file at a time.
           fileParallelism: false,
@@ -31,6 +33,7 @@ export default defineConfig({
       {
         test: {
           name: 'security',
+          globalSetup: ['test/global-setup.ts'],
           include: ['test/security/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,

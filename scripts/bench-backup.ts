@@ -2,7 +2,7 @@
  * `npm run bench:backup -- [--scale 10,50,200] [--runs N (3)] [--keep] [--fresh] [--gzip-level N]`
  *
  * Compares Warden's full backup (the real `backup:create` CLI process: preflight, dump, compress,
- * verify, upload to a local S3-protocol server, manifest) with the shell pipeline operators would
+ * integrity check, upload to a local S3-protocol server, manifest) with the shell pipeline operators would
  * write, on the same database and the same store:
  *
  *   pg_dump db | gzip -6 > f && gzip -t f && aws s3 cp f s3://bucket/

@@ -13,6 +13,7 @@ import path from 'node:path';
 import {
   type BackupManifest,
   backupFileName,
+  createIndexedCatalog,
   dumpKeyFor,
   MANIFEST_FORMAT_VERSION,
   sizeMb,
@@ -24,7 +25,6 @@ import { createRedisConnection, QUEUE_NAMES } from '@warden/queue';
 import { createLocalStorage } from '@warden/storage';
 import { Queue } from 'bullmq';
 import { buildApp } from '../apps/api/src/app.js';
-import { createIndexedCatalog } from '../apps/api/src/catalog-index.js';
 
 const total = Number(process.env.BENCH_MANIFESTS ?? 10_000);
 const targetCount = Number(process.env.BENCH_TARGETS ?? 100);

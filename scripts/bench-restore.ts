@@ -33,7 +33,7 @@ import {
   type RestoreProgress,
   restoreBackup,
   runBackup,
-  verifyRestore,
+  runRestoreTest,
 } from '@warden/backup';
 import { createLogger } from '@warden/logging';
 import { createLocalStorage } from '@warden/storage';
@@ -289,13 +289,12 @@ async function benchDataSet(
           const phases = phaseTimer();
           let passed = false;
           const measured = await measure(async () => {
-            const outcome = await verifyRestore(
+            const outcome = await runRestoreTest(
               { storage, logger },
               { target, file: manifest.filename, spoolDir, onProgress: phases.onProgress },
             );
-            passed = outcome.verification.status === 'passed' && outcome.check?.content === 'matched';
-            if (!passed)
-              throw new Error(`restore test did not pass: ${JSON.stringify(outcome.verification)}`);
+            passed = outcome.record.status === 'passed' && outcome.check?.content === 'matched';
+            if (!passed) throw new Error(`restore test did not pass: ${JSON.stringify(outcome.record)}`);
           });
           result.test.push(measured);
           result.phases.push(phases.finish());

@@ -48,7 +48,7 @@ function baseEnv(extra: Record<string, string | undefined> = {}) {
     BACKUP_ENVIRONMENT: 'alerts',
     BACKUP_DIR: path.join(workDir, 'backups'),
     BACKUP_SPOOL_DIR: path.join(workDir, 'spool'),
-    // No schedulers besides the probes: backup freshness and verification are other tests' business.
+    // No schedulers besides the probes: backup freshness and restore tests are other tests' business.
     BACKUP_ENABLED: 'false',
     RESTORE_VERIFY_ENABLED: 'false',
     REDIS_URL,

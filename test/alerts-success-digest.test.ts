@@ -6,7 +6,7 @@ import { createLogger } from '@warden/logging';
 import { createSlackNotifier } from '@warden/notify';
 import { createRedisConnection } from '@warden/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBackupEvents } from '../apps/worker/src/backup-events.js';
+import { createBackupEvents, startOverdueDigestSweep } from '../apps/worker/src/backup-events.js';
 import { createDeadmanPinger } from '../apps/worker/src/deadman.js';
 import { createSuccessDigest } from '../apps/worker/src/success-digest.js';
 import { type SlackReceiver, startSlackReceiver } from './helpers/alerts-receivers.js';
@@ -22,14 +22,20 @@ const targets = ['a', 'b', 'c'].map((name) => makeTarget(name, { schedule: '0 3 
 let slack: SlackReceiver;
 let monitor: HttpReceiver;
 
-const manifestOf = (target: string, bytes: number, durationMs: number, trigger = 'schedule') =>
+const manifestOf = (
+  target: string,
+  bytes: number,
+  durationMs: number,
+  trigger = 'schedule',
+  day = '2026-12-01',
+) =>
   ({
-    filename: `${target}_test_20261201_030000.sql.gz`,
+    filename: `${target}_test_${day.replaceAll('-', '')}_030000.sql.gz`,
     size_mb: bytes / 1024 / 1024,
     bytes,
     duration_ms: durationMs,
-    started_at: '2026-12-01T03:00:05.000Z',
-    finished_at: '2026-12-01T03:00:09.000Z',
+    started_at: `${day}T03:00:05.000Z`,
+    finished_at: `${day}T03:00:09.000Z`,
     trigger,
   }) as never;
 
@@ -57,7 +63,7 @@ function eventsFor(mode: 'each' | 'digest' | 'off', name: string) {
     digest: createSuccessDigest({ redis, keyPrefix, targets }),
     deadman,
   });
-  return { events, notifier, deadman };
+  return { events, notifier, deadman, keyPrefix };
 }
 
 beforeAll(async () => {
@@ -95,6 +101,54 @@ describe('SLACK_SUCCESS_MODE', () => {
     expect(digest?.fields).toMatchObject({ Succeeded: '2', Failed: '1', 'Total size': '40.0 MB' });
     expect(digest?.fields.Slowest).toContain('c');
     expect(keys.filter((key) => key.startsWith('backup-success:'))).toHaveLength(1);
+    slack.receiver.reset();
+  });
+
+  it('digest: a window whose last target never reports is sent at its next run, once, naming it', async () => {
+    const { events, notifier, keyPrefix } = eventsFor('digest', 'overdue');
+    const [a, b, c] = targets as [(typeof targets)[0], (typeof targets)[0], (typeof targets)[0]];
+    // A window of a past day, so its deadline (the next day's run) is already over.
+    await events.backupSucceeded(a, manifestOf('a', 1024 * 1024, 1_000, 'schedule', '2026-11-20'), {});
+    await events.backupFailed(b, new Error('pg_dump exited 1'), {
+      trigger: 'schedule',
+      startedAt: '2026-11-20T03:00:06.000Z',
+    });
+    await notifier.close();
+    expect(slack.messages().map((message) => message.key)).toEqual(['backup-failed:b']);
+
+    // Two workers sweep at once: the window is closed and sent by one of them only.
+    const second = createSuccessDigest({ redis, keyPrefix, targets });
+    const stops = [
+      startOverdueDigestSweep({ digest: second, notifier, logger, intervalMs: 50 }),
+      startOverdueDigestSweep({
+        digest: createSuccessDigest({ redis, keyPrefix, targets }),
+        notifier,
+        logger,
+        intervalMs: 50,
+      }),
+    ];
+    await expect
+      .poll(async () => {
+        await notifier.close();
+        return slack.messages().filter((message) => message.key.startsWith('backup-digest:')).length;
+      })
+      .toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (const stop of stops) stop();
+    await notifier.close();
+    const digests = slack.messages().filter((message) => message.key.startsWith('backup-digest:'));
+    expect(digests).toHaveLength(1);
+    expect(digests[0]?.text).toContain('Backups of the run at 2026-11-20T03:00:00.000Z: 1 of 3 succeeded');
+    expect(digests[0]?.text).toContain('Failed: b');
+    expect(digests[0]?.text).toContain('Not reported by the next run: c');
+    expect(digests[0]?.fields).toMatchObject({ 'Not reported': '1' });
+
+    // The straggler arrives after its window was closed: it is reported on its own, not lost.
+    await events.backupSucceeded(c, manifestOf('c', 1024, 100, 'schedule', '2026-11-20'), {});
+    await notifier.close();
+    expect(slack.messages().map((message) => message.key)).toContain(
+      'backup-success:c:c_test_20261120_030000.sql.gz',
+    );
     slack.receiver.reset();
   });
 

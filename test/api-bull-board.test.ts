@@ -23,7 +23,7 @@ describe.skipIf(!existsSync(CHROMIUM))('Bull Board in a real browser', () => {
     await fixture.app.listen({ host: '127.0.0.1', port: 0 });
     baseUrl = `http://127.0.0.1:${(fixture.app.server.address() as AddressInfo).port}`;
 
-    // One backup job, completed by a trivial worker with a fake B6 result.
+    // One backup job, completed by a trivial worker with a fake backup result.
     const queued = await fixture.app.inject({
       method: 'POST',
       url: '/api/admin/backup',

@@ -256,7 +256,7 @@ describe('backup catalog and restores', () => {
     await fixture?.close();
   });
 
-  it('lists backups newest first with the B6 fields, and pages with nextBefore', async () => {
+  it("lists backups newest first with the backup result's fields, and pages with nextBefore", async () => {
     const all = (await fixture.app.inject({ url: '/api/admin/backups', headers: bearer() })).json();
     expect(all.backups).toHaveLength(6);
     expect(all.nextBefore).toBeNull();

@@ -125,7 +125,7 @@ describe('syncSchedulers', () => {
     ]);
   });
 
-  it('removes restore-verify schedulers when restore verification is off, and follows the probe interval', async () => {
+  it('removes restore-verify schedulers when restore tests are off, and follows the probe interval', async () => {
     await sync([makeTarget('app')]);
     await sync([makeTarget('app')], { RESTORE_VERIFY_ENABLED: 'false', PROBE_INTERVAL_SECONDS: '30' });
     expect(await ids()).toEqual(['backups/backup:app', 'probes/probes']);

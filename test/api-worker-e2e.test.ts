@@ -4,13 +4,13 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { chmodSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createRedisConnection } from '@warden/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './faults/fault-helpers.js';
+import { writePgDumpWrapper } from './helpers/pg-dump-wrapper.js';
 import { createTestDatabase, type TestDatabase } from './helpers/pg-fixtures.js';
 import { startApiAndWorker, testEnv, type WardenProcess, waitFor } from './helpers/processes.js';
 
@@ -40,9 +40,7 @@ beforeAll(async () => {
   workDir = await mkdtemp(path.join(tmpdir(), 'warden-api-e2e-'));
   database = await createTestDatabase({ prefix: 'warden_api_e2e', seed: { orders: 20_000 } });
   // A pg_dump that takes a few seconds, so the second POST arrives while the first backup runs.
-  const slowPgDump = path.join(workDir, 'pg_dump_slow');
-  writeFileSync(slowPgDump, '#!/bin/sh\nif [ "$1" != "--version" ]; then sleep 3; fi\nexec pg_dump "$@"\n');
-  chmodSync(slowPgDump, 0o755);
+  const slowPgDump = writePgDumpWrapper(workDir, 'pg_dump_slow', 'sleep 3');
   const port = await freePort();
   apiUrl = `http://127.0.0.1:${port}`;
   const env = testEnv({
@@ -73,6 +71,8 @@ afterAll(async () => {
 
 describe('POST /api/admin/backup through the real worker', () => {
   it('queues once, completes, and lists the backup with its checksum and size', async () => {
+    // The whole-store listing builds its Redis index now, before the backup exists.
+    expect((await call('GET', '/api/admin/backups?limit=5')).body.backups).toEqual([]);
     const first = await call('POST', '/api/admin/backup', { reason: 'e2e' });
     expect(first.status).toBe(202);
     expect(first.body).toMatchObject({ target: database.name });
@@ -113,5 +113,10 @@ describe('POST /api/admin/backup through the real worker', () => {
       status: 'success',
     });
     expect(String(backups[0]?.sha256)).toMatch(/^[0-9a-f]{64}$/);
+    // The worker added the new manifest to the index: the whole-store page shows it at once.
+    const wholeStore = await call('GET', '/api/admin/backups?limit=5');
+    expect((wholeStore.body.backups as { filename: string }[]).map((backup) => backup.filename)).toEqual([
+      result.filename,
+    ]);
   });
 });

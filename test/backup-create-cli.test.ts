@@ -8,6 +8,7 @@ import { type SlackReceiver, startSlackReceiver } from './helpers/alerts-receive
 import { createTestDatabase, type TestDatabase } from './helpers/pg-fixtures.js';
 import { runWardenCli, testEnv } from './helpers/processes.js';
 import { s3rverEnv } from './helpers/s3-server.js';
+import { uniquePrefix } from './helpers/test-run.js';
 
 describe('npm run backup:create when the upload fails', () => {
   let work: string;
@@ -24,7 +25,7 @@ describe('npm run backup:create when the upload fails', () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  it('reports every failed attempt with the path of the verified dump it keeps', async () => {
+  it('reports every failed attempt with the path of the integrity-checked dump it keeps', async () => {
     const spoolDir = path.join(work, 'spool');
     // Nothing listens on this port: the streamed upload and the retry both fail.
     const closed = await freePort();
@@ -41,7 +42,7 @@ describe('npm run backup:create when the upload fails', () => {
         UPLOAD_RETRY_DELAY_MS: '100',
         SLACK_WEBHOOK_URL: slack.webhookUrl,
         REDIS_URL: 'redis://127.0.0.1:6379',
-        QUEUE_PREFIX: `warden-create-cli-${process.pid}`,
+        QUEUE_PREFIX: uniquePrefix('create-cli'),
         LOG_LEVEL: 'warn',
       }),
     );

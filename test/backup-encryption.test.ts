@@ -7,12 +7,12 @@ import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
 import {
   type BackupTargetSpec,
+  checkBackupFileIntegrity,
   createDecryptStream,
   hasCompletionTrailer,
   keyIdOf,
   looksEncrypted,
   runBackup,
-  verifyBackupFile,
 } from '@warden/backup';
 import { parseManifest } from '@warden/catalog';
 import { BackupError, isEncryptionError } from '@warden/errors';
@@ -110,12 +110,12 @@ describe('encrypted backups (BACKUP_ENCRYPTION_KEY)', () => {
     expect(bytes.includes(Buffer.from('PostgreSQL database dump'))).toBe(false);
     expect(() => gunzipSync(bytes)).toThrow();
 
-    const verified = await verifyBackupFile(file, {
+    const checked = await checkBackupFileIntegrity(file, {
       compression: 'gzip',
       encryptionKey: KEY,
       expectedSha256: manifest.sha256,
     });
-    expect(verified.sqlBytes).toBe(manifest.sql_bytes);
+    expect(checked.sqlBytes).toBe(manifest.sql_bytes);
 
     const sql = gunzipSync(await decryptToBuffer(file, KEY));
     expect(sql.length).toBe(manifest.sql_bytes);
@@ -146,13 +146,16 @@ describe('encrypted backups (BACKUP_ENCRYPTION_KEY)', () => {
     const file = join(work, 'check.sql.gz.enc');
     await writeFile(file, await storage.readBytes(manifest.key));
 
-    const noKey = await verifyBackupFile(file, { compression: 'gzip' }).catch((error: unknown) => error);
+    const noKey = await checkBackupFileIntegrity(file, { compression: 'gzip' }).catch(
+      (error: unknown) => error,
+    );
     expect((noKey as BackupError).code).toBe('INTEGRITY_CHECK_FAILED');
     expect((noKey as Error).message).toContain('needs the encryption key');
 
-    const wrong = await verifyBackupFile(file, { compression: 'gzip', encryptionKey: WRONG_KEY }).catch(
-      (error: unknown) => error,
-    );
+    const wrong = await checkBackupFileIntegrity(file, {
+      compression: 'gzip',
+      encryptionKey: WRONG_KEY,
+    }).catch((error: unknown) => error);
     expect(wrong).toBeInstanceOf(BackupError);
     expect((wrong as BackupError).code).toBe('INTEGRITY_CHECK_FAILED');
     expect(isEncryptionError((wrong as BackupError).cause, 'ENCRYPTION_KEY_MISMATCH')).toBe(true);
@@ -178,14 +181,15 @@ describe('encrypted backups (BACKUP_ENCRYPTION_KEY)', () => {
     const at = Math.floor(tampered.length / 2);
     tampered[at] = (tampered[at] as number) ^ 0x40;
     await writeFile(file, tampered);
-    const tamperError = await verifyBackupFile(file, { compression: 'gzip', encryptionKey: KEY }).catch(
-      (error: unknown) => error,
-    );
+    const tamperError = await checkBackupFileIntegrity(file, {
+      compression: 'gzip',
+      encryptionKey: KEY,
+    }).catch((error: unknown) => error);
     expect((tamperError as BackupError).code).toBe('INTEGRITY_CHECK_FAILED');
     expect(isEncryptionError((tamperError as BackupError).cause, 'ENCRYPTION_AUTH_FAILED')).toBe(true);
 
     await writeFile(file, tampered.subarray(0, at));
-    const truncated = await verifyBackupFile(file, { compression: 'gzip', encryptionKey: KEY }).catch(
+    const truncated = await checkBackupFileIntegrity(file, { compression: 'gzip', encryptionKey: KEY }).catch(
       (error: unknown) => error,
     );
     expect((truncated as BackupError).code).toBe('INTEGRITY_CHECK_FAILED');

@@ -6,9 +6,9 @@ import { gzipSync } from 'node:zlib';
 import {
   type BackupTargetSpec,
   type CreateSpooledBackupOptions,
+  checkBackupFileIntegrity,
   createSpooledBackup,
   runBackup,
-  verifyBackupFile,
 } from '@warden/backup';
 import { BackupError } from '@warden/errors';
 import { createLogger } from '@warden/logging';
@@ -264,12 +264,12 @@ describe('dump failures leave nothing behind', () => {
   });
 });
 
-describe('verifyBackupFile', () => {
+describe('checkBackupFileIntegrity', () => {
   let good: string;
   let sha256: string;
 
   beforeAll(async () => {
-    spoolDir = await mkdtemp(join(work, 'spool-verify-'));
+    spoolDir = await mkdtemp(join(work, 'spool-integrity-'));
     const spooled = await createSpooledBackup({ logger }, options());
     good = join(work, 'good.sql.gz');
     await copyFile(spooled.spoolPath, good);
@@ -284,7 +284,7 @@ describe('verifyBackupFile', () => {
   }
 
   it('accepts the intact file', async () => {
-    const result = await verifyBackupFile(good, { compression: 'gzip', expectedSha256: sha256 });
+    const result = await checkBackupFileIntegrity(good, { compression: 'gzip', expectedSha256: sha256 });
     expect(result.sha256).toBe(sha256);
     expect(result.bytes).toBe((await stat(good)).size);
     expect(result.sqlBytes).toBeGreaterThan(result.bytes);
@@ -297,7 +297,7 @@ describe('verifyBackupFile', () => {
       copy[at] = (copy[at] ?? 0) ^ 0xff;
       return copy;
     });
-    const error = await backupError(verifyBackupFile(path, { compression: 'gzip' }));
+    const error = await backupError(checkBackupFileIntegrity(path, { compression: 'gzip' }));
     expect(error.code).toBe('INTEGRITY_CHECK_FAILED');
   });
 
@@ -305,14 +305,14 @@ describe('verifyBackupFile', () => {
     const path = join(work, 'truncated.sql.gz');
     await copyFile(good, path);
     await truncate(path, (await stat(good)).size - 100);
-    const error = await backupError(verifyBackupFile(path, { compression: 'gzip' }));
+    const error = await backupError(checkBackupFileIntegrity(path, { compression: 'gzip' }));
     expect(error.code).toBe('INTEGRITY_CHECK_FAILED');
     expect(error.message).toContain('does not decompress');
   });
 
   it('rejects trailing garbage that gunzip would silently skip', async () => {
     const path = await variant('trailing.sql.gz', (bytes) => Buffer.concat([bytes, Buffer.alloc(64)]));
-    const error = await backupError(verifyBackupFile(path, { compression: 'gzip' }));
+    const error = await backupError(checkBackupFileIntegrity(path, { compression: 'gzip' }));
     expect(error.code).toBe('INTEGRITY_CHECK_FAILED');
     expect(error.message).toContain('trailing data');
   });
@@ -320,12 +320,12 @@ describe('verifyBackupFile', () => {
   it('rejects a valid gzip without the dump trailer and a SHA-256 mismatch', async () => {
     const empty = join(work, 'empty.sql.gz');
     await writeFile(empty, gzipSync(Buffer.alloc(0)));
-    const noTrailer = await backupError(verifyBackupFile(empty, { compression: 'gzip' }));
+    const noTrailer = await backupError(checkBackupFileIntegrity(empty, { compression: 'gzip' }));
     expect(noTrailer.code).toBe('INTEGRITY_CHECK_FAILED');
     expect(noTrailer.message).toContain('trailer');
 
     const wrongSum = await backupError(
-      verifyBackupFile(good, { compression: 'gzip', expectedSha256: '0'.repeat(64) }),
+      checkBackupFileIntegrity(good, { compression: 'gzip', expectedSha256: '0'.repeat(64) }),
     );
     expect(wrongSum.code).toBe('INTEGRITY_CHECK_FAILED');
     expect(wrongSum.message).toContain('SHA-256');

@@ -65,7 +65,7 @@ afterAll(async () => {
 });
 
 describe('backup pipeline against a real database', () => {
-  it('dumps, compresses, verifies, uploads and restores identically (gzip)', async () => {
+  it('dumps, compresses, integrity-checks, uploads and restores identically (gzip)', async () => {
     expect(db.seed?.totalRows).toBeGreaterThanOrEqual(100_000);
     const phases = new Set<string>();
     let lastPercent = -1;
@@ -107,7 +107,7 @@ describe('backup pipeline against a real database', () => {
     expect(manifest.pg_dump_version).toMatch(/^\d+\.\d+/);
     expect(manifest.sql_bytes).toBeGreaterThan(manifest.bytes);
 
-    // The spool is emptied only after the upload was verified.
+    // The spool is emptied only after the stored-object check passed.
     expect(await readdir(spoolDir)).toEqual([]);
 
     const file = join(work, manifest.filename);

@@ -107,7 +107,7 @@ afterAll(async () => {
 });
 
 describe('in-process parallel gzip (no pigz)', () => {
-  it('writes a gzip file that the system gunzip reads whole, verified while written', async () => {
+  it('writes a gzip file that the system gunzip reads whole, integrity-checked while written', async () => {
     const spoolDir = join(work, 'spool-zlib');
     const spooled = await createSpooledBackup({ logger }, { ...baseOptions(), spoolDir, gzipEngine: 'zlib' });
     execFileSync('gzip', ['-t', spooled.spoolPath]);
@@ -163,7 +163,7 @@ describe('gzip engine choice', () => {
   });
 });
 
-describe('verification while writing', () => {
+describe('integrity check while writing', () => {
   it.skipIf(!hasZstd)(
     'rejects a compressor that exits 0 but writes garbage, and leaves nothing',
     async () => {
@@ -186,7 +186,7 @@ describe('verification while writing', () => {
 });
 
 describe('upload while dumping (S3)', () => {
-  it('streams the dump to S3 as it is written and stores exactly the verified file', async () => {
+  it('streams the dump to S3 as it is written and stores exactly the integrity-checked file', async () => {
     const { storage, calls } = observed(await freshS3Storage());
     const spoolDir = join(work, 'spool-stream');
     const manifest = await runBackup({ storage, logger }, { ...baseOptions(), spoolDir });

@@ -1,13 +1,19 @@
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BackupTargetSpec, type RunBackupOptions, runBackup, verifyBackupFile } from '@warden/backup';
+import {
+  type BackupTargetSpec,
+  checkBackupFileIntegrity,
+  type RunBackupOptions,
+  runBackup,
+} from '@warden/backup';
 import { type BackupManifest, dumpKeyFor, listBackups, manifestKeyFor } from '@warden/catalog';
 import { BackupError, StorageError } from '@warden/errors';
 import { createLogger } from '@warden/logging';
 import { type BackupStorage, createLocalStorage } from '@warden/storage';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { writePgDumpWrapper } from './helpers/pg-dump-wrapper.js';
 import { createTestDatabase, type TestDatabase } from './helpers/pg-fixtures.js';
 
 const logger = createLogger({ service: 'backup-upload-test', level: 'silent' });
@@ -63,13 +69,8 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'warden-backup-upload-'));
   await mkdir(join(work, 'bin'));
   pgDumpCounter = join(work, 'pg_dump.runs');
-  countingPgDump = join(work, 'bin', 'pg_dump');
   // Counts real dumps (not `--version` probes), then runs the real pg_dump.
-  await writeFile(
-    countingPgDump,
-    `#!/bin/sh\nif [ "$1" != "--version" ]; then echo run >> '${pgDumpCounter}'; fi\nexec pg_dump "$@"\n`,
-  );
-  await chmod(countingPgDump, 0o755);
+  countingPgDump = writePgDumpWrapper(join(work, 'bin'), 'pg_dump', `echo run >> '${pgDumpCounter}'`);
 });
 
 beforeEach(async () => {
@@ -112,7 +113,7 @@ describe('upload retries', () => {
     expect(await readdir(spoolDir)).toEqual([]);
   });
 
-  it('gives up after the retries with UPLOAD_FAILED and keeps the verified spool file', async () => {
+  it('gives up after the retries with UPLOAD_FAILED and keeps the integrity-checked spool file', async () => {
     const storage = flakyStorage(createLocalStorage({ dir: storeDir }), 4);
     const sleeps: number[] = [];
     const finals: boolean[] = [];
@@ -141,7 +142,7 @@ describe('upload retries', () => {
     expect(backupError.spoolPath).toBe(spoolPath);
     expect(finals).toEqual([false, false, false, true]);
     expect(spoolPath.endsWith('.sql.gz')).toBe(true);
-    await verifyBackupFile(spoolPath, { compression: 'gzip' });
+    await checkBackupFileIntegrity(spoolPath, { compression: 'gzip' });
   });
 
   it('rejects a stored object whose size or checksum differs (UPLOAD_VERIFY_FAILED)', async () => {

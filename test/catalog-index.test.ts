@@ -2,12 +2,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { addToCatalogIndex, createIndexedCatalog } from '@warden/catalog';
 import { createRedisConnection } from '@warden/queue';
 import { createLocalStorage } from '@warden/storage';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createIndexedCatalog } from '../apps/api/src/catalog-index.js';
 import { makeManifest, makeTarget, storeBackup, uniquePrefix } from './helpers/api-fixtures.js';
+import { countingReads } from './helpers/counting-storage.js';
 import { deleteKeysUnder } from './helpers/queues.js';
 
 const prefix = uniquePrefix('catalog-index');
@@ -36,28 +37,19 @@ describe('indexed catalog', () => {
       manifests.push(manifest);
       await storeBackup(storage, manifest);
     }
-    let reads = 0;
-    const counted = {
-      ...storage,
-      describe: storage.describe.bind(storage),
-      list: storage.list.bind(storage),
-      readBytes: (key: string) => {
-        reads += 1;
-        return storage.readBytes(key);
-      },
-    } as typeof storage;
-    const catalog = createIndexedCatalog({ storage: counted, redis, key: `${prefix}:index` });
+    const counted = countingReads(storage);
+    const catalog = createIndexedCatalog({ storage: counted.storage, redis, key: `${prefix}:index` });
     const newest = [...manifests].reverse().map((manifest) => manifest.filename);
 
     const first = await catalog.listBackups({ limit: 5 });
     expect(first.map((manifest) => manifest.filename)).toEqual(newest.slice(0, 5));
-    expect(reads).toBe(5);
+    expect(counted.keysRead).toHaveLength(5);
     expect(await redis.zcard(`${prefix}:index`)).toBe(30);
 
-    reads = 0;
+    counted.reset();
     const second = await catalog.listBackups({ limit: 5, before: first.at(-1)?.filename as string });
     expect(second.map((manifest) => manifest.filename)).toEqual(newest.slice(5, 10));
-    expect(reads).toBe(5);
+    expect(counted.keysRead).toHaveLength(5);
 
     // Deleted behind the index's back (retention): skipped, and dropped from the index.
     const gone = manifests.at(-2)!;
@@ -82,6 +74,16 @@ describe('indexed catalog', () => {
       newest.filter((name) => name !== gone.filename).slice(0, 2),
     );
     dead.disconnect();
+
+    // A backup written after the index was built shows at once when the worker adds it.
+    const fresh = makeManifest(targets[0]!, new Date(start + 31 * 60_000), storage);
+    await storeBackup(storage, fresh);
+    expect((await catalog.listBackups({ limit: 1 }))[0]?.filename).not.toBe(fresh.filename);
+    await addToCatalogIndex(redis, `${prefix}:index`, `${fresh.key}.manifest.json`);
+    expect((await catalog.listBackups({ limit: 1 }))[0]?.filename).toBe(fresh.filename);
+    // An index never built: nothing is added (the build reads storage, which has the manifest already).
+    await addToCatalogIndex(redis, `${prefix}:absent`, `${fresh.key}.manifest.json`);
+    expect(await redis.exists(`${prefix}:absent`)).toBe(0);
     await storage.close();
   });
 });

@@ -4,13 +4,14 @@
  * around the real pg_dump records the PGPASSWORD it was given).
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { listBackups } from '@warden/catalog';
 import { createLocalStorage } from '@warden/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writePgDumpWrapper } from './helpers/pg-dump-wrapper.js';
 import { createTestDatabase, type TestDatabase } from './helpers/pg-fixtures.js';
 import { startWardenProcess, testEnv } from './helpers/processes.js';
 
@@ -30,12 +31,7 @@ afterAll(async () => {
 describe('WARDEN_CONFIG interpolation in a real process', () => {
   it('a variable holding YAML adds no target, and pg_dump gets the exact password', async () => {
     const seen = path.join(workDir, 'pgpassword');
-    const pgDump = path.join(workDir, 'pg_dump_recording');
-    writeFileSync(
-      pgDump,
-      `#!/bin/sh\nif [ "$1" != "--version" ]; then printf '%s' "$PGPASSWORD" > "${seen}"; fi\nexec pg_dump "$@"\n`,
-    );
-    chmodSync(pgDump, 0o700);
+    const pgDump = writePgDumpWrapper(workDir, 'pg_dump_recording', `printf '%s' "$PGPASSWORD" > "${seen}"`);
     const password = `x"\n  - name: injected\n    url: postgres://127.0.0.1/postgres #:'${randomBytes(4).toString('hex')}`;
     const configFile = path.join(workDir, 'targets.yml');
     writeFileSync(

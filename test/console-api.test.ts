@@ -351,6 +351,10 @@ describe('GET /api/admin/alerts', () => {
       'three',
       'two',
     ]);
+    // The history expires a month after its newest alert, never lingering without one.
+    const ttl = await alertsRedis.ttl(`${alertsPrefix}:recent`);
+    expect(ttl).toBeGreaterThan(29 * 24 * 3600);
+    expect(ttl).toBeLessThanOrEqual(30 * 24 * 3600);
     const bad = await fixture.app.inject({
       method: 'GET',
       url: '/api/admin/alerts?limit=0',

@@ -7,7 +7,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { createRedisConnection } from '@warden/queue';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './faults/fault-helpers.js';
+import { writePgDumpWrapper } from './helpers/pg-dump-wrapper.js';
 import { createTestDatabase, type TestDatabase } from './helpers/pg-fixtures.js';
 import { REPO_ROOT, startApiAndWorker, testEnv, type WardenProcess, waitFor } from './helpers/processes.js';
 
@@ -84,9 +85,7 @@ beforeAll(async () => {
   workDir = await mkdtemp(path.join(tmpdir(), 'warden-console-'));
   database = await createTestDatabase({ prefix: 'warden_console', seed: { orders: 5_000 } });
   // A pg_dump that takes a moment, so the page has a running job to show.
-  const slowPgDump = path.join(workDir, 'pg_dump_slow');
-  writeFileSync(slowPgDump, '#!/bin/sh\nif [ "$1" != "--version" ]; then sleep 2; fi\nexec pg_dump "$@"\n');
-  chmodSync(slowPgDump, 0o755);
+  const slowPgDump = writePgDumpWrapper(workDir, 'pg_dump_slow', 'sleep 2');
   const port = await freePort();
   apiUrl = `http://127.0.0.1:${port}`;
   const env = testEnv({

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { verifyRestore } from '@warden/backup';
+import { runRestoreTest } from '@warden/backup';
 import { loadConfig } from '@warden/config';
 import { createLogger } from '@warden/logging';
 import { databaseNameSlug } from '@warden/names';
@@ -135,11 +135,11 @@ describe.each(CASES)('a database named with $label', ({ database, url }) => {
       });
       expect(restoredResult.database.startsWith(database.slice(0, 10))).toBe(true);
 
-      const outcome = await verifyRestore(
+      const outcome = await runRestoreTest(
         { storage, logger },
-        { target, spoolDir: path.join(dir(), 'verify-spool') },
+        { target, spoolDir: path.join(dir(), 'restore-test-spool') },
       );
-      expect(outcome.verification).toMatchObject({ status: 'passed' });
+      expect(outcome.record).toMatchObject({ status: 'passed' });
     } finally {
       await storage.close();
     }

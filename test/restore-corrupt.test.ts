@@ -3,7 +3,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { type BackupTargetSpec, restoreBackup, runBackup } from '@warden/backup';
+import { type BackupTargetSpec, restoreBackup, runBackup, safetyBackupWithRunBackup } from '@warden/backup';
 import { type BackupManifest, dumpKeyFor, listBackups, writeManifest } from '@warden/catalog';
 import { isRestoreError, type RestoreErrorCode } from '@warden/errors';
 import { createLogger } from '@warden/logging';
@@ -85,13 +85,17 @@ async function expectRejected(
         file: manifest.filename,
         psqlPath,
         spoolDir: join(work, 'spool'),
-        safetyBackup: {
-          spoolDir: join(work, 'spool'),
-          minFreeBytes: 0,
-          timeoutMs: 60_000,
-          uploadRetryAttempts: 0,
-          uploadRetryDelayMs: 0,
-        },
+        takeSafetyBackup: safetyBackupWithRunBackup(
+          { storage, logger },
+          {
+            spoolDir: join(work, 'spool'),
+            minFreeBytes: 0,
+            timeoutMs: 60_000,
+            uploadRetryAttempts: 0,
+            uploadRetryDelayMs: 0,
+          },
+          target,
+        ),
         ...options,
       },
     ).catch((caught: unknown) => caught);

@@ -9,7 +9,7 @@ import {
   parseDatabaseUrl,
   restoreBackup,
   runBackup,
-  verifyRestore,
+  runRestoreTest,
 } from '@warden/backup';
 import { type BackupManifest, manifestKeyFor, writeManifest } from '@warden/catalog';
 import { isRestoreError, type RestoreError } from '@warden/errors';
@@ -257,11 +257,11 @@ describe('proof of content', () => {
   }, 60_000);
 
   it('the restore test passes on a database with a DDL-auditing event trigger', async () => {
-    const outcome = await verifyRestore(
+    const outcome = await runRestoreTest(
       { storage, logger },
       { target, file: backup.filename, ...restoreSettings() },
     );
-    expect(outcome.verification).toMatchObject({ status: 'passed' });
+    expect(outcome.record).toMatchObject({ status: 'passed' });
     expect(outcome.check?.content).toBe('matched');
   }, 120_000);
 });

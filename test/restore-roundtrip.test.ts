@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BackupTargetSpec, type RestoreProgress, restoreBackup, runBackup } from '@warden/backup';
+import {
+  type BackupTargetSpec,
+  type RestoreProgress,
+  restoreBackup,
+  runBackup,
+  safetyBackupWithRunBackup,
+} from '@warden/backup';
 import { type BackupManifest, listBackups } from '@warden/catalog';
 import { isRestoreError } from '@warden/errors';
 import { createLogger } from '@warden/logging';
@@ -20,6 +26,7 @@ import {
   withClient,
 } from './helpers/pg-fixtures.js';
 import { type CliRun, runWardenCli, testEnv } from './helpers/processes.js';
+import { uniquePrefix } from './helpers/test-run.js';
 
 const logger = createLogger({ service: 'restore-roundtrip-test', level: 'silent' });
 
@@ -50,7 +57,7 @@ function runCli(args: string[]): Promise<CliRun> {
       BACKUP_SPOOL_DIR: join(work, 'cli-spool'),
       BACKUP_MIN_FREE_MB: '0',
       REDIS_URL: 'redis://127.0.0.1:6379',
-      QUEUE_PREFIX: `warden-restore-cli-${process.pid}`,
+      QUEUE_PREFIX: uniquePrefix('restore-cli'),
       LOG_LEVEL: 'info',
     }),
   );
@@ -127,7 +134,7 @@ describe('restore round trip', () => {
     expect(restoring.at(-1)?.sqlBytes).toBe(backup.sql_bytes);
   });
 
-  it('dry run verifies the backup and reports the plan without creating anything', async () => {
+  it('dry run checks the backup and reports the plan without creating anything', async () => {
     const before = await listDatabases();
     const result = await restoreBackup(
       { storage, logger },
@@ -184,7 +191,7 @@ describe('restore round trip', () => {
         file: 'latest',
         database: existing,
         overwrite: true,
-        safetyBackup: backupSettings(),
+        takeSafetyBackup: safetyBackupWithRunBackup({ storage, logger }, backupSettings(), target),
         spoolDir: join(work, 'restore-spool'),
       },
     );
@@ -196,7 +203,7 @@ describe('restore round trip', () => {
     const after = await listDatabases();
     expect(after.filter((name) => name.startsWith(`${existing}_`))).toEqual([]);
 
-    // The safety backup is a real, verified backup of the old contents, stored under the target…
+    // The safety backup is a real, checked backup of the old contents, stored under the target…
     const safety = (await listBackups(storage, { target: target.name })).find(
       (manifest) => manifest.filename === result.safety_backup,
     );

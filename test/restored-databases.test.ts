@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { verifyRestore } from '@warden/backup';
+import { runRestoreTest } from '@warden/backup';
 import { createLocalStorage } from '@warden/storage';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -106,7 +106,7 @@ describe('databases left by restores', () => {
     expect(unreachable.lines.join('\n')).toMatch(/cannot list the databases of none: /);
 
     // A restore test: the stale scratch database goes, and the test leaves none of its own.
-    const outcome = await verifyRestore(
+    const outcome = await runRestoreTest(
       {
         storage: createLocalStorage({ dir: path.join(workDir, 'backups') }),
         logger: pino({ level: 'silent' }),
@@ -124,7 +124,7 @@ describe('databases left by restores', () => {
         timeoutMs: 60_000,
       },
     );
-    expect(outcome.verification.status).toBe('passed');
+    expect(outcome.record.status).toBe('passed');
     const left = (await listDatabases()).filter((name) => name.startsWith(`${database.name}_verify_`));
     expect(left).toEqual([]);
   });

@@ -53,7 +53,7 @@ const daysAgo = (days: number) => new Date(Date.now() - days * DAY - 60_000);
 const passed = { verification: { status: 'passed' as const, at: new Date().toISOString() } };
 
 /**
- * `app` (30 days, keep 1): relative ages, the 50-day-old one verified.
+ * `app` (30 days, keep 1): relative ages, the 50-day-old one restore-tested.
  * `app2` (a name `app` is a prefix of; 7 days, monthly 3, weekly overridden to 0): fixed 2020 dates.
  * `app-eu` (30 days, weekly 2 from the environment): fixed 2020 dates.
  */

@@ -119,7 +119,7 @@ describe('grandfather-father-son retention', () => {
     expect(times(plan.keep)).toEqual(['2025-10-15T03', '2025-09-30T03']);
   });
 
-  it('never deletes the newest verified backup, even when newer unverified ones fill keep-last', () => {
+  it('never deletes the newest restore-tested backup, even when newer untested ones fill keep-last', () => {
     const passed = { verification: { status: 'passed' as const, at: NOW.toISOString() } };
     const all = [
       manifest('app', '2025-10-15T03:00:00Z'),

@@ -31,7 +31,7 @@ const tag = () => randomBytes(9).toString('hex');
 /** Trust authentication accepts any password, so this one is used for real and never checked. */
 const DB_PASSWORD = `PgPlanted${tag()}`;
 /**
- * Signs every S3 request. s3rver does not verify SigV4 signatures, so the failure path comes from
+ * Signs every S3 request. s3rver does not check SigV4 signatures, so the failure path comes from
  * an access key id it does not know (InvalidAccessKeyId, 403) while this secret is used for signing.
  */
 const S3_SECRET = `S3Planted${tag()}`;

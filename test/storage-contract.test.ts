@@ -466,7 +466,7 @@ describe('S3 storage specifics', () => {
     }
   });
 
-  it('refuses an upload whose stored size differs from what was sent, and removes it (trap 2)', async () => {
+  it('refuses an upload whose stored size differs from what was sent, and removes it', async () => {
     // Reproduces what s3rver does with aws-chunked bodies: it answers 200 but stores extra bytes.
     // Here a client middleware appends the framing; the store really keeps the longer object.
     const client = new S3Client({

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import { JOB_NAMES } from '@warden/queue';
 import { type BackupStorage, createLocalStorage, createS3Storage } from '@warden/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './faults/fault-helpers.js';
+import { writePgDumpWrapper } from './helpers/pg-dump-wrapper.js';
 import {
   createDatabase,
   createTestDatabase,
@@ -97,7 +98,7 @@ afterAll(async () => {
 });
 
 describe('backups through the queue and the real worker process', () => {
-  it('stores a verified, restorable backup in s3rver', async () => {
+  it('stores a checked, restorable backup in s3rver', async () => {
     const s3 = await startS3Server({ buckets: [BUCKET] });
     const worker = await startWorker(s3Env(s3.endpoint));
     try {
@@ -114,7 +115,9 @@ describe('backups through the queue and the real worker process', () => {
       expect(manifestRowCounts(manifest ?? {})).toEqual(await tableRowCounts(database.name));
       await expectRestorable(storage, String(result.filename), String(result.sha256));
       expect(await readdir(path.join(workDir, 'spool'))).toEqual([]);
-      const progress = worker.lines.filter((line) => line.includes('backup stored and verified'));
+      const progress = worker.lines.filter((line) =>
+        line.includes('backup stored, integrity and stored-object checks passed'),
+      );
       expect(progress).toHaveLength(1);
       await storage.close();
     } finally {
@@ -123,7 +126,7 @@ describe('backups through the queue and the real worker process', () => {
     }
   });
 
-  it('stores a verified, restorable backup in a local directory', async () => {
+  it('stores a checked, restorable backup in a local directory', async () => {
     const backupDir = path.join(workDir, 'local-backups');
     const worker = await startWorker({ BACKUP_DIR: backupDir });
     try {
@@ -143,12 +146,7 @@ describe('backups through the queue and the real worker process', () => {
     // A free port for s3rver, kept down while the first uploads fail.
     const port = await freePort();
     const dumpCount = path.join(workDir, 'dump-count');
-    const pgDumpWrapper = path.join(workDir, 'pg_dump_counting');
-    writeFileSync(
-      pgDumpWrapper,
-      `#!/bin/sh\nif [ "$1" != "--version" ]; then echo run >> "${dumpCount}"; fi\nexec pg_dump "$@"\n`,
-    );
-    chmodSync(pgDumpWrapper, 0o755);
+    const pgDumpWrapper = writePgDumpWrapper(workDir, 'pg_dump_counting', `echo run >> "${dumpCount}"`);
     const env = {
       ...s3Env(`http://127.0.0.1:${port}`),
       PG_DUMP_PATH: pgDumpWrapper,
@@ -161,12 +159,15 @@ describe('backups through the queue and the real worker process', () => {
       const job = await queue.add(JOB_NAMES.backupCreate, { target: database.name, trigger: 'api' });
       const attemptsOf = async () =>
         ((await queue.getJob(job.id ?? ''))?.data.upload?.attempts as number) ?? 0;
+      // The attempt is recorded in the job's data just before the job moves to delayed.
       await waitFor(
-        async () => ((await attemptsOf()) >= 1 ? true : undefined),
+        async () =>
+          (await attemptsOf()) >= 1 && (await (await queue.getJob(job.id ?? ''))?.getState()) === 'delayed'
+            ? true
+            : undefined,
         60_000,
-        'first failed upload',
+        'first failed upload, job delayed',
       );
-      expect(await (await queue.getJob(job.id ?? ''))?.getState()).toBe('delayed');
 
       // The worker dies during the wait; a new one must pick the retry up.
       await worker.stop('SIGKILL');
@@ -191,7 +192,7 @@ describe('backups through the queue and the real worker process', () => {
     }
   });
 
-  it('fails the job after the last retry and keeps the verified file, its path in the reason', async () => {
+  it('fails the job after the last retry and keeps the integrity-checked file, its path in the reason', async () => {
     const port = await freePort();
     const spoolDir = path.join(workDir, 'spool-kept');
     const worker = await startWorker({
@@ -237,7 +238,7 @@ describe('backups through the queue and the real worker process', () => {
 });
 
 describe('backup:create', () => {
-  it('runs a backup in its own process and prints the B6 result as one JSON line', async () => {
+  it('runs a backup in its own process and prints the backup result as one JSON line', async () => {
     const backupDir = path.join(workDir, 'cli-backups');
     const cli = startWardenProcess(
       'apps/worker/src/cli/backup-create.ts',

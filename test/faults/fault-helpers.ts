@@ -205,11 +205,12 @@ export interface SlowPgDump {
 /**
  * A PG_DUMP_PATH wrapper around the real pg_dump. The first `slowRuns` dumps write the whole dump
  * and then keep the process open for `holdSeconds` (the worker sees pg_dump still running); later
- * runs are plain pg_dump. With `delaySeconds` each run first waits that long instead.
+ * runs are plain pg_dump. With `delaySeconds` each run first waits that long instead. With `gateFile`
+ * each run first waits until that file exists: the test decides when the dumps go on.
  */
 export function createSlowPgDump(
   dir: string,
-  options: { holdSeconds?: number; delaySeconds?: number; slowRuns?: number } = {},
+  options: { holdSeconds?: number; delaySeconds?: number; slowRuns?: number; gateFile?: string } = {},
 ): SlowPgDump {
   const wrapper = path.join(dir, 'pg_dump_slow');
   const runsFile = path.join(dir, 'pg_dump_runs');
@@ -224,6 +225,7 @@ export function createSlowPgDump(
       `echo run >> "${runsFile}"`,
       `echo $$ >> "${pidsFile}"`,
       options.delaySeconds ? `sleep ${options.delaySeconds}` : '',
+      options.gateFile ? `while [ ! -e "${options.gateFile}" ]; do sleep 0.1; done` : '',
       `if [ "$(wc -l < "${runsFile}")" -le ${slowRuns} ] && [ ${options.holdSeconds ?? 0} -gt 0 ]; then`,
       '  pg_dump "$@" || exit $?',
       `  touch "${slowStartedFile}"`,
@@ -306,4 +308,183 @@ export function jsonLines(lines: readonly string[]): Record<string, unknown>[] {
     }
   }
   return parsed;
+}
+
+export interface PrivateRedisCluster {
+  /** Every node's port, masters and replicas. */
+  ports: number[];
+  /** `host:port,…` for REDIS_CLUSTER_NODES. */
+  nodeList: string;
+  /** The master serving `key`'s hash slot and its replica, asked of a node that is still up. */
+  slotOwner(key: string): Promise<{ master: number; replicas: number[] }>;
+  /** SIGKILL one node; resolves once the process is gone. */
+  kill(port: number): Promise<void>;
+  /** Stops every node and deletes the data directory. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * Ports for a cluster: each node's port and its bus port (port + 10000) free, all below the
+ * kernel's ephemeral range. The band 17100-17119 (bus 27100-27119) is the fault tests' own.
+ */
+async function freeClusterPorts(count: number): Promise<number[]> {
+  const isFree = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+  const ports: number[] = [];
+  for (let port = 17_100; port < 17_120 && ports.length < count; port++) {
+    if ((await isFree(port)) && (await isFree(port + 10_000))) ports.push(port);
+  }
+  if (ports.length < count)
+    throw new Error(`only ${ports.length} of ${count} cluster ports free in 17100-17119`);
+  return ports;
+}
+
+/**
+ * A private Redis Cluster: three masters and a replica each (`redis-server --cluster-enabled yes`,
+ * `redis-cli --cluster create --cluster-replicas 1`), with a short node timeout so that a replica
+ * takes over a few seconds after its master dies.
+ */
+export async function startPrivateRedisCluster(
+  options: { nodeTimeoutMs?: number } = {},
+): Promise<PrivateRedisCluster> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'warden-fault-cluster-'));
+  const ports = await freeClusterPorts(6);
+  const children = new Map<number, ChildProcess>();
+  const killNode = async (port: number) => {
+    const child = children.get(port);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+  };
+  const destroy = async () => {
+    for (const port of children.keys()) await killNode(port);
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await Promise.all(
+      ports.map(async (port) => {
+        const child = spawn(
+          'redis-server',
+          [
+            '--port',
+            String(port),
+            '--bind',
+            '127.0.0.1',
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            `nodes-${port}.conf`,
+            '--cluster-node-timeout',
+            String(options.nodeTimeoutMs ?? 3_000),
+            // A replica takes over however long ago it last heard from its master.
+            '--cluster-replica-validity-factor',
+            '0',
+            '--dir',
+            dir,
+            '--dbfilename',
+            `dump-${port}.rdb`,
+            '--save',
+            '',
+            '--appendonly',
+            'no',
+          ],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        children.set(port, child);
+        let output = '';
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new Error(`redis-server ${port} not ready: ${output}`)),
+            15_000,
+          );
+          child.stdout?.on('data', (chunk: Buffer) => {
+            output += chunk.toString();
+            if (output.includes('Ready to accept connections')) {
+              clearTimeout(timer);
+              resolve();
+            }
+          });
+          child.once('exit', (code) => {
+            clearTimeout(timer);
+            reject(new Error(`redis-server ${port} exited (${code}): ${output}`));
+          });
+        });
+      }),
+    );
+    await run('redis-cli', [
+      '--cluster',
+      'create',
+      ...ports.map((port) => `127.0.0.1:${port}`),
+      '--cluster-replicas',
+      '1',
+      '--cluster-yes',
+    ]);
+    // `--cluster create` returns once slots are assigned: every node must see the whole cluster,
+    // and every replica must have synced with its master, before a failover can be relied on.
+    const deadline = Date.now() + 60_000;
+    for (const port of ports) {
+      for (;;) {
+        const info = (await run('redis-cli', ['-p', String(port), 'cluster', 'info'])).stdout;
+        const nodes = (await run('redis-cli', ['-p', String(port), 'cluster', 'nodes'])).stdout;
+        const replication = (await run('redis-cli', ['-p', String(port), 'info', 'replication'])).stdout;
+        const slaves = nodes.split('\n').filter((line) => / (myself,)?slave /.test(line)).length;
+        if (
+          info.includes('cluster_state:ok') &&
+          slaves === 3 &&
+          (replication.includes('role:master') || replication.includes('master_link_status:up'))
+        ) {
+          break;
+        }
+        if (Date.now() > deadline) throw new Error(`cluster node ${port} not ready:\n${info}\n${nodes}`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+  } catch (error) {
+    await destroy();
+    throw error;
+  }
+  const alive = () =>
+    ports.filter((port) => children.get(port)?.exitCode === null && !children.get(port)?.signalCode);
+  return {
+    ports,
+    nodeList: ports.map((port) => `127.0.0.1:${port}`).join(','),
+    async slotOwner(key) {
+      const port = String(alive()[0]);
+      const slot = Number((await run('redis-cli', ['-p', port, 'cluster', 'keyslot', key])).stdout.trim());
+      // CLUSTER SHARDS would be nicer, but CLUSTER NODES is in every Redis 7 and easy to read:
+      // `<id> <ip:port@bus> <flags> <master-id> … <slot ranges>`.
+      const lines = (await run('redis-cli', ['-p', port, 'cluster', 'nodes'])).stdout.trim().split('\n');
+      const nodes = lines.map((line) => {
+        const fields = line.split(' ');
+        return {
+          id: fields[0] ?? '',
+          port: Number((fields[1] ?? '').split(':')[1]?.split('@')[0]),
+          flags: fields[2] ?? '',
+          masterId: fields[3] ?? '',
+          ranges: fields.slice(8),
+        };
+      });
+      const master = nodes.find(
+        (node) =>
+          node.flags.includes('master') &&
+          !node.flags.includes('fail') &&
+          node.ranges.some((range) => {
+            const [from, to] = range.split('-').map(Number);
+            return from !== undefined && slot >= from && slot <= (to ?? from);
+          }),
+      );
+      if (!master) throw new Error(`no live master serves slot ${slot}`);
+      return {
+        master: master.port,
+        replicas: nodes.filter((node) => node.masterId === master.id).map((node) => node.port),
+      };
+    },
+    kill: killNode,
+    destroy,
+  };
 }

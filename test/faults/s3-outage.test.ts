@@ -50,7 +50,7 @@ afterAll(async () => {
 });
 
 describe('S3 down for the whole retry window', () => {
-  it('retries 3 times without dumping again, alerts, keeps the verified file; the next run after recovery succeeds', async () => {
+  it('retries 3 times without dumping again, alerts, keeps the integrity-checked file; the next run after recovery succeeds', async () => {
     const port = await freePort();
     const endpoint = `http://127.0.0.1:${port}`;
     const spoolDir = path.join(workDir, 'spool');
@@ -79,7 +79,7 @@ describe('S3 down for the whole retry window', () => {
     const failed = await waitForJobEnd(queue, failing, 60_000);
     expect(await failed.getState()).toBe('failed');
     expect(failed.failedReason).toMatch(/upload failed after 4 attempts/);
-    // One dump, four uploads of the same verified file.
+    // One dump, four uploads of the same integrity-checked file.
     expect(pgDump.runs()).toBe(1);
     expect(failed.data.upload?.attempts).toBe(3);
 
@@ -109,7 +109,7 @@ describe('S3 down for the whole retry window', () => {
     expect(alerts[3]?.text).toContain(kept[0]);
     execFileSync('gzip', ['-t', keptPath]);
 
-    // S3 comes back: the next run stores a verified backup.
+    // S3 comes back: the next run stores a checked backup.
     s3 = await startS3Server({ buckets: [BUCKET], port });
     slack.reset();
     const next = await queue.add(JOB_NAMES.backupCreate, { target: database.name, trigger: 'api' });

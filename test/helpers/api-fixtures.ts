@@ -22,13 +22,12 @@ import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../apps/api/src/app.js';
 import type { AppDeps, BuildAppOptions, WardenQueues } from '../../apps/api/src/deps.js';
+import { uniquePrefix } from './test-run.js';
+
+export { uniquePrefix };
 
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 export const TEST_TOKEN = 'test-admin-token-0123456789abcdef';
-
-export function uniquePrefix(name: string): string {
-  return `warden-test-${name}-${randomBytes(4).toString('hex')}`;
-}
 
 /** A target as `loadConfig` would build it; only the name is required. */
 export function makeTarget(name: string, overrides: Partial<BackupTarget> = {}): BackupTarget {
@@ -194,6 +193,8 @@ export interface ApiFixtureOptions {
   queues?: WardenQueues;
   /** The recent-alerts source of `GET /api/admin/alerts`. */
   alerts?: AppDeps['alerts'];
+  /** Storage to serve instead of a fresh local directory (e.g. s3rver, or one counting its reads); closed by `close()`. */
+  storage?: BackupStorage;
 }
 
 /** `buildApp` with real Redis queues (unique prefix), real local storage and the real catalog. */
@@ -207,7 +208,7 @@ export async function createApiFixture(options: ApiFixtureOptions): Promise<ApiF
     ...(options.env ? { env: options.env } : {}),
   });
   const storageDir = await mkdtemp(path.join(tmpdir(), 'warden-api-'));
-  const storage = createLocalStorage({ dir: storageDir });
+  const storage = options.storage ?? createLocalStorage({ dir: storageDir });
   const testQueues = createTestQueues(prefix);
   const metrics = createMetrics({ prefix: 'warden_', collectDefaultMetrics: false });
   const { logger, lines } = createMemoryLogger(token ? [token] : []);

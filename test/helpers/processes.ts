@@ -1,8 +1,8 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Job, Queue } from 'bullmq';
+import { uniquePrefix } from './test-run.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** How `npm run start:*` and the CLI scripts start an entry point (package.json), flags included. */
@@ -26,7 +26,7 @@ export function testEnv(vars: Record<string, string | undefined>): NodeJS.Proces
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? '/tmp',
     // Never the default `warden` namespace: that is a developer's own installation on this Redis.
-    QUEUE_PREFIX: `warden-test-${process.pid}-${randomBytes(4).toString('hex')}`,
+    QUEUE_PREFIX: uniquePrefix(`process-${process.pid}`),
   };
   for (const [name, value] of Object.entries(vars)) if (value !== undefined) env[name] = value;
   return env;

@@ -157,7 +157,7 @@ describe('a backup job planted in Redis', () => {
     const done = await waitForJobEnd(backups.queue, job, 60_000);
     expect(await done.getState()).toBe('failed');
     expect(done.failedReason).toContain(
-      `SPOOL_RECORD_INVALID: the spooled dump ${filename} no longer matches the record made when it was verified`,
+      `SPOOL_RECORD_INVALID: the spooled dump ${filename} no longer matches the record made after its integrity check`,
     );
     expect(done.failedReason).not.toContain(record.sha256);
     expect(snapshotTree(backupDir)).toEqual(storedBefore);
@@ -184,11 +184,11 @@ describe('restore jobs planted in Redis', () => {
       expect(await done.getState()).toBe('failed');
       expect(done.failedReason).toMatch(reason);
     }
-    const verify = await restores.queue.add(JOB_NAMES.restoreVerify, {
+    const restoreTest = await restores.queue.add(JOB_NAMES.restoreVerify, {
       target: database.name,
       file: '/etc/passwd',
     });
-    const verified = await waitForJobEnd(restores.queue, verify, 60_000);
-    expect(verified.failedReason).toMatch(/invalid restore verification job data: .*Unrecognized key/);
+    const restoreTestEnd = await waitForJobEnd(restores.queue, restoreTest, 60_000);
+    expect(restoreTestEnd.failedReason).toMatch(/invalid restore test job data: .*Unrecognized key/);
   });
 });

@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryLogger, makeTarget } from '../helpers/api-fixtures.js';
 import { createDatabase, dropDatabase, withClient } from '../helpers/pg-fixtures.js';
 import { REPO_ROOT, startWardenProcess, testEnv, waitFor } from '../helpers/processes.js';
+import { uniquePrefix } from '../helpers/test-run.js';
 
 const suffix = randomBytes(4).toString('hex');
 const ROLE = `warden_sec_${suffix}`;
@@ -99,7 +100,7 @@ function cliEnv(backupDir: string, extra: Record<string, string> = {}) {
     WARDEN_CONFIG: configFile,
     BACKUP_ENVIRONMENT: 'sec',
     REDIS_URL: 'redis://127.0.0.1:6379',
-    QUEUE_PREFIX: `warden-sec-${suffix}`,
+    QUEUE_PREFIX: uniquePrefix(`sec-${suffix}`),
     BACKUP_DIR: backupDir,
     BACKUP_SPOOL_DIR: path.join(workDir, 'spool'),
     BACKUP_MIN_FREE_MB: '0',

@@ -46,7 +46,7 @@ function facts(service: Record<string, unknown>): string[] {
       const parts = Object.entries(value as Record<string, unknown>).map(([key, inner]) =>
         typeof inner === 'object' && inner !== null
           ? `${key}: ${String((inner as { status?: unknown }).status ?? JSON.stringify(inner))}`
-          : `${key}: ${String(inner)}`,
+          : fact(key, inner),
       );
       lines.push(`${name.replaceAll('_', ' ')} — ${parts.join(', ')}`);
     } else {

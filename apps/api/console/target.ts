@@ -132,7 +132,7 @@ export function renderTarget(main: HTMLElement, name: string, options: ViewOptio
       const now = Date.now();
       const mine = schedules.filter((schedule) => schedule.target === name);
       const backup = mine.find((schedule) => schedule.jobName === 'backup.create');
-      const verify = mine.find((schedule) => schedule.jobName === 'restore.verify');
+      const restoreTest = mine.find((schedule) => schedule.jobName === 'restore.verify');
       const removed = retention.targets[0]?.removed ?? [];
       replaceChildren(
         body,
@@ -148,9 +148,9 @@ export function renderTarget(main: HTMLElement, name: string, options: ViewOptio
           ['Next backup', backup ? timeAgo(backup.next, now) : 'not scheduled'],
           [
             'Restore test schedule',
-            verify ? `${verify.pattern ?? '?'} (${verify.timezone ?? 'UTC'})` : 'off',
+            restoreTest ? `${restoreTest.pattern ?? '?'} (${restoreTest.timezone ?? 'UTC'})` : 'off',
           ],
-          ['Next restore test', verify ? timeAgo(verify.next, now) : '–'],
+          ['Next restore test', restoreTest ? timeAgo(restoreTest.next, now) : '–'],
           ['Retention', info ? `${info.retentionDays} days, at least the newest ${info.keepLast} kept` : '–'],
         ]),
         h('h3', {}, 'Retention would delete next'),
@@ -342,7 +342,7 @@ function restoreForm(
       'fieldset',
       { class: 'modes' },
       h('legend', {}, 'Where to'),
-      mode('dry-run', 'Dry run', 'download and verify the checksum, write nothing', true),
+      mode('dry-run', 'Dry run', 'download and check size, SHA-256 and integrity, write nothing', true),
       mode('new', 'Into a new database', 'the name below, or a new <database>_restore_<time> when empty'),
       mode('overwrite', 'Over an existing database', 'a safety backup of it is taken first'),
     ),

@@ -1,4 +1,4 @@
-import type { BackupManifest } from '@warden/catalog';
+import type { BackupCatalog } from '@warden/catalog';
 import type { WardenConfig } from '@warden/config';
 import type { Logger } from '@warden/logging';
 import type { AlertRecord } from '@warden/notify';
@@ -8,20 +8,6 @@ import type { BackupStorage } from '@warden/storage';
 import type { Queue } from 'bullmq';
 import type { ServerErrorReporter } from './plugins/error-handler.js';
 import type { ApiMetrics } from './plugins/http-metrics.js';
-
-export interface ListBackupsOptions {
-  /** Only this target's backups; every target's when absent. */
-  target?: string;
-  /** At most this many, newest first. */
-  limit?: number;
-  /** Only older backups: a backup file name (the previous page's last) or an ISO time. */
-  before?: string;
-}
-
-/** The backup catalog: manifests in storage, newest first. */
-export interface BackupCatalog {
-  listBackups(options: ListBackupsOptions): Promise<BackupManifest[]>;
-}
 
 export interface WardenQueues {
   backups: Queue;

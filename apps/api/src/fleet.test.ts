@@ -111,7 +111,7 @@ describe('summariseFleet', () => {
       }),
     );
     expect(rows[0]?.status).toBe('failing');
-    // The failed-verification backup no longer counts as good; the one before it does.
+    // The backup that failed its restore test no longer counts as good; the one before it does.
     expect(rows[0]?.lastBackup?.finished_at).toBe('2026-11-30T03:05:00Z');
     expect(rows[0]?.reasons).toContain('restore test of fresh_test_20261201_030500.sql.gz failed');
     expect(rows[0]?.reasons.join()).not.toContain('old failure');

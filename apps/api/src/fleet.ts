@@ -1,4 +1,4 @@
-import { type BackupManifest, isGoodBackupOf, isSafetyCopy } from '@warden/catalog';
+import { isGoodBackupOf, isSafetyCopy, type ManifestSummary } from '@warden/catalog';
 import type { BackupTarget } from '@warden/config';
 import { evaluateBackupFreshness } from '@warden/probes';
 
@@ -8,6 +8,12 @@ export const STATUS_ORDER: Record<FleetStatus, number> = { failing: 0, degraded:
 
 /** How many of a target's newest backups the size trend shows. */
 export const TREND_LENGTH = 20;
+
+/**
+ * Manifests of one target read at most for its row. Restore tests prove the newest backups, so a
+ * verdict is among the newest few; one older than this many backups is not looked for.
+ */
+export const FLEET_READ_LIMIT = 100;
 
 /** A job of a target that is waiting, delayed or running. */
 export interface FleetJob {
@@ -56,8 +62,8 @@ export interface FleetInputs {
   targets: readonly BackupTarget[];
   backupEnabled: boolean;
   restoreVerifyEnabled: boolean;
-  /** Every target's manifests, newest first (the catalog order). */
-  manifests: readonly BackupManifest[];
+  /** The targets' manifests, newest first (the catalog order): all, or {@link fleetManifestsOf}'s. */
+  manifests: readonly ManifestSummary[];
   /** Next run of each target's backup scheduler, by target name. */
   nextRuns: ReadonlyMap<string, string>;
   /** Unfinished jobs by target, most advanced first. */
@@ -70,6 +76,30 @@ export interface FleetInputs {
 }
 
 /**
+ * The newest of one target's manifests (newest first, as the catalog yields them) that decide its
+ * row in {@link summariseFleet}: read until there are {@link TREND_LENGTH} good backups and a
+ * restore-test verdict, or {@link FLEET_READ_LIMIT} manifests. The row is the one all of them
+ * would give, as nothing older counts once those are found.
+ */
+export async function fleetManifestsOf(
+  newestFirst: AsyncIterable<ManifestSummary>,
+  target: BackupTarget,
+): Promise<ManifestSummary[]> {
+  const read: ManifestSummary[] = [];
+  let good = 0;
+  let tested = false;
+  for await (const manifest of newestFirst) {
+    read.push(manifest);
+    if (!isSafetyCopy(manifest)) {
+      if (isGoodBackupOf(manifest, target)) good += 1;
+      if (manifest.verification !== undefined) tested = true;
+    }
+    if ((good >= TREND_LENGTH && tested) || read.length >= FLEET_READ_LIMIT) break;
+  }
+  return read;
+}
+
+/**
  * One row per configured target: what an operator asks first ("are my backups fine?") answered from
  * the catalog, the queues and the schedules. The rules, in order of severity:
  * failing — no good backup at all, the newest backup attempt failed after the last good one, or the
@@ -77,7 +107,7 @@ export interface FleetInputs {
  * no restore test has passed yet while restore tests are on.
  */
 export function summariseFleet(inputs: FleetInputs): FleetRow[] {
-  const byTarget = new Map<string, BackupManifest[]>();
+  const byTarget = new Map<string, ManifestSummary[]>();
   for (const manifest of inputs.manifests) {
     const list = byTarget.get(manifest.target);
     if (list) list.push(manifest);

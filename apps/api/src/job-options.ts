@@ -13,7 +13,7 @@ export const BACKUP_JOB_OPTIONS = {
 /** A restore writes into a database: it is never repeated without an operator asking again. */
 export const RESTORE_JOB_OPTIONS = { attempts: 1 } as const satisfies JobsOptions;
 
-/** A verification may meet a busy server; one more try an hour later is enough. */
+/** A restore test may meet a busy server; one more try an hour later is enough. */
 export const RESTORE_VERIFY_JOB_OPTIONS = {
   attempts: 2,
   backoff: { type: 'fixed', delay: 3_600_000 },

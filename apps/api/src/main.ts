@@ -6,6 +6,7 @@ import {
   createSlackNotifierFromConfig,
   loadConfigOrExit,
 } from '@warden/bootstrap';
+import { catalogIndexKey, createIndexedCatalog } from '@warden/catalog';
 import { collectSecrets, type WardenConfig } from '@warden/config';
 import { createLogger, type Logger, resolveLogFormat } from '@warden/logging';
 import { createMetrics } from '@warden/metrics';
@@ -21,7 +22,6 @@ import {
 import { Queue } from 'bullmq';
 import { buildApp } from './app.js';
 import { createBackupFreshnessSource } from './backup-freshness.js';
-import { createIndexedCatalog } from './catalog-index.js';
 import { consoleUrl } from './console/console-url.js';
 import type { WardenQueues } from './deps.js';
 import { StartupError } from './errors.js';
@@ -197,7 +197,7 @@ const app = await buildApp(
     logger,
     queues,
     storage,
-    catalog: createIndexedCatalog({ storage, redis, key: `${config.redis.queuePrefix}:catalog:index` }),
+    catalog: createIndexedCatalog({ storage, redis, key: catalogIndexKey(config.redis.queuePrefix) }),
     health: latestHealth,
     alerts: createAlertHistoryFromConfig(config, redis),
     metrics,

@@ -71,7 +71,7 @@ export interface ProbeRunner {
  * worker cannot report its own death; the API is the watcher. The API's probes job scheduler (see
  * `schedules.ts`) puts one job on the `probes` queue every `PROBE_INTERVAL_SECONDS`; each API
  * replica runs a BullMQ Worker on that queue, so with several replicas exactly one of them runs each
- * cycle, and the alert throttle and condition state live in Redis, shared by every process (A4).
+ * cycle, and the alert throttle and condition state live in Redis, shared by every process.
  *
  * Why a watchdog: when Redis itself is down, no probe job can be delivered, yet "Redis connection
  * failed" is exactly the alert that must get out. While the API's Redis client is not ready the

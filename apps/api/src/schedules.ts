@@ -66,8 +66,8 @@ async function reconcile(
 
 /**
  * Makes the job schedulers in Redis match the configuration: one backup scheduler per enabled
- * target (none when `BACKUP_ENABLED=false`), one restore-verification scheduler per enabled target
- * when restore verification is on, and one probes scheduler. Scheduler ids derive from the target
+ * target (none when `BACKUP_ENABLED=false`), one restore-test scheduler per enabled target
+ * when restore tests are on, and one probes scheduler. Scheduler ids derive from the target
  * name, so running this any number of times leaves exactly one per target (BullMQ 6 job schedulers;
  * legacy repeatable jobs no longer exist, docs/architecture.md#library-traps).
  */
@@ -96,11 +96,11 @@ export async function syncSchedulers(options: SyncSchedulersOptions): Promise<Sy
   }
   await reconcile(queues.backups, BACKUP_PREFIX, backupIds, removed, logger);
 
-  const verifyIds = new Set<string>();
+  const restoreTestIds = new Set<string>();
   if (config.restoreVerify.enabled) {
     for (const target of enabledTargets) {
       const id = schedulerIds.restoreVerify(target.name);
-      verifyIds.add(id);
+      restoreTestIds.add(id);
       await queues.restores.upsertJobScheduler(
         id,
         { pattern: config.restoreVerify.schedule, tz: target.timezone },
@@ -113,7 +113,7 @@ export async function syncSchedulers(options: SyncSchedulersOptions): Promise<Sy
       upserted.push(`${QUEUE_NAMES.restores}/${id}`);
     }
   }
-  await reconcile(queues.restores, RESTORE_VERIFY_PREFIX, verifyIds, removed, logger);
+  await reconcile(queues.restores, RESTORE_VERIFY_PREFIX, restoreTestIds, removed, logger);
 
   await queues.probes.upsertJobScheduler(
     schedulerIds.probes,

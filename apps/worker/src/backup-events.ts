@@ -1,14 +1,14 @@
 import path from 'node:path';
 import { type BackupTargetSpec, spoolFileName } from '@warden/backup';
-import type { BackupManifest } from '@warden/catalog';
+import { type BackupManifest, manifestKeyFor } from '@warden/catalog';
 import { errorMessage } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import type { WardenMetrics } from '@warden/metrics';
-import { backupAlerts, type Notifier } from '@warden/notify';
+import { backupAlerts, type Notifier, withRedisTimeout } from '@warden/notify';
 import { createSafeSender } from './notify-safely.js';
 import type { SuccessDigest } from './success-digest.js';
 
-/** What the backup pipeline tells the outside world. Never throws: a failing Slack never fails a backup (A6). */
+/** What the backup pipeline tells the outside world. Never throws: a failing Slack never fails a backup. */
 export interface BackupEvents {
   backupSucceeded(
     target: BackupTargetSpec,
@@ -42,6 +42,8 @@ export interface BackupEventsDeps {
   successMode?: 'each' | 'digest' | 'off';
   /** The shared windows of `digest` mode. */
   digest?: SuccessDigest;
+  /** Tells the API's whole-store listing about a manifest just written (never throws). */
+  indexBackup?: (manifestKey: string) => Promise<void>;
   /** Dead-man pings after each good or failed backup. */
   deadman?: (target: string, event: 'success' | 'fail') => Promise<void>;
   metrics?: Pick<
@@ -66,14 +68,20 @@ export function createBackupEvents(deps: BackupEventsDeps): BackupEvents {
   const send = createSafeSender(notifier, logger);
   const ping = (target: string, event: 'success' | 'fail') =>
     deps.deadman?.(target, event).catch(() => undefined) ?? Promise.resolve();
-  /** Counts a scheduled result into its window; sends the window's one message when it is complete. */
-  const countIntoDigest = async (entry: Parameters<SuccessDigest['record']>[0]) => {
-    if (successMode !== 'digest' || !deps.digest) return;
+  /**
+   * Counts a scheduled result into its window and sends the window's one message when it is
+   * complete. True when the result belongs in no open window and must be reported on its own.
+   */
+  const countIntoDigest = async (entry: Parameters<SuccessDigest['record']>[0]): Promise<boolean> => {
+    if (successMode !== 'digest' || !deps.digest) return true;
     try {
-      const summary = await deps.digest.record(entry);
-      if (summary) await send(backupAlerts.digest(summary));
+      // A worker's Redis client waits for Redis forever; a backup's report must not.
+      const outcome = await withRedisTimeout(deps.digest.record(entry), 5_000);
+      if ('summary' in outcome) await send(backupAlerts.digest(outcome.summary));
+      return 'late' in outcome || 'skipped' in outcome;
     } catch (error) {
       logger.warn({ err: error, target: entry.target }, 'could not count the backup into the digest');
+      return true;
     }
   };
 
@@ -88,7 +96,7 @@ export function createBackupEvents(deps: BackupEventsDeps): BackupEvents {
     async backupSucceeded(target, manifest, context) {
       logger.info(
         { jobId: context.jobId, target: target.name, filename: manifest.filename, bytes: manifest.bytes },
-        'backup stored and verified',
+        'backup stored, integrity and stored-object checks passed',
       );
       metrics?.backupLastSuccessTimestamp.set(
         { target: target.name },
@@ -96,18 +104,19 @@ export function createBackupEvents(deps: BackupEventsDeps): BackupEvents {
       );
       metrics?.backupDurationSeconds.set({ target: target.name }, manifest.duration_ms / 1000);
       metrics?.backupSizeBytes.set({ target: target.name }, manifest.bytes);
+      await deps.indexBackup?.(manifestKeyFor(manifest.key));
       await ping(target.name, 'success');
       // A digest summarises schedule windows; a backup someone asked for is reported on its own.
       const inDigest = successMode === 'digest' && deps.digest && manifest.trigger === 'schedule';
       if (inDigest) {
-        await countIntoDigest({
+        const onItsOwn = await countIntoDigest({
           target: target.name,
           startedAt: manifest.started_at,
           ok: true,
           bytes: manifest.bytes,
           durationMs: manifest.duration_ms,
         });
-        return;
+        if (!onItsOwn) return;
       }
       if (successMode === 'off') return;
       await send(
@@ -164,4 +173,35 @@ export function createBackupEvents(deps: BackupEventsDeps): BackupEvents {
       );
     },
   };
+}
+
+/**
+ * Every `intervalMs`, closes the digest windows whose deadline passed without every target
+ * reporting and sends their summaries (each window by one worker only). Returns a stop function.
+ */
+export function startOverdueDigestSweep(options: {
+  digest: SuccessDigest;
+  notifier: Notifier | undefined;
+  logger: Logger;
+  intervalMs?: number;
+}): () => void {
+  const send = createSafeSender(options.notifier, options.logger);
+  // One sweep at a time: a slow Slack must not pile sweeps up.
+  let sweeping = false;
+  const sweep = () => {
+    if (sweeping) return;
+    sweeping = true;
+    void options.digest
+      .closeOverdue()
+      .then(async (summaries) => {
+        for (const summary of summaries) await send(backupAlerts.digest(summary));
+      })
+      .catch((error: unknown) => options.logger.warn({ err: error }, 'could not close overdue digests'))
+      .finally(() => {
+        sweeping = false;
+      });
+  };
+  const timer = setInterval(sweep, options.intervalMs ?? 60_000);
+  timer.unref();
+  return () => clearInterval(timer);
 }

@@ -2,7 +2,7 @@ import type { Logger } from '@warden/logging';
 import type { Alert, Notifier } from '@warden/notify';
 
 /**
- * A `send(alert)` that never throws: a failing Slack never fails a backup or a restore (A6), so a
+ * A `send(alert)` that never throws: a failing Slack never fails a backup or a restore, so a
  * notification error is only logged. Without a notifier it does nothing.
  */
 export function createSafeSender(

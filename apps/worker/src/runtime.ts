@@ -1,18 +1,24 @@
 import { hostname } from 'node:os';
+import { removeJobSpoolRecord } from '@warden/backup';
 import type { WardenConfig } from '@warden/config';
 import type { Logger } from '@warden/logging';
 import { QUEUE_NAMES, type RedisConnection } from '@warden/queue';
 import type { BackupStorage } from '@warden/storage';
-import { type Job, Worker } from 'bullmq';
+import { type Job, Queue, type Worker } from 'bullmq';
 import type { BackupEvents } from './backup-events.js';
 import { createServerSlots } from './backup-pacing.js';
+import { FailoverTolerantWorker } from './failover-worker.js';
 import { createBackupProcessor } from './processors/backups.processor.js';
 import {
   createRestoreEvents,
   createRestoreProcessor,
   type RestoreEvents,
 } from './processors/restores.processor.js';
+import { sweepSpool } from './spool-cleanup.js';
 import { createTargetLock } from './target-lock.js';
+
+/** How often the spool sweep looks for files no job owns (besides once at start-up). */
+export const SPOOL_SWEEP_INTERVAL_MS = 10 * 60_000;
 
 export interface JobFailureReporter {
   captureJobFailure(
@@ -47,6 +53,9 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
   const connections: RedisConnection[] = [];
   const workers: Worker[] = [];
   const host = hostname();
+  let sweepTimer: NodeJS.Timeout | undefined;
+  let sweeping: Promise<void> | undefined;
+  let jobStates: Queue | undefined;
 
   function connection(name: string): RedisConnection {
     const client = deps.createConnection(`warden-worker:${name}`);
@@ -90,6 +99,18 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
         removeOnComplete: { age: 30 * 24 * 3600, count: 1000 },
         removeOnFail: { age: 90 * 24 * 3600, count: 5000 },
       };
+      // One lock per target for both queues: a restore's safety backup and a backup of the same
+      // target never run at once.
+      const lockFor = (target: string) =>
+        createTargetLock({
+          redis: lockRedis,
+          key: `${config.redis.queuePrefix}:lock:backup:${target}`,
+          ttlMs: config.worker.lockDurationMs,
+          onRenewError: (error) => logger.warn({ err: error, target }, 'could not renew target lock'),
+        });
+      // A dead holder's target lock expires together with its job lock, so the stalled job can
+      // start again as soon as it is recovered.
+      const lockedRetryDelayMs = Math.min(30_000, config.worker.lockDurationMs);
       const backupProcessor = createBackupProcessor({
         targets: config.targets,
         settings: { ...config.backup },
@@ -97,9 +118,7 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
         logger,
         events: deps.events,
         host,
-        // A dead holder's target lock expires together with its job lock, so the stalled job can
-        // start again as soon as it is recovered.
-        lockedRetryDelayMs: Math.min(30_000, config.worker.lockDurationMs),
+        lockedRetryDelayMs,
         serverSlots: createServerSlots({
           redis: lockRedis,
           keyPrefix: `${config.redis.queuePrefix}:server-slots`,
@@ -113,24 +132,25 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
           const target = config.targets.find((candidate) => candidate.name === name);
           return target ? { pattern: target.schedule, timezone: target.timezone } : undefined;
         },
-        lockFor: (target) =>
-          createTargetLock({
-            redis: lockRedis,
-            key: `${config.redis.queuePrefix}:lock:backup:${target}`,
-            ttlMs: config.worker.lockDurationMs,
-            onRenewError: (error) => logger.warn({ err: error, target }, 'could not renew target lock'),
-          }),
+        lockFor,
       });
+      const backupWorker = new FailoverTolerantWorker(QUEUE_NAMES.backups, backupProcessor, {
+        ...common,
+        connection: connection(QUEUE_NAMES.backups),
+        concurrency: config.worker.concurrency,
+        name: `${host}:${process.pid}`,
+      });
+      // Completed: the job's record in the spool has done its work (a re-run is no longer possible).
+      backupWorker.on('completed', (job: Job) => {
+        const target = config.targets.find((candidate) => candidate.name === job.data?.target);
+        if (!target) return;
+        removeJobSpoolRecord(config.backup.spoolDir, target.name, String(job.id)).catch((error: unknown) =>
+          logger.warn({ err: error, jobId: job.id }, 'could not remove the job record from the spool'),
+        );
+      });
+      watch(backupWorker);
       watch(
-        new Worker(QUEUE_NAMES.backups, backupProcessor, {
-          ...common,
-          connection: connection(QUEUE_NAMES.backups),
-          concurrency: config.worker.concurrency,
-          name: `${host}:${process.pid}`,
-        }),
-      );
-      watch(
-        new Worker(
+        new FailoverTolerantWorker(
           QUEUE_NAMES.restores,
           createRestoreProcessor({
             targets: config.targets,
@@ -145,6 +165,8 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
             storage: deps.storage,
             logger,
             events: { ...createRestoreEvents({ logger }), ...deps.events },
+            lockFor,
+            lockedRetryDelayMs,
           }),
           {
             ...common,
@@ -155,6 +177,28 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
         ),
       );
       await Promise.all(workers.map((worker) => worker.waitUntilReady()));
+      const states = new Queue(QUEUE_NAMES.backups, {
+        connection: lockRedis,
+        prefix: config.redis.queuePrefix,
+      });
+      states.on('error', () => undefined);
+      jobStates = states;
+      const sweep = () => {
+        sweeping ??= sweepSpool({
+          spoolDir: config.backup.spoolDir,
+          jobState: (jobId) => states.getJobState(jobId),
+          lockFor,
+          logger,
+        })
+          .then(() => undefined)
+          .catch((error: unknown) => logger.warn({ err: error }, 'could not sweep the spool directory'))
+          .finally(() => {
+            sweeping = undefined;
+          });
+      };
+      sweep();
+      sweepTimer = setInterval(sweep, SPOOL_SWEEP_INTERVAL_MS);
+      sweepTimer.unref();
       logger.info(
         { queues: workers.map((worker) => worker.name), concurrency: config.worker.concurrency, host },
         'worker started',
@@ -162,6 +206,9 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
     },
 
     async close() {
+      if (sweepTimer) clearInterval(sweepTimer);
+      await sweeping;
+      await jobStates?.close().catch(() => undefined);
       const graceMs = deps.shutdownGraceMs ?? config.worker.shutdownGraceMs;
       const graceful = Promise.all(workers.map((worker) => worker.close()));
       const timedOut = await Promise.race([

@@ -4,18 +4,27 @@ import {
   createSlackNotifierFromConfig,
   loadConfigOrExit,
 } from '@warden/bootstrap';
+import { addToCatalogIndex, catalogIndexKey } from '@warden/catalog';
 import { collectSecrets, type WardenConfig } from '@warden/config';
 import { BACKUP_ERROR_CODES, type BackupFailureCode } from '@warden/errors';
 import { createLogger, type LogFormat, type Logger } from '@warden/logging';
 import { createMetrics, type WardenMetrics } from '@warden/metrics';
-import { createBackgroundNotifier, type ErrorReporter, type Notifier } from '@warden/notify';
+import {
+  createBackgroundNotifier,
+  type ErrorReporter,
+  type Notifier,
+  withRedisTimeout,
+} from '@warden/notify';
 import { createRedisConnection, type RedisConnection } from '@warden/queue';
 import { type BackupStorage, createStorage } from '@warden/storage';
 import type { DestinationStream } from 'pino';
-import { type BackupEvents, createBackupEvents } from './backup-events.js';
+import { type BackupEvents, createBackupEvents, startOverdueDigestSweep } from './backup-events.js';
 import { createDeadmanPinger, type DeadmanEvent } from './deadman.js';
 import { createRestoreEvents, type RestoreEvents } from './processors/restores.processor.js';
 import { createSuccessDigest } from './success-digest.js';
+
+/** Writes beside a backup (the catalog index) wait this long for Redis at most, never the job. */
+const REDIS_SIDE_WRITE_TIMEOUT_MS = 2_000;
 
 /** Loads the configuration, or prints every problem and exits with status 2. Only for `main`s. */
 export function loadWorkerConfigOrExit(env: NodeJS.ProcessEnv): WardenConfig {
@@ -106,17 +115,29 @@ export function createWorkerServices(config: WardenConfig, options: CreateServic
     urlsOf: (name) => config.targets.find((target) => target.name === name)?.deadman,
     onError: (err, context) => logger.warn({ err, ...context }, 'dead-man ping failed'),
   });
+  const digest = createSuccessDigest({
+    redis: notifyRedis,
+    keyPrefix: alertKeyPrefix(config),
+    targets: config.targets,
+  });
+  const stopDigestSweep =
+    config.alerts.successMode === 'digest'
+      ? startOverdueDigestSweep({ digest, notifier, logger })
+      : () => undefined;
   const events = {
     ...createBackupEvents({
       logger,
       notifier,
       metrics,
       successMode: config.alerts.successMode,
-      digest: createSuccessDigest({
-        redis: notifyRedis,
-        keyPrefix: alertKeyPrefix(config),
-        targets: config.targets,
-      }),
+      digest,
+      indexBackup: (manifestKey) =>
+        withRedisTimeout(
+          addToCatalogIndex(notifyRedis, catalogIndexKey(config.redis.queuePrefix), manifestKey),
+          REDIS_SIDE_WRITE_TIMEOUT_MS,
+        ).catch((error: unknown) =>
+          logger.warn({ err: error }, 'could not add the backup to the catalog index'),
+        ),
       deadman,
     }),
     ...createRestoreEvents({ logger, notifier, metrics }),
@@ -132,6 +153,7 @@ export function createWorkerServices(config: WardenConfig, options: CreateServic
     createConnection,
     deadman,
     async close() {
+      stopDigestSweep();
       await notifier.close().catch(() => undefined);
       await errorReporter.close(2_000).catch(() => undefined);
       await storage.close().catch(() => undefined);

@@ -28,23 +28,31 @@ export {
 } from './content/content-proof.js';
 export { compareWithManifest, qualifiedName, type RestoreCheck } from './content/restore-check.js';
 export type { SnapshotCounts, SnapshotFacts } from './content/snapshot.js';
+export { createSpooledBackup } from './pipeline/dump.js';
 export {
   type BackupProgress,
   type CreateSpooledBackupOptions,
-  createSpooledBackup,
   type SpooledBackup,
-  type StreamUploadInfo,
   spoolFileName,
-} from './pipeline/dump.js';
+} from './pipeline/dump-options.js';
 export {
-  createStreamVerifier,
-  type StreamVerifier,
-  type StreamVerifierOptions,
-  type StreamVerifierResult,
-  type VerifyBackupOptions,
-  type VerifyBackupResult,
-  verifyBackupFile,
+  type BackupFileIntegrityOptions,
+  type BackupFileIntegrityResult,
+  checkBackupFileIntegrity,
+  createIntegrityCheck,
+  type IntegrityCheck,
+  type IntegrityCheckOptions,
+  type IntegrityCheckResult,
 } from './pipeline/integrity-check.js';
+export {
+  JOB_RECORD_SUFFIX,
+  type JobSpoolRecord,
+  jobRecordPathFor,
+  listJobSpoolRecords,
+  readJobSpoolRecord,
+  removeJobSpoolRecord,
+  writeJobSpoolRecord,
+} from './pipeline/job-spool-record.js';
 export {
   checkPgDump,
   majorFromVersionNum,
@@ -64,6 +72,7 @@ export {
   spoolRecordPathFor,
   writeSpoolRecord,
 } from './pipeline/spool-record.js';
+export type { StreamUploadInfo } from './pipeline/streamed-upload.js';
 export type { BackupTargetSpec } from './pipeline/target.js';
 export { type UploadSpooledBackupOptions, uploadSpooledBackup } from './pipeline/upload.js';
 export {
@@ -89,10 +98,16 @@ export type {
   RestoreProgress,
   RestoreResult,
   SafetyBackupSettings,
+  TakeSafetyBackup,
 } from './restore/restore-options.js';
 export {
-  type RestoreVerificationOutcome,
-  type VerifyRestoreOptions,
-  verifyRestore,
+  type RestoreTestOptions,
+  type RestoreTestOutcome,
+  runRestoreTest,
 } from './restore/restore-test.js';
+export {
+  safetyBackupFailed,
+  safetyBackupTarget,
+  safetyBackupWithRunBackup,
+} from './restore/safety-backup.js';
 export { DUMP_COMPLETE_MARKER, hasCompletionTrailer } from './streams/tail-buffer.js';

@@ -1,5 +1,5 @@
 import { BackupError, errorMessage } from '@warden/errors';
-import type { BackupStorage } from '@warden/storage';
+import type { BackupStorage, StoredObject } from '@warden/storage';
 import {
   type BackupManifest,
   dumpKeyFor,
@@ -122,7 +122,10 @@ export interface ListBackupsOptions {
 }
 
 /** Newest first by start time, then file name. */
-function compareNewestFirst(a: BackupManifest, b: BackupManifest): number {
+function compareNewestFirst(
+  a: Pick<BackupManifest, 'started_at' | 'filename'>,
+  b: Pick<BackupManifest, 'started_at' | 'filename'>,
+): number {
   const byTime = Date.parse(b.started_at) - Date.parse(a.started_at);
   if (byTime !== 0) return byTime;
   return a.filename < b.filename ? 1 : a.filename > b.filename ? -1 : 0;
@@ -140,11 +143,14 @@ export function timeOfBackupName(name: string): number {
     : Number.NaN;
 }
 
-interface ManifestEntry {
+/** A manifest as a key listing shows it, before it is read. */
+export interface ManifestEntry {
   key: string;
   filename: string;
   /** Start second from the name; NaN for names without a timestamp (sorted last). */
   time: number;
+  /** What the listing says of the object (size, last modified, etag). */
+  object: StoredObject;
 }
 
 /** Newest first by the start second in the name, then file name: the manifests' own order. */
@@ -156,45 +162,82 @@ function compareEntries(a: ManifestEntry, b: ManifestEntry): number {
 }
 
 /**
+ * The manifest keys of the store (or of one target), newest first, from one key listing: backup
+ * names end in their UTC start time, so the order is known before any manifest is read.
+ */
+export async function listManifestEntries(
+  storage: BackupStorage,
+  options: Pick<ListBackupsOptions, 'target' | 'before'> = {},
+): Promise<ManifestEntry[]> {
+  const prefix = options.target === undefined ? '' : `${options.target}/`;
+  const entries: ManifestEntry[] = (await storage.list(prefix))
+    .filter((object) => object.key.endsWith(MANIFEST_SUFFIX))
+    .map((object) => {
+      const filename = object.key.slice(object.key.lastIndexOf('/') + 1, -MANIFEST_SUFFIX.length);
+      return { key: object.key, filename, time: timeOfBackupName(filename), object };
+    })
+    .sort(compareEntries);
+  return options.before === undefined ? entries : olderThan(entries, options.before);
+}
+
+/**
+ * The manifest in the bytes of a listed object; `undefined` when they are not a backup of that
+ * place: foreign, corrupt, not beside its own dump, or (with `target`) under another target's prefix.
+ */
+export function checkListedManifest(bytes: Buffer, key: string, target?: string): BackupManifest | undefined {
+  try {
+    const manifest = parseManifestBytes(bytes);
+    if (manifestKeyFor(manifest.key) !== key) return undefined;
+    if (target !== undefined && manifest.target !== target) return undefined;
+    return manifest;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One listed manifest, read and checked ({@link checkListedManifest}); a concurrently deleted one is none. */
+export async function readListedManifest(
+  storage: BackupStorage,
+  key: string,
+  target?: string,
+): Promise<BackupManifest | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = await storage.readBytes(key);
+  } catch {
+    return undefined;
+  }
+  return checkListedManifest(bytes, key, target);
+}
+
+/**
+ * Reads listed entries (from {@link listManifestEntries}) a few at a time and yields what `read`
+ * gives, newest first, skipping `undefined`. A consumer that stops early leaves the rest unread.
+ */
+export async function* readNewestFirst<T extends Pick<BackupManifest, 'started_at' | 'filename'>>(
+  entries: readonly ManifestEntry[],
+  read: (entry: ManifestEntry) => Promise<T | undefined>,
+): AsyncGenerator<T> {
+  for (let start = 0; start < entries.length; start += READ_CONCURRENCY) {
+    const batch = await Promise.all(entries.slice(start, start + READ_CONCURRENCY).map(read));
+    for (const item of batch.sort((a, b) => (a && b ? compareNewestFirst(a, b) : 0))) {
+      if (item) yield item;
+    }
+  }
+}
+
+/**
  * The manifests of the store (or of one target), newest first, read lazily: the listing gives
- * keys only, and backup names end in their UTC start time, so the order is known before any
- * manifest is read. A page (or the latest good backup) costs the manifests it returns, plus the
- * rare invalid ones it skips, whatever the size of the store. Objects that are not manifests, do
- * not parse, or sit under another target's prefix are skipped.
+ * keys only, in order. A page (or the latest good backup) costs the manifests it returns, plus the
+ * rare invalid ones it skips, whatever the size of the store.
  */
 export async function* manifestsNewestFirst(
   storage: BackupStorage,
   options: Pick<ListBackupsOptions, 'target' | 'before'> = {},
 ): AsyncGenerator<BackupManifest> {
-  const prefix = options.target === undefined ? '' : `${options.target}/`;
-  let entries: ManifestEntry[] = (await storage.list(prefix))
-    .filter((object) => object.key.endsWith(MANIFEST_SUFFIX))
-    .map((object) => {
-      const filename = object.key.slice(object.key.lastIndexOf('/') + 1, -MANIFEST_SUFFIX.length);
-      return { key: object.key, filename, time: timeOfBackupName(filename) };
-    })
-    .sort(compareEntries);
-  if (options.before !== undefined) entries = olderThan(entries, options.before);
-  for (let start = 0; start < entries.length; start += READ_CONCURRENCY) {
-    const batch = entries.slice(start, start + READ_CONCURRENCY);
-    const read = await Promise.all(
-      batch.map(async (entry) => {
-        try {
-          const manifest = parseManifestBytes(await storage.readBytes(entry.key));
-          // A manifest must describe the object it sits beside, under its own target's prefix.
-          if (manifestKeyFor(manifest.key) !== entry.key) return undefined;
-          if (options.target !== undefined && manifest.target !== options.target) return undefined;
-          return manifest;
-        } catch {
-          // Foreign, corrupt or concurrently deleted objects are not backups.
-          return undefined;
-        }
-      }),
-    );
-    for (const manifest of read.sort((a, b) => (a && b ? compareNewestFirst(a, b) : 0))) {
-      if (manifest) yield manifest;
-    }
-  }
+  yield* readNewestFirst(await listManifestEntries(storage, options), (entry) =>
+    readListedManifest(storage, entry.key, options.target),
+  );
 }
 
 /** The catalog: valid manifests, newest first, at most `limit` of them (each read only if returned). */

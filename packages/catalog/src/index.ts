@@ -9,6 +9,13 @@ export {
   writeManifest,
 } from './catalog.js';
 export {
+  addToCatalogIndex,
+  type BackupCatalog,
+  catalogIndexKey,
+  createIndexedCatalog,
+  type IndexedCatalogOptions,
+} from './catalog-index.js';
+export {
   type CatalogTarget,
   isGoodBackupOf,
   isSafetyCopy,
@@ -29,12 +36,19 @@ export {
   MANIFEST_FORMAT_VERSION,
   MANIFEST_SUFFIX,
   manifestKeyFor,
-  type RestoreVerification,
+  type RestoreTestRecord,
   type SequenceValue,
   sizeMb,
   type TableDigest,
   type TableRowCount,
 } from './manifest.js';
+export {
+  createManifestSummaries,
+  DEFAULT_SUMMARY_ENTRIES,
+  type ManifestSummaries,
+  type ManifestSummariesOptions,
+  type ManifestSummary,
+} from './manifest-summaries.js';
 export {
   type ApplyRetentionOptions,
   applyRetention,

@@ -1,6 +1,6 @@
 import type { BackupStorage } from '@warden/storage';
 import { manifestsNewestFirst } from './catalog.js';
-import type { BackupManifest } from './manifest.js';
+import type { BackupManifest, RestoreTestRecord } from './manifest.js';
 
 /** The `trigger` of the backup a restore takes of a database just before replacing it. */
 export const SAFETY_COPY_TRIGGER = 'pre-restore';
@@ -21,7 +21,7 @@ export interface LatestGoodBackupOptions {
   includeFailedRestoreTests?: boolean;
 }
 
-export function isSafetyCopy(manifest: BackupManifest): boolean {
+export function isSafetyCopy(manifest: Pick<BackupManifest, 'trigger'>): boolean {
   return manifest.trigger === SAFETY_COPY_TRIGGER;
 }
 
@@ -31,7 +31,9 @@ export function isSafetyCopy(manifest: BackupManifest): boolean {
  * restore test, unless the options ask for those.
  */
 export function isGoodBackupOf(
-  manifest: BackupManifest,
+  manifest: Pick<BackupManifest, 'target' | 'database' | 'trigger'> & {
+    verification?: Pick<RestoreTestRecord, 'status'> | undefined;
+  },
   target: CatalogTarget,
   options: LatestGoodBackupOptions = {},
 ): boolean {

@@ -6,9 +6,9 @@ import { databaseNameSlug } from '@warden/names';
 export const MANIFEST_SUFFIX = '.manifest.json';
 export const MANIFEST_FORMAT_VERSION = 1;
 
-export interface RestoreVerification {
+export interface RestoreTestRecord {
   status: 'passed' | 'failed';
-  /** ISO time the verification finished. */
+  /** ISO time the restore test finished. */
   at: string;
   /** Scratch database used (already dropped). */
   database?: string;
@@ -19,7 +19,7 @@ export interface RestoreVerification {
 
 export interface BackupManifest {
   formatVersion: typeof MANIFEST_FORMAT_VERSION;
-  /** Only verified, stored backups get a manifest, so this is always `success`. */
+  /** Only stored backups that passed the integrity and stored-object checks get a manifest, so this is always `success`. */
   status: 'success';
   target: string;
   environment: string;
@@ -56,7 +56,7 @@ export interface BackupManifest {
   row_counts_source?: 'snapshot' | 'statistics' | 'none';
   /** Schema object counts by kind (tables, indexes, sequences, …) at dump time. */
   schema_objects?: Record<string, number>;
-  verification?: RestoreVerification;
+  verification?: RestoreTestRecord;
   /** What the data of the dump was, to prove a restore brought back exactly that. */
   content?: ContentProof;
   /** The database's comment and `ALTER DATABASE … SET` / `ALTER ROLE … IN DATABASE … SET` settings. */

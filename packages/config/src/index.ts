@@ -1,12 +1,5 @@
-export {
-  type BackupTarget,
-  ConfigError,
-  type LoadConfigOptions,
-  loadConfig,
-  type RedisConfig,
-  type StorageConfig,
-  type WardenConfig,
-} from './load-config.js';
+export { ConfigError } from './config-error.js';
+export { type LoadConfigOptions, loadConfig } from './load-config.js';
 export { collectSecrets, databaseServerOf, redactConfig, redactUrl } from './redact-config.js';
 export {
   cronExpression,
@@ -15,3 +8,4 @@ export {
   timezone,
   type WardenEnv,
 } from './schema.js';
+export type { BackupTarget, RedisConfig, StorageConfig, WardenConfig } from './warden-config.js';

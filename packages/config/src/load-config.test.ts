@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { scrubSecrets } from '@warden/errors';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './load-config.js';
+import { ConfigError } from './config-error.js';
+import { loadConfig } from './load-config.js';
 import { collectSecrets, redactConfig } from './redact-config.js';
 
 function problemsOf(env: Record<string, string>): string[] {

@@ -1,5 +1,5 @@
 import { REDACTED } from '@warden/errors';
-import type { WardenConfig } from './load-config.js';
+import type { WardenConfig } from './warden-config.js';
 
 /**
  * `postgres://u@Host:5432/db` → `host:5432`: the server a target's connections go to (what the

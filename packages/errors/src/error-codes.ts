@@ -43,7 +43,7 @@ export const BACKUP_ERROR_CODES = {
   UPLOAD_FAILED: {
     permanent: false,
     meaning:
-      'Storing the verified dump or its manifest failed; the spool file is kept for the upload retries.',
+      'Storing the integrity-checked dump or its manifest failed; the spool file is kept for the upload retries.',
   },
   UPLOAD_VERIFY_FAILED: {
     permanent: false,

@@ -15,14 +15,14 @@ import { WardenError, type WardenErrorOptions } from './warden-error.js';
 export type BackupFailureCode = BackupErrorCode | 'ENCRYPTION_KEY_INVALID';
 
 export interface BackupErrorOptions extends WardenErrorOptions {
-  /** Upload failures: the verified spool file that was kept for another attempt. */
+  /** Upload failures: the integrity-checked spool file that was kept for another attempt. */
   spoolPath?: string;
 }
 
 /** A failure of taking a backup. */
 export class BackupError extends WardenError<BackupFailureCode> {
   override name = 'BackupError';
-  /** Set on `UPLOAD_FAILED`/`UPLOAD_VERIFY_FAILED`: the kept, verified spool file. */
+  /** Set on `UPLOAD_FAILED`/`UPLOAD_VERIFY_FAILED`: the kept, integrity-checked spool file. */
   readonly spoolPath?: string;
 
   constructor(code: BackupFailureCode, message: string, options: BackupErrorOptions = {}) {

@@ -30,7 +30,7 @@ export interface WardenMetrics {
   backupSizeBytes: Gauge<'target'>;
   backupFailuresTotal: Counter<'target' | 'reason'>;
   backupUploadRetriesTotal: Counter<'target'>;
-  /** Unix time in seconds of the last successful restore verification. */
+  /** Unix time in seconds of the last passed restore test. */
   lastVerifiedRestoreTimestamp: Gauge<'target'>;
   restoreVerificationsTotal: Counter<'target' | 'result'>;
   queueJobs: Gauge<'queue' | 'state'>;
@@ -96,7 +96,7 @@ export function createMetrics(options: CreateMetricsOptions): WardenMetrics {
     }),
     backupLastSuccessTimestamp: new Gauge({
       name: `${prefix}backup_last_success_timestamp_seconds`,
-      help: 'Unix time in seconds when the last good (verified and stored) backup of a target finished.',
+      help: 'Unix time in seconds when the last good (stored, integrity and stored-object checks passed) backup of a target finished.',
       labelNames: ['target'] as const,
       registers,
     }),
@@ -120,19 +120,19 @@ export function createMetrics(options: CreateMetricsOptions): WardenMetrics {
     }),
     backupUploadRetriesTotal: new Counter({
       name: `${prefix}backup_upload_retries_total`,
-      help: 'Upload attempts of a verified dump that failed and were scheduled for retry.',
+      help: 'Upload attempts of an integrity-checked dump that failed and were scheduled for retry.',
       labelNames: ['target'] as const,
       registers,
     }),
     lastVerifiedRestoreTimestamp: new Gauge({
       name: `${prefix}last_verified_restore_timestamp_seconds`,
-      help: 'Unix time in seconds of the last successful restore verification of a target.',
+      help: 'Unix time in seconds of the last passed restore test of a target.',
       labelNames: ['target'] as const,
       registers,
     }),
     restoreVerificationsTotal: new Counter({
       name: `${prefix}restore_verifications_total`,
-      help: 'Restore verifications run, by target and result (success or failure).',
+      help: 'Restore tests run, by target and result (success or failure).',
       labelNames: ['target', 'result'] as const,
       registers,
     }),

@@ -27,7 +27,7 @@ export interface AlertHistoryOptions {
   redisTimeoutMs?: number;
 }
 
-/** The recent alerts of every process, newest first, in one capped Redis list. */
+/** The recent alerts of every process, newest first, in one capped Redis list (kept 30 days after the newest). */
 export interface AlertHistory {
   /** Never throws: losing a history entry must not lose the alert. */
   record(entry: AlertRecord): Promise<void>;
@@ -35,6 +35,8 @@ export interface AlertHistory {
 }
 
 const TEXT_LIMIT = 500;
+/** The list expires this long after its newest alert. */
+const HISTORY_TTL_SECONDS = 30 * 24 * 3600;
 
 function parseRecord(raw: string): AlertRecord | undefined {
   try {
@@ -64,6 +66,8 @@ export function createAlertHistory(options: AlertHistoryOptions): AlertHistory {
             .multi()
             .lpush(key, JSON.stringify(stored))
             .ltrim(key, 0, maxEntries - 1)
+            // An installation that went quiet (or was removed) does not keep its history forever.
+            .expire(key, HISTORY_TTL_SECONDS)
             .exec(),
           timeoutMs,
         );

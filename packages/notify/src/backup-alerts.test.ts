@@ -30,7 +30,7 @@ describe('backupAlerts', () => {
       level: 'error',
       text: 'gzip stream truncated. The file was not stored as a good backup.',
     });
-    expect(backupAlerts.verificationFailed({ target: 'main', reason: 'row count differs' }).key).toBe(
+    expect(backupAlerts.restoreTestFailed({ target: 'main', reason: 'row count differs' }).key).toBe(
       'restore-verify-failed:main',
     );
   });

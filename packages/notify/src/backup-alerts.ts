@@ -1,3 +1,4 @@
+import { nameList } from './name-list.js';
 import type { Alert } from './types.js';
 
 /** Common identity of a backup message. */
@@ -24,6 +25,8 @@ export interface BackupDigestInfo {
   totalBytes: number;
   slowest?: { target: string; durationMs: number } | undefined;
   failed: string[];
+  /** Targets that had not reported when the window was closed at its deadline. */
+  missing?: string[];
 }
 
 export interface BackupFailureInfo extends BackupAlertTarget {
@@ -48,7 +51,7 @@ export interface IntegrityFailureInfo extends BackupAlertTarget {
 export interface UploadFailureInfo extends BackupAlertTarget {
   /** The backup's file name; derived from `spoolPath` when absent. */
   filename?: string | undefined;
-  /** Where the verified dump waits for the retry (a local path, shown to operators). */
+  /** Where the integrity-checked dump waits for the retry (a local path, shown to operators). */
   spoolPath?: string | undefined;
   error: string;
   /** 1-based number of the attempt that failed. */
@@ -74,7 +77,7 @@ export interface RestoreResultInfo {
   jobId?: string;
 }
 
-export interface VerificationFailedInfo {
+export interface RestoreTestFailedInfo {
   target: string;
   file?: string;
   reason: string;
@@ -114,15 +117,20 @@ export const backupAlerts = {
   /** One message for a whole schedule window (`SLACK_SUCCESS_MODE=digest`). */
   digest(info: BackupDigestInfo): Alert {
     const failed = info.failed.length;
-    const shown = info.failed.slice(0, 10).join(', ');
+    const missing = info.missing ?? [];
+    const lines = [
+      ...(failed > 0 ? [`Failed: ${nameList(info.failed, 10)}`] : []),
+      ...(missing.length > 0 ? [`Not reported by the next run: ${nameList(missing, 10)}`] : []),
+    ];
     return {
       key: `backup-digest:${info.window}`,
-      level: failed > 0 ? 'warning' : 'success',
+      level: failed > 0 || missing.length > 0 ? 'warning' : 'success',
       title: `Backups of the run at ${info.window}: ${info.succeeded} of ${info.expected} succeeded`,
-      ...(failed > 0 ? { text: `Failed: ${shown}${failed > 10 ? ` and ${failed - 10} more` : ''}` } : {}),
+      ...(lines.length > 0 ? { text: lines.join('\n') } : {}),
       fields: {
         Succeeded: info.succeeded,
         Failed: failed,
+        ...(missing.length > 0 ? { 'Not reported': missing.length } : {}),
         'Total size': `${(info.totalBytes / 1024 / 1024).toFixed(1)} MB`,
         Slowest: info.slowest
           ? `${info.slowest.target} (${formatDuration(info.slowest.durationMs)})`
@@ -208,11 +216,11 @@ export const backupAlerts = {
     };
   },
 
-  verificationFailed(info: VerificationFailedInfo): Alert {
+  restoreTestFailed(info: RestoreTestFailedInfo): Alert {
     return {
       key: `restore-verify-failed:${info.target}`,
       level: 'error',
-      title: `Restore verification of ${info.target} failed`,
+      title: `Restore test of ${info.target} failed`,
       text: info.reason,
       fields: { Target: info.target, File: info.file, Job: info.jobId },
     };

@@ -1,5 +1,6 @@
 import { describeError } from '@warden/errors';
 import type { Cluster, Redis } from 'ioredis';
+import { nameList } from './name-list.js';
 import { withRedisTimeout, withSeparator } from './redis-timeout.js';
 import type { Alert, AlertLevel, Notifier, NotifyLogger } from './types.js';
 
@@ -176,12 +177,6 @@ function formatDuration(ms: number): string {
 }
 
 const LEVEL_RANK: Record<AlertLevel, number> = { success: 0, info: 1, warning: 2, error: 3 };
-
-/** "a, b, c and 7 more". */
-function nameList(names: readonly string[], shown: number): string {
-  if (names.length <= shown) return names.join(', ');
-  return `${names.slice(0, shown).join(', ')} and ${names.length - shown} more`;
-}
 
 interface Outcome {
   condition: CycleCondition;

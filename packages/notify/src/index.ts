@@ -13,8 +13,8 @@ export {
   backupAlerts,
   type IntegrityFailureInfo,
   type RestoreResultInfo,
+  type RestoreTestFailedInfo,
   type UploadFailureInfo,
-  type VerificationFailedInfo,
 } from './backup-alerts.js';
 export {
   type ConditionGroup,

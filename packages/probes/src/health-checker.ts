@@ -56,7 +56,7 @@ export interface HealthChecker {
   close(): Promise<void>;
 }
 
-/** Default grace for a scheduled backup run to finish (dump, verify, upload with retries). */
+/** Default grace for a scheduled backup run to finish (dump, integrity check, upload with retries). */
 const DEFAULT_BACKUP_GRACE_MS = 2 * 3600 * 1000;
 
 /** Adds the time the probe finished, so a cached report shows how old each part is. */

@@ -1,6 +1,6 @@
 import { Cluster, Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRedisConnection, type RedisConnection } from './connection.js';
+import { CLUSTER_FAILOVER_WINDOW_MS, createRedisConnection, type RedisConnection } from './connection.js';
 
 // Port 1 refuses connections: the clients are inspected, never used.
 const created: RedisConnection[] = [];
@@ -95,6 +95,28 @@ describe('createRedisConnection', () => {
       maxRetriesPerRequest: 1,
       enableOfflineQueue: false,
     });
+  });
+
+  it('cluster, worker role: a command waits through a failover (each redirect or closed connection delayed, about a minute of them); producer keeps the defaults', () => {
+    const nodes = [{ host: '127.0.0.1', port: 1 }];
+    const worker = (make({ url: 'redis://127.0.0.1:6379', clusterNodes: nodes, role: 'worker' }) as Cluster)
+      .options;
+    for (const delay of [
+      worker.retryDelayOnMoved,
+      worker.retryDelayOnFailover,
+      worker.retryDelayOnClusterDown,
+      worker.retryDelayOnTryAgain,
+    ]) {
+      expect(delay).toBeGreaterThan(0);
+      expect((worker.maxRedirections ?? 0) * (delay ?? 0)).toBeGreaterThanOrEqual(CLUSTER_FAILOVER_WINDOW_MS);
+    }
+    // A default Cluster gives up after 16 undelayed redirects: well within a failover.
+    expect(CLUSTER_FAILOVER_WINDOW_MS).toBeGreaterThan(15_000);
+    const producer = (
+      make({ url: 'redis://127.0.0.1:6379', clusterNodes: nodes, role: 'producer' }) as Cluster
+    ).options;
+    expect(producer.maxRedirections).toBe(16);
+    expect(producer.retryDelayOnMoved).toBe(0);
   });
 
   it('cluster wins over sentinels only when nodes are given; empty lists mean a single node', () => {

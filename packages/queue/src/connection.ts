@@ -16,6 +16,25 @@ export interface RedisConnectionOptions {
 
 export type RedisConnection = Redis | Cluster;
 
+/**
+ * How long a worker's command waits for a Cluster to fail over before it fails (docs/architecture.md#redis-failover).
+ * A master that dies is taken over by its replica after `cluster-node-timeout` (15 s by default) and
+ * an election; until then the other nodes still redirect (MOVED) to the dead master and the
+ * connection to it is closed. ioredis counts each redirect or closed connection against
+ * `maxRedirections` (16, without delay, by default: under two seconds), so a job's update,
+ * completion or lock release failed mid-failover. Each retry now waits, and there are enough of
+ * them for about a minute.
+ */
+export const CLUSTER_FAILOVER_WINDOW_MS = 60_000;
+const CLUSTER_RETRY_DELAY_MS = 500;
+const WORKER_CLUSTER_RETRIES = {
+  retryDelayOnMoved: CLUSTER_RETRY_DELAY_MS,
+  retryDelayOnFailover: CLUSTER_RETRY_DELAY_MS,
+  retryDelayOnClusterDown: CLUSTER_RETRY_DELAY_MS,
+  retryDelayOnTryAgain: CLUSTER_RETRY_DELAY_MS,
+  maxRedirections: CLUSTER_FAILOVER_WINDOW_MS / CLUSTER_RETRY_DELAY_MS,
+};
+
 /** Creates (but does not share) a Redis client for a single node, Sentinel or Cluster. */
 export function createRedisConnection(options: RedisConnectionOptions): RedisConnection {
   const url = new URL(options.url);
@@ -38,6 +57,7 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
   if (options.clusterNodes && options.clusterNodes.length > 0) {
     return new Cluster(options.clusterNodes, {
       enableOfflineQueue: roleOptions.enableOfflineQueue,
+      ...(options.role === 'worker' ? WORKER_CLUSTER_RETRIES : {}),
       redisOptions: { ...auth, ...common },
     });
   }

@@ -101,7 +101,7 @@ export type RestoreVerifyJobData = z.input<typeof restoreVerifyJobSchema>;
 export const probesJobSchema = z.object({}).strict();
 export type ProbesJobData = z.input<typeof probesJobSchema>;
 
-/** The B6 result a backup job returns and the CLI prints. */
+/** The backup result (docs/architecture.md#backup-result) a backup job returns and the CLI prints. */
 export interface BackupJobResult {
   status: 'success';
   filename: string;

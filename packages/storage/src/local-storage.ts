@@ -161,7 +161,8 @@ export function createLocalStorage(options: LocalStorageOptions): BackupStorage 
       } else if (entry.isFile() && !TEMP_NAME.test(entry.name) && key.startsWith(prefix)) {
         try {
           const info = await stat(path.join(dir, entry.name));
-          into.push({ key, size: info.size, lastModified: info.mtime });
+          // Writes replace the file by a rename, so a rewritten object has a new inode.
+          into.push({ key, size: info.size, lastModified: info.mtime, etag: `${info.ino}-${info.mtimeMs}` });
         } catch (error) {
           // Deleted between readdir and stat: it is simply no longer there.
           if (!(isErrnoException(error) && error.code === 'ENOENT')) throw error;

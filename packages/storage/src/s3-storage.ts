@@ -290,7 +290,7 @@ export function createS3Storage(options: S3StorageOptions): BackupStorage {
     } catch (error) {
       throw new StorageError(
         'STORAGE_UPLOAD_FAILED',
-        `S3 upload of ${key} could not be verified: ${(error as Error).message}`,
+        `S3 upload of ${key} could not be checked (HEAD failed): ${(error as Error).message}`,
         {
           cause: error,
         },
@@ -364,7 +364,12 @@ export function createS3Storage(options: S3StorageOptions): BackupStorage {
             const key = item.Key.slice(prefix.length);
             // Folder markers made by consoles are not objects of ours.
             if (key === '' || key.endsWith('/')) continue;
-            found.push({ key, size: item.Size ?? 0, lastModified: item.LastModified ?? new Date(0) });
+            found.push({
+              key,
+              size: item.Size ?? 0,
+              lastModified: item.LastModified ?? new Date(0),
+              ...(item.ETag !== undefined ? { etag: item.ETag } : {}),
+            });
           }
           continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
         } while (continuationToken !== undefined);

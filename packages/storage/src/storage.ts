@@ -8,6 +8,11 @@ export interface StoredObject {
   lastModified: Date;
   /** Hex SHA-256 when the store keeps one (our own metadata or the store's checksum). */
   sha256?: string;
+  /**
+   * From `list()`: a tag that changes whenever the object is replaced, even within the second
+   * `lastModified` resolves on S3 (S3's ETag; a local file's inode and modification time).
+   */
+  etag?: string;
 }
 
 export interface PutOptions {

@@ -1,29 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { type BackupManifest, dumpKeyFor } from '@warden/catalog';
-import { databaseNameProblem } from '@warden/names';
-import {
-  type BackupJobData,
-  backupJobSchema,
-  JOB_NAMES,
-  QUEUE_NAMES,
-  type RestoreJobData,
-  restoreJobSchema,
-} from '@warden/queue';
+import { type BackupJobData, backupJobSchema, JOB_NAMES, QUEUE_NAMES } from '@warden/queue';
 import type { Job, Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../deps.js';
 import { API_ERROR_CODES, ApiError } from '../errors.js';
-import { BACKUP_JOB_OPTIONS, jobStatusUrl, RESTORE_JOB_OPTIONS } from '../job-options.js';
-import { MESSAGE_KEYWORD } from '../plugins/error-handler.js';
-import { isSourceDatabase, resolveTarget } from '../targets.js';
-import {
-  ADMIN_SECURITY,
-  adminErrorResponses,
-  backupFileSchema,
-  databaseNameSchema,
-  errorResponseSchema,
-  targetNameSchema,
-} from './schemas.js';
+import { BACKUP_JOB_OPTIONS, jobStatusUrl } from '../job-options.js';
+import { resolveTarget } from '../targets.js';
+import { ADMIN_SECURITY, adminErrorResponses, errorResponseSchema, targetNameSchema } from './schemas.js';
 
 export interface BackupRoutesOptions {
   deduplicateBackups: boolean;
@@ -40,52 +23,6 @@ interface BackupBody {
 
 /** Most targets one bulk request may name; `all` covers any fleet. */
 const MAX_BULK_TARGETS = 1_000;
-
-interface RestoreBody {
-  file: string;
-  target?: string;
-  database?: string;
-  dryRun?: boolean;
-  overwrite?: boolean;
-}
-
-interface BackupsQuery {
-  target?: string;
-  limit?: string;
-  before?: string;
-}
-
-const DEFAULT_PAGE_SIZE = 50;
-/** A file name or an ISO time: what the catalog accepts as a paging cursor. */
-const BEFORE_CURSOR_PATTERN = /^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9_.:+-]{0,250}$/;
-/** docs/architecture.md#backup-names names end in their UTC start time, so the catalog can page by a name it no longer holds. */
-const BACKUP_FILE_NAME_WITH_TIME = /_\d{8}_\d{6}\.sql\.(?:gz|zst)$/;
-
-/** The backup record clients see (docs/architecture.md#backup-result plus where and when); row counts stay in the manifest. */
-const backupSummarySchema = {
-  type: 'object',
-  properties: {
-    status: { type: 'string' },
-    filename: { type: 'string' },
-    size_mb: { type: 'number' },
-    target: { type: 'string' },
-    environment: { type: 'string' },
-    database: { type: 'string' },
-    bytes: { type: 'integer' },
-    sha256: { type: 'string' },
-    duration_ms: { type: 'number' },
-    location: { type: 'string' },
-    key: { type: 'string' },
-    compression: { type: 'string' },
-    encrypted: { type: 'boolean' },
-    started_at: { type: 'string' },
-    finished_at: { type: 'string' },
-    trigger: { type: 'string' },
-    job_id: { type: 'string' },
-    server_version: { type: 'string' },
-    verification: { type: 'object', additionalProperties: true },
-  },
-} as const;
 
 const jobAcceptedSchema = {
   type: 'object',
@@ -116,16 +53,13 @@ async function unfinishedBackups(queue: Queue, last: number): Promise<Map<string
   return byTarget;
 }
 
-function toSummary(manifest: BackupManifest) {
-  return { ...manifest, encrypted: manifest.encryption !== undefined };
-}
-
+/** `POST /backup`: queue a backup of one target, of several, or of all, each deduplicated. */
 export function registerBackupRoutes(
   admin: FastifyInstance,
   deps: AppDeps,
   options: BackupRoutesOptions,
 ): void {
-  const { config, queues, catalog, storage } = deps;
+  const { config, queues } = deps;
 
   admin.post<{ Body: BackupBody }>(
     '/backup',
@@ -256,223 +190,5 @@ export function registerBackupRoutes(
       );
       return reply.code(202).send({ jobs });
     },
-  );
-
-  admin.get<{ Querystring: BackupsQuery }>(
-    '/backups',
-    {
-      schema: {
-        summary: 'List stored backups, newest first',
-        description:
-          'Read from the manifests in storage (the catalog survives losing Redis). Page with `before=<nextBefore>`.',
-        tags: ['backups'],
-        security: ADMIN_SECURITY,
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            target: targetNameSchema,
-            // Query values are strings; bodies are validated without coercion, so numbers here are
-            // matched as text rather than coerced by a second validator.
-            limit: {
-              type: 'string',
-              pattern: '^(?:[1-9][0-9]?|[1-4][0-9]{2}|500)$',
-              [MESSAGE_KEYWORD]: 'must be a whole number from 1 to 500',
-              description: `Page size, 1-500 (default ${DEFAULT_PAGE_SIZE}).`,
-            },
-            before: {
-              type: 'string',
-              maxLength: 255,
-              pattern: BEFORE_CURSOR_PATTERN.source,
-              [MESSAGE_KEYWORD]:
-                'must be an ISO-8601 time or a backup file name (the nextBefore of the previous page)',
-              description:
-                'Only backups older than this: the `nextBefore` of the previous page (a file name) or an ISO-8601 time.',
-            },
-          },
-        },
-        response: {
-          200: {
-            type: 'object',
-            properties: {
-              backups: { type: 'array', items: backupSummarySchema },
-              nextBefore: {
-                type: ['string', 'null'],
-                description: 'Pass as `before` for the next page; null on the last page.',
-              },
-            },
-            required: ['backups', 'nextBefore'],
-          },
-          ...adminErrorResponses,
-        },
-      },
-    },
-    async (request) => {
-      const limit = request.query.limit === undefined ? DEFAULT_PAGE_SIZE : Number(request.query.limit);
-      const listOptions: { target?: string; limit: number; before?: string } = { limit: limit + 1 };
-      if (request.query.target !== undefined) listOptions.target = request.query.target;
-      const before = request.query.before;
-      if (before !== undefined) {
-        if (!BACKUP_FILE_NAME_WITH_TIME.test(before) && Number.isNaN(Date.parse(before))) {
-          throw new ApiError(
-            400,
-            API_ERROR_CODES.validationFailed,
-            'querystring.before must be an ISO-8601 time or a backup file name (the nextBefore of the previous page)',
-          );
-        }
-        listOptions.before = before;
-      }
-      const manifests = await catalog.listBackups(listOptions);
-      const page = manifests.slice(0, limit);
-      const hasMore = manifests.length > limit;
-      return { backups: page.map(toSummary), nextBefore: hasMore ? (page.at(-1)?.filename ?? null) : null };
-    },
-  );
-
-  admin.post<{ Body: RestoreBody }>(
-    '/backup/restore',
-    {
-      schema: {
-        summary: 'Queue a restore of a backup',
-        description:
-          'Restores into a new database unless `database` is given. Restoring over the source database of a target needs `overwrite: true`.',
-        tags: ['backups'],
-        security: ADMIN_SECURITY,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['file'],
-          properties: {
-            file: backupFileSchema,
-            target: {
-              ...targetNameSchema,
-              description: 'Target the backup belongs to; optional when only one.',
-            },
-            database: {
-              ...databaseNameSchema,
-              description: 'Database to restore into; default a new `<database>_restore_<timestamp>`.',
-            },
-            dryRun: {
-              type: 'boolean',
-              description: 'Check the backup and plan the restore without writing.',
-            },
-            overwrite: {
-              type: 'boolean',
-              description: 'Allow restoring over an existing (source) database.',
-            },
-          },
-        },
-        response: {
-          202: {
-            type: 'object',
-            properties: {
-              jobId: { type: 'string' },
-              target: { type: 'string' },
-              file: { type: 'string' },
-              database: { type: 'string' },
-              dryRun: { type: 'boolean' },
-              overwrite: { type: 'boolean' },
-              statusUrl: { type: 'string' },
-            },
-            required: ['jobId', 'target', 'file', 'statusUrl'],
-          },
-          404: errorResponseSchema,
-          409: errorResponseSchema,
-          ...adminErrorResponses,
-        },
-      },
-    },
-    async (request, reply) => {
-      const body = request.body;
-      const target = resolveTarget(config, body.target);
-      const overwrite = body.overwrite ?? false;
-      const databaseProblem = body.database === undefined ? undefined : databaseNameProblem(body.database);
-      if (databaseProblem !== undefined) {
-        throw new ApiError(400, API_ERROR_CODES.validationFailed, `body.database: ${databaseProblem}`);
-      }
-      if (body.database !== undefined && !overwrite && isSourceDatabase(config, target, body.database)) {
-        throw new ApiError(
-          400,
-          API_ERROR_CODES.overwriteRequired,
-          `body.database "${body.database}" is a database Warden backs up; restoring over it needs "overwrite": true`,
-        );
-      }
-      await assertBackupExists(target.name, body.file);
-
-      const data: RestoreJobData = {
-        target: target.name,
-        file: body.file,
-        overwrite,
-        dryRun: body.dryRun ?? false,
-        trigger: 'api',
-      };
-      if (body.database !== undefined) data.database = body.database;
-      restoreJobSchema.parse(data);
-      // Two restores into one database would race for it: the second is refused while the first
-      // waits or runs. The scan finds any queued one (Bull Board's too); the deduplication id makes
-      // two racing requests get one job.
-      const into = data.dryRun ? undefined : data.database;
-      if (into !== undefined) {
-        const queued = await queuedRestoreInto(queues.restores, target.name, into);
-        if (queued?.id) throw restoreAlreadyQueued(target.name, into, queued.id);
-      }
-      const requestedId = `restore-${target.name}-${randomUUID()}`;
-      const job = await queues.restores.add(JOB_NAMES.restoreRun, data, {
-        ...RESTORE_JOB_OPTIONS,
-        jobId: requestedId,
-        ...(into === undefined ? {} : { deduplication: { id: `restore:${target.name}:${into}` } }),
-      });
-      const jobId = job.id ?? '';
-      if (jobId !== requestedId) throw restoreAlreadyQueued(target.name, into ?? '', jobId);
-      request.log.info(
-        { jobId, target: target.name, file: body.file, database: body.database, dryRun: data.dryRun },
-        'restore requested',
-      );
-      return reply.code(202).send({ jobId, ...data, statusUrl: jobStatusUrl(jobId, QUEUE_NAMES.restores) });
-    },
-  );
-
-  /** A restore of a file that is not there would only fail later in the worker; say so now. */
-  async function assertBackupExists(target: string, file: string): Promise<void> {
-    if (file === 'latest') {
-      const [newest] = await catalog.listBackups({ target, limit: 1 });
-      if (!newest) {
-        throw new ApiError(404, API_ERROR_CODES.backupNotFound, `target "${target}" has no backups yet`);
-      }
-      return;
-    }
-    const stored = await storage.head(dumpKeyFor(target, file));
-    if (!stored) {
-      throw new ApiError(
-        404,
-        API_ERROR_CODES.backupNotFound,
-        `backup "${file}" of target "${target}" not found; GET /api/admin/backups?target=${target} lists them`,
-      );
-    }
-  }
-}
-
-const UNFINISHED_STATES = ['waiting', 'active', 'delayed', 'prioritized'] as const;
-
-/** A `restore.run` of `target` into `database` that waits or runs; the newest few hundred are read. */
-async function queuedRestoreInto(queue: Queue, target: string, database: string): Promise<Job | undefined> {
-  const jobs = await queue.getJobs([...UNFINISHED_STATES], 0, 499);
-  return jobs.find((job) => {
-    const data = job?.data as Partial<RestoreJobData> | undefined;
-    return (
-      job?.name === JOB_NAMES.restoreRun &&
-      data?.target === target &&
-      data.database === database &&
-      data.dryRun !== true
-    );
-  });
-}
-
-function restoreAlreadyQueued(target: string, database: string, jobId: string): ApiError {
-  return new ApiError(
-    409,
-    API_ERROR_CODES.restoreAlreadyQueued,
-    `a restore of target "${target}" into database "${database}" is already queued or running (job ${jobId}); wait for it to finish`,
-    { jobId, statusUrl: jobStatusUrl(jobId, QUEUE_NAMES.restores) },
   );
 }

@@ -1,8 +1,10 @@
+import { createManifestSummaries } from '@warden/catalog';
+import { mapBounded } from '@warden/probes';
 import { JOB_NAMES } from '@warden/queue';
 import type { Job } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../deps.js';
-import { type FleetFailure, type FleetJob, summariseFleet } from '../fleet.js';
+import { type FleetFailure, type FleetJob, fleetManifestsOf, summariseFleet } from '../fleet.js';
 import { listSchedules } from '../schedules.js';
 import { resolveTarget } from '../targets.js';
 import { ADMIN_SECURITY, adminErrorResponses, errorResponseSchema, targetNameSchema } from './schemas.js';
@@ -17,6 +19,8 @@ const BACKUP_GRACE_MS = 2 * 3600 * 1000;
 const JOBS_READ = 1000;
 const FAILURES_READ = 500;
 const UNFINISHED_STATES = ['active', 'waiting', 'prioritized', 'delayed'] as const;
+/** Targets whose manifests are listed and read at once. */
+const TARGETS_READ_AT_ONCE = 8;
 
 const nullableString = { type: ['string', 'null'] } as const;
 
@@ -113,7 +117,10 @@ function shortReason(reason: string | undefined): string {
  * many targets there are.
  */
 export function registerFleetRoutes(admin: FastifyInstance, deps: AppDeps): void {
-  const { config, queues, catalog } = deps;
+  const { config, queues, storage } = deps;
+  // Kept between requests (the console reloads every 30 s): a load lists each target's keys and
+  // reads only the manifests that are new or were rewritten since (docs/fleet.md).
+  const summaries = createManifestSummaries({ storage });
 
   admin.get<{ Querystring: FleetQuery }>(
     '/fleet',
@@ -165,7 +172,9 @@ export function registerFleetRoutes(admin: FastifyInstance, deps: AppDeps): void
           .flat()
           .map((job) => ({ job, state }));
       const [manifests, schedules, unfinishedJobs, backupFailed, restoreFailed] = await Promise.all([
-        catalog.listBackups(only ? { target: only.name } : {}),
+        mapBounded(targets, TARGETS_READ_AT_ONCE, (target) =>
+          fleetManifestsOf(summaries.newestFirst(target.name), target),
+        ).then((lists) => lists.flat()),
         listSchedules(queues),
         Promise.all(UNFINISHED_STATES.map(unfinished)).then((lists) => lists.flat()),
         queues.backups.getJobs(['failed'], 0, FAILURES_READ - 1),

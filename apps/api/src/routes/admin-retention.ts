@@ -63,7 +63,7 @@ function toResponse(outcome: RetentionOutcome) {
 
 /**
  * Retention on demand (docs/architecture.md#retention): a dry run lists what would go, a real run deletes it. Scoped to one
- * target's own keys; the newest good and the newest restore-verified backup always stay.
+ * target's own keys; the newest good and the newest restore-tested backup always stay.
  */
 export function registerRetentionRoutes(admin: FastifyInstance, deps: AppDeps): void {
   const { config, storage, logger } = deps;

@@ -35,7 +35,7 @@ await runCli(USAGE, async () => {
             attempt,
             maxAttempts: config.backup.uploadRetryAttempts + 1,
             final,
-            // The upload error names the verified dump it kept for the next attempt.
+            // The upload error names the integrity-checked dump it kept for the next attempt.
             spoolPath: error.spoolPath ?? '',
           }),
       },

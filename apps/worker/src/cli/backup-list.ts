@@ -38,7 +38,7 @@ await runCli(USAGE, async () => {
       m.finished_at,
       m.verification ? `${m.verification.status} ${m.verification.at}` : '-',
     ]);
-    const header = ['TARGET', 'FILE', 'SIZE', 'FINISHED', 'RESTORE-VERIFIED'];
+    const header = ['TARGET', 'FILE', 'SIZE', 'FINISHED', 'RESTORE-TEST'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
     for (const row of [header, ...rows]) {
       process.stdout.write(

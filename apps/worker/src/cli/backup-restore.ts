@@ -1,4 +1,4 @@
-import { restoreBackup } from '@warden/backup';
+import { restoreBackup, safetyBackupWithRunBackup } from '@warden/backup';
 import { isRestoreError } from '@warden/errors';
 import { findRestoredDatabases } from '@warden/probes';
 import { silenceAwsNodeVersionWarning } from '@warden/storage';
@@ -49,7 +49,12 @@ await runCli(USAGE, async () => {
         psqlPath: config.backup.psqlPath,
         timeoutMs: config.backup.timeoutMs,
         ...(config.backup.encryptionKey === undefined ? {} : { encryptionKey: config.backup.encryptionKey }),
-        safetyBackup: { ...config.backup },
+        // A CLI may sleep between upload retries; a worker's restore job never does.
+        takeSafetyBackup: safetyBackupWithRunBackup(
+          { storage: services.storage, logger: services.logger },
+          { ...config.backup },
+          target,
+        ),
         onProgress: (p) =>
           progress.update(`${p.phase} ${p.percent}% ${formatBytes(p.bytes)} of ${formatBytes(p.totalBytes)}`),
       },

@@ -1,15 +1,12 @@
 import { hostname } from 'node:os';
-import type { Readable } from 'node:stream';
 import {
   type BackupTargetSpec,
-  createSpooledBackup,
-  type GzipEngine,
   loadSpooledBackup,
   nextUploadStep,
+  removeSpooledBackup,
   type SpooledBackup,
-  type StreamUploadInfo,
-  streamedUploadFailure,
-  uploadSpooledBackup,
+  spoolPathFor,
+  writeJobSpoolRecord,
   writeSpoolRecord,
 } from '@warden/backup';
 import { applyRetention, type BackupManifest, toBackupResult } from '@warden/catalog';
@@ -22,23 +19,25 @@ import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { BackupEvents } from '../backup-events.js';
 import { type ServerSlot, type ServerSlots, spreadStartAt } from '../backup-pacing.js';
 import { removeStalePartials } from '../spool-cleanup.js';
-import type { TargetLock } from '../target-lock.js';
-import { findJobTarget, handBackJob, parseJobPayload, toJobError } from './job-steps.js';
+import { retryRedis, type TargetLock } from '../target-lock.js';
+import {
+  type BackupPipelineSettings,
+  dumpToSpool,
+  nextSecondAfter,
+  type StreamedUpload,
+  uploadOnce,
+} from './backup-steps.js';
+import {
+  findJobTarget,
+  handBackJob,
+  LOCKED_RETRY_DELAY_MS,
+  lockOrDelay,
+  parseJobPayload,
+  toJobError,
+} from './job-steps.js';
+import { findResumePoint } from './resume-backup.js';
 
-export interface BackupPipelineSettings {
-  spoolDir: string;
-  minFreeBytes: number;
-  compression: 'gzip' | 'zstd';
-  gzipLevel: number;
-  gzipEngine: GzipEngine;
-  rowCounts: boolean;
-  timeoutMs: number;
-  pgDumpPath: string;
-  uploadRetryAttempts: number;
-  uploadRetryDelayMs: number;
-  /** 64 hex characters turn on client-side AES-256-GCM encryption of the dump. */
-  encryptionKey?: string | undefined;
-}
+export type { BackupPipelineSettings } from './backup-steps.js';
 
 export interface BackupProcessorDeps {
   targets: readonly BackupTargetSpec[];
@@ -70,10 +69,9 @@ export interface BackupProcessorDeps {
 }
 
 type UploadState = NonNullable<BackupJobPayload['upload']>;
-type StreamedUpload = NonNullable<SpooledBackup['streamedUpload']>;
 
 /**
- * Runs a backup as one BullMQ job in two steps. Step one dumps, compresses and verifies into the
+ * Runs a backup as one BullMQ job in two steps. Step one dumps, compresses and integrity-checks into the
  * spool; step two uploads. A failed upload moves the same job to `delayed` (a BullMQ delay, so it
  * survives a worker restart) with the spooled file recorded in its data, so a retry never dumps again.
  */
@@ -109,86 +107,106 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
     }
 
     const lock = deps.lockFor(target.name);
-    if (!(await lock.acquire())) {
-      log.info('another backup of this target is running; trying again later');
-      await job.moveToDelayed(Date.now() + (deps.lockedRetryDelayMs ?? 30_000), token);
-      throw new DelayedError();
-    }
+    await lockOrDelay(
+      lock,
+      job,
+      token,
+      deps.lockedRetryDelayMs ?? LOCKED_RETRY_DELAY_MS,
+      log,
+      'another backup of this target is running; trying again later',
+    );
     let slot: ServerSlot | undefined;
-    if (deps.serverSlots && !data.upload) {
-      slot = await deps.serverSlots.acquire(databaseServerOf(target.databaseUrl)).catch(async (error) => {
-        await lock.release().catch(() => undefined);
-        throw error;
-      });
-      if (!slot) {
-        await lock.release().catch(() => undefined);
-        const base = deps.serverBusyRetryDelayMs ?? 2_000;
-        // Jitter, so that jobs waiting for one server do not all come back in the same instant.
-        await job.moveToDelayed(Date.now() + base + Math.floor(Math.random() * base), token);
-        throw new DelayedError();
-      }
-    }
-    // B3 names have one-second resolution: the next backup of this target may not start in the
-    // second this one's name took, so the lock outlives the job until the second is over.
+    // Backup names (docs/architecture.md#backup-names) have one-second resolution: the next backup
+    // of this target may not start in the second this one's name took, so the lock outlives the job
+    // until the second is over.
     let holdNameUntil: number | undefined;
+    const jobId = String(job.id);
 
     try {
       // Holding the lock means no backup of this target runs anywhere: partial files are leftovers.
       await removeStalePartials({ spoolDir: deps.settings.spoolDir, target: target.name, logger: log }).catch(
         (error: unknown) => log.warn({ err: error }, 'could not clean the spool directory'),
       );
-      let upload = data.upload;
-      let spooled: SpooledBackup;
-      let streamed: StreamedUpload | undefined;
-      if (!upload) {
-        if (data.trigger === 'schedule') await deps.onScheduledStart?.(target.name)?.catch(() => undefined);
-        spooled = await runDumpStep(job, target, log, signal).catch(async (error: unknown) => {
-          if (signal?.aborted) return handBackJob(job, token, log, 'backup');
-          await deps.events.backupFailed(target, error, {
-            jobId: job.id,
-            attempt: job.attemptsMade + 1,
-            trigger: data.trigger,
-            startedAt: new Date(job.processedOn ?? Date.now()).toISOString(),
-          });
-          throw toJobError(error);
-        });
-        streamed = spooled.streamedUpload;
-        // A retry trusts this record, written by this worker, never the job's data. Without it the
-        // first upload attempt still runs; only a retry would then be refused.
-        await writeSpoolRecord(spooled).catch((error: unknown) =>
-          log.warn({ err: error }, 'could not write the spool record; a failed upload cannot be retried'),
+      const resumed = await findResumePoint({
+        jobId,
+        target,
+        upload: data.upload,
+        storage: deps.storage,
+        spoolDir: deps.settings.spoolDir,
+        log,
+      }).catch((error: unknown) => {
+        throw toJobError(error);
+      });
+      let manifest: BackupManifest;
+      if (resumed && 'stored' in resumed) {
+        manifest = resumed.stored;
+        await removeSpooledBackup(spoolPathFor(deps.settings.spoolDir, target.name, manifest.filename)).catch(
+          () => undefined,
         );
-        holdNameUntil = nextSecondAfter(spooled.manifest.started_at);
-        // The dump is done: the server's slot goes to the next dump while this one uploads.
-        await slot
-          ?.release()
-          .catch((error: unknown) => log.warn({ err: error }, 'could not release server slot'));
-        slot = undefined;
-        upload = { file: spooled.manifest.filename, host, attempts: 0 };
-        await job.updateData({ ...data, upload });
       } else {
-        spooled = await loadRetry(target, upload).catch(async (error: unknown) => {
-          await deps.events.backupFailed(target, error, {
-            jobId: job.id,
-            attempt: job.attemptsMade + 1,
-            trigger: data.trigger,
-            startedAt: new Date(job.processedOn ?? Date.now()).toISOString(),
+        if (deps.serverSlots && !data.upload && !resumed) {
+          slot = await deps.serverSlots.acquire(databaseServerOf(target.databaseUrl));
+          if (!slot) {
+            const base = deps.serverBusyRetryDelayMs ?? 2_000;
+            // Jitter, so that jobs waiting for one server do not all come back in the same instant.
+            await job.moveToDelayed(Date.now() + base + Math.floor(Math.random() * base), token);
+            throw new DelayedError();
+          }
+        }
+        let upload = data.upload;
+        let spooled: SpooledBackup;
+        let streamed: StreamedUpload | undefined;
+        if (resumed) {
+          spooled = resumed.spooled;
+          upload = { file: resumed.file, host, attempts: 0 };
+          await saveUploadState(job, { ...data, upload }, log, true);
+        } else if (!upload) {
+          if (data.trigger === 'schedule') await deps.onScheduledStart?.(target.name)?.catch(() => undefined);
+          spooled = await runDumpStep(job, target, log, signal).catch(async (error: unknown) => {
+            if (signal?.aborted) return handBackJob(job, token, log, 'backup');
+            await deps.events.backupFailed(target, error, {
+              jobId: job.id,
+              attempt: job.attemptsMade + 1,
+              trigger: data.trigger,
+              startedAt: new Date(job.processedOn ?? Date.now()).toISOString(),
+            });
+            throw toJobError(error);
           });
-          throw error;
-        });
+          streamed = spooled.streamedUpload;
+          const recorded = await recordSpooledDump(jobId, target, spooled, log);
+          holdNameUntil = nextSecondAfter(spooled.manifest.started_at);
+          // The dump is done: the server's slot goes to the next dump while this one uploads.
+          await slot
+            ?.release()
+            .catch((error: unknown) => log.warn({ err: error }, 'could not release server slot'));
+          slot = undefined;
+          upload = { file: spooled.manifest.filename, host, attempts: 0 };
+          await saveUploadState(job, { ...data, upload }, log, recorded);
+        } else {
+          spooled = await loadRetry(target, upload).catch(async (error: unknown) => {
+            await deps.events.backupFailed(target, error, {
+              jobId: job.id,
+              attempt: job.attemptsMade + 1,
+              trigger: data.trigger,
+              startedAt: new Date(job.processedOn ?? Date.now()).toISOString(),
+            });
+            throw error;
+          });
+        }
+        manifest = await runUploadStep(job, token, target, upload, spooled, log, streamed);
       }
-      const manifest = await runUploadStep(job, token, target, upload, spooled, log, streamed);
-      await job.updateProgress({ phase: 'retention', percent: 98 });
+      // Progress is advisory: a Redis hiccup here must not fail a backup that is already stored.
+      await job.updateProgress({ phase: 'retention', percent: 98 }).catch(() => undefined);
       try {
         await applyRetention({ storage: deps.storage, logger: log }, target, {
           retentionDays: target.retentionDays,
           keepLast: target.keepLast,
         });
       } catch (error) {
-        // Retention trouble must not turn a stored, verified backup into a failure.
+        // Retention trouble must not turn a stored, checked backup into a failure.
         log.warn({ err: error }, 'retention failed');
       }
-      await job.updateProgress({ phase: 'done', percent: 100 });
+      await job.updateProgress({ phase: 'done', percent: 100 }).catch(() => undefined);
       await deps.events.backupSucceeded(target, manifest, { jobId: job.id });
       return toBackupResult(manifest);
     } finally {
@@ -208,58 +226,69 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
     signal: AbortSignal | undefined,
   ) {
     let lastReported = 0;
-    // Where the store prefers it (S3), the upload runs while pg_dump writes; the spool file is still
-    // written for the upload retries, and the upload only completes once the integrity check passed.
-    const streamUpload = deps.storage.prefersStreamedUpload
-      ? (body: Readable, info: StreamUploadInfo) =>
-          deps.storage.putStream(info.key, body, {
-            contentType: info.contentType,
-            ...(info.expectedSize === undefined ? {} : { expectedSize: info.expectedSize }),
-            ...(signal ? { signal } : {}),
+    return dumpToSpool(deps, log, {
+      target,
+      trigger: backupJobSchema.shape.trigger.parse(job.data.trigger),
+      jobId: job.id,
+      signal,
+      onProgress: (progress) => {
+        // Writing progress to Redis on every chunk would flood it; a few updates a second suffice.
+        const now = Date.now();
+        if (now - lastReported < 500 && progress.percent < 100) return;
+        lastReported = now;
+        // Scale dump and integrity check to 0-80 % and leave the rest to the upload.
+        job
+          .updateProgress({
+            phase: progress.phase,
+            percent: Math.round(progress.percent * 0.8),
+            bytes: progress.bytes,
           })
-      : undefined;
-    return createSpooledBackup(
-      { logger: log },
-      {
-        target,
-        ...deps.settings,
-        ...(streamUpload ? { streamUpload } : {}),
-        trigger: backupJobSchema.shape.trigger.parse(job.data.trigger),
-        jobId: job.id,
-        signal,
-        onProgress: (progress) => {
-          // Writing progress to Redis on every chunk would flood it; a few updates a second suffice.
-          const now = Date.now();
-          if (now - lastReported < 500 && progress.percent < 100) return;
-          lastReported = now;
-          // Scale dump+verify to 0-80 % and leave the rest to the upload.
-          job
-            .updateProgress({
-              phase: progress.phase,
-              percent: Math.round(progress.percent * 0.8),
-              bytes: progress.bytes,
-            })
-            .catch(() => undefined);
-        },
+          .catch(() => undefined);
+      },
+    });
+  }
+
+  /**
+   * The spooled dump a retry names by file name: at the path this worker derives, with the size and
+   * SHA-256 of the spool record a worker wrote (see `loadSpooledBackup`); a spool directory shared
+   * between hosts may hold it, otherwise the error says where it is.
+   */
+  async function loadRetry(target: BackupTargetSpec, upload: UploadState): Promise<SpooledBackup> {
+    return loadSpooledBackup({ spoolDir: deps.settings.spoolDir, target, filename: upload.file }).catch(
+      (error: unknown) => {
+        if (upload.host !== host) {
+          throw new UnrecoverableError(
+            `the integrity-checked dump ${upload.file} is spooled on host ${upload.host}; this worker (${host}) cannot upload it`,
+          );
+        }
+        throw toJobError(error);
       },
     );
   }
 
   /**
-   * The spooled dump a retry names by file name: only on the host that spooled it, at the path this
-   * worker derives, with the size and SHA-256 of the record it wrote (see `loadSpooledBackup`).
+   * The spool record (size and SHA-256, for an upload retry) and the job's record (so that a re-run
+   * of this job finds the dump). Returns whether both were written; without them the first upload
+   * attempt still runs, only a retry or a re-run would dump again.
    */
-  async function loadRetry(target: BackupTargetSpec, upload: UploadState): Promise<SpooledBackup> {
-    if (upload.host !== host) {
-      throw new UnrecoverableError(
-        `the verified dump ${upload.file} is spooled on host ${upload.host}; this worker (${host}) cannot upload it`,
-      );
+  async function recordSpooledDump(
+    jobId: string,
+    target: BackupTargetSpec,
+    spooled: SpooledBackup,
+    log: Logger,
+  ): Promise<boolean> {
+    try {
+      await writeSpoolRecord(spooled);
+      await writeJobSpoolRecord(deps.settings.spoolDir, {
+        job_id: jobId,
+        target: target.name,
+        filename: spooled.manifest.filename,
+      });
+      return true;
+    } catch (error) {
+      log.warn({ err: error }, 'could not write the spool records; a failed upload cannot be retried');
+      return false;
     }
-    return loadSpooledBackup({ spoolDir: deps.settings.spoolDir, target, filename: upload.file }).catch(
-      (error: unknown) => {
-        throw toJobError(error);
-      },
-    );
   }
 
   async function runUploadStep(
@@ -272,24 +301,15 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
     streamed?: StreamedUpload,
   ): Promise<BackupManifest> {
     const { manifest, spoolPath } = spooled;
-    await job.updateProgress({ phase: 'upload', percent: 80, attempt: upload.attempts + 1 });
+    await job
+      .updateProgress({ phase: 'upload', percent: 80, attempt: upload.attempts + 1 })
+      .catch(() => undefined);
     try {
       // A streamed upload that failed counts as the first attempt; the retries use the spool file.
-      const streamedFailure = streamed
-        ? streamedUploadFailure({ ...spooled, streamedUpload: streamed }, deps.storage)
-        : undefined;
-      if (streamedFailure) throw streamedFailure;
-      return await uploadSpooledBackup(
-        { storage: deps.storage, logger: log },
-        { spoolPath, manifest },
-        {
-          alreadyStored: streamed?.ok === true,
-          onProgress: (bytesSent) => {
-            const percent = 80 + Math.floor((bytesSent / Math.max(1, manifest.bytes)) * 17);
-            job.updateProgress({ phase: 'upload', percent, bytes: bytesSent }).catch(() => undefined);
-          },
-        },
-      );
+      return await uploadOnce(deps, log, spooled, streamed, (bytesSent) => {
+        const percent = 80 + Math.floor((bytesSent / Math.max(1, manifest.bytes)) * 17);
+        job.updateProgress({ phase: 'upload', percent, bytes: bytesSent }).catch(() => undefined);
+      });
     } catch (error) {
       const failedAttempts = upload.attempts + 1;
       const message = errorMessage(error);
@@ -306,7 +326,7 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
       if ('fail' in step) {
         if (step.fail !== 'attempts-exhausted') throw toJobError(error);
         throw new UnrecoverableError(
-          `upload failed after ${failedAttempts} attempts; the verified backup is kept at ${spoolPath}: ${message}`,
+          `upload failed after ${failedAttempts} attempts; the integrity-checked dump is kept at ${spoolPath}: ${message}`,
         );
       }
       const retryAt = Date.now() + step.retryInMs;
@@ -318,17 +338,31 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
         ...job.data,
         upload: { ...upload, attempts: failedAttempts, lastError: message.slice(0, 500) },
       });
-      await job.updateProgress({ phase: 'upload-wait', percent: 80, attempt: failedAttempts, retryAt });
+      await job
+        .updateProgress({ phase: 'upload-wait', percent: 80, attempt: failedAttempts, retryAt })
+        .catch(() => undefined);
       await job.moveToDelayed(retryAt, token);
       throw new DelayedError();
     }
   }
 }
 
-/** The start of the second after `startedAt` (an ISO time), or undefined when unparsable. */
-function nextSecondAfter(startedAt: string): number | undefined {
-  const time = Date.parse(startedAt);
-  return Number.isNaN(time) ? undefined : Math.floor(time / 1000) * 1000 + 1000;
+/**
+ * Writes the upload state into the job's data, retried through a Redis failover. When the job's
+ * record in the spool names the dump, a re-run finds it there anyway, so a failure is only logged.
+ */
+async function saveUploadState(
+  job: Job,
+  data: BackupJobPayload,
+  log: Logger,
+  recorded: boolean,
+): Promise<void> {
+  try {
+    await retryRedis(() => job.updateData(data));
+  } catch (error) {
+    if (!recorded) throw error;
+    log.warn({ err: error }, 'could not save the upload state in the job; a re-run resumes from the spool');
+  }
 }
 
 const PATHS_REFUSED =

@@ -1,6 +1,7 @@
 import { isWardenError } from '@warden/errors';
 import type { Logger } from '@warden/logging';
-import { type Job, UnrecoverableError, WaitingError } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq';
+import type { TargetLock } from '../target-lock.js';
 
 /*
  * The steps every processor shares. Each ends a job the way BullMQ expects: `UnrecoverableError`
@@ -75,6 +76,27 @@ export async function handBackJob(
   log.warn(`${what} interrupted by shutdown; handing the job back`);
   await job.moveToWait(token);
   throw new WaitingError();
+}
+
+/** How long a job that found its target locked waits before it tries again, by default. */
+export const LOCKED_RETRY_DELAY_MS = 30_000;
+
+/**
+ * Takes the target lock; when another job holds it, moves this job to `delayed` (a BullMQ delay:
+ * it holds no worker slot and survives a restart) and ends it with `DelayedError`.
+ */
+export async function lockOrDelay(
+  lock: TargetLock,
+  job: Pick<Job, 'moveToDelayed'>,
+  token: string | undefined,
+  delayMs: number,
+  log: Pick<Logger, 'info'>,
+  message: string,
+): Promise<void> {
+  if (await lock.acquire()) return;
+  log.info(message);
+  await job.moveToDelayed(Date.now() + delayMs, token);
+  throw new DelayedError();
 }
 
 /**

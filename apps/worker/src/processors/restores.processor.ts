@@ -2,10 +2,9 @@ import {
   type BackupTargetSpec,
   type RestoreProgress,
   type RestoreResult,
-  type RestoreVerificationOutcome,
+  type RestoreTestOutcome,
   restoreBackup,
-  type SafetyBackupSettings,
-  verifyRestore,
+  runRestoreTest,
 } from '@warden/backup';
 import { errorMessage } from '@warden/errors';
 import type { Logger } from '@warden/logging';
@@ -13,8 +12,10 @@ import type { WardenMetrics } from '@warden/metrics';
 import { backupAlerts, type Notifier } from '@warden/notify';
 import { JOB_NAMES, QUEUE_NAMES, restoreJobSchema, restoreVerifyJobSchema } from '@warden/queue';
 import type { BackupStorage } from '@warden/storage';
-import { type Job, UnrecoverableError } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import { createSafeSender } from '../notify-safely.js';
+import type { TargetLock } from '../target-lock.js';
+import type { BackupPipelineSettings } from './backup-steps.js';
 import {
   createProgressThrottle,
   findJobTarget,
@@ -22,8 +23,9 @@ import {
   parseJobPayload,
   toJobError,
 } from './job-steps.js';
+import { createSafetyBackupStep } from './safety-backup.js';
 
-/** What restores tell the outside world. Never throws: a failing Slack never fails a restore (A6). */
+/** What restores tell the outside world. Never throws: a failing Slack never fails a restore. */
 export interface RestoreEvents {
   restoreSucceeded(
     target: BackupTargetSpec,
@@ -36,9 +38,9 @@ export interface RestoreEvents {
     context: { jobId?: string; file: string; database?: string; dryRun: boolean },
   ): Promise<void>;
   /** A restore test ran to a verdict (passed or failed). */
-  verificationFinished(
+  restoreTestFinished(
     target: BackupTargetSpec,
-    outcome: RestoreVerificationOutcome,
+    outcome: RestoreTestOutcome,
     context: { jobId?: string },
   ): Promise<void>;
 }
@@ -94,27 +96,24 @@ export function createRestoreEvents(deps: RestoreEventsDeps): RestoreEvents {
       );
     },
 
-    async verificationFinished(target, outcome, context) {
-      const passed = outcome.verification.status === 'passed';
+    async restoreTestFinished(target, outcome, context) {
+      const passed = outcome.record.status === 'passed';
       metrics?.restoreVerificationsTotal.inc({ target: target.name, result: passed ? 'success' : 'failure' });
       if (passed) {
         metrics?.lastVerifiedRestoreTimestamp.set(
           { target: target.name },
-          Date.parse(outcome.verification.at) / 1000,
+          Date.parse(outcome.record.at) / 1000,
         );
-        logger.info(
-          { jobId: context.jobId, target: target.name, file: outcome.file },
-          'restore verification passed',
-        );
+        logger.info({ jobId: context.jobId, target: target.name, file: outcome.file }, 'restore test passed');
         return;
       }
-      const problems = outcome.verification.problems ?? [];
+      const problems = outcome.record.problems ?? [];
       logger.error(
         { jobId: context.jobId, target: target.name, file: outcome.file, problems },
-        'restore verification failed',
+        'restore test failed',
       );
       await send(
-        backupAlerts.verificationFailed({
+        backupAlerts.restoreTestFailed({
           target: target.name,
           file: outcome.file,
           reason: problems.slice(0, 10).join('\n') || 'the restored database differs from the backup',
@@ -133,7 +132,7 @@ export interface RestoreSettings {
   timeoutMs: number;
   encryptionKey?: string | undefined;
   /** How the safety backup before an overwrite is taken (the backup pipeline's settings). */
-  safetyBackup: SafetyBackupSettings;
+  safetyBackup: BackupPipelineSettings;
 }
 
 export interface RestoreProcessorDeps {
@@ -142,6 +141,10 @@ export interface RestoreProcessorDeps {
   storage: BackupStorage;
   logger: Logger;
   events: RestoreEvents;
+  /** The backup processor's lock per target, taken for the safety backup before an overwrite. */
+  lockFor: (target: string) => TargetLock;
+  /** Wait before trying again when a backup of the target holds the lock. @defaultValue 30000 */
+  lockedRetryDelayMs?: number;
 }
 
 /**
@@ -169,6 +172,18 @@ export function createRestoreProcessor(deps: RestoreProcessorDeps) {
     const data = parseJobPayload(restoreJobSchema, job.data, 'restore');
     const target = findJobTarget(deps.targets, data.target);
     const log = deps.logger.child({ jobId: job.id, target: target.name, queue: QUEUE_NAMES.restores });
+    const safety = createSafetyBackupStep(
+      {
+        settings: settings.safetyBackup,
+        storage: deps.storage,
+        lockFor: deps.lockFor,
+        lockedRetryDelayMs: deps.lockedRetryDelayMs,
+      },
+      job,
+      token,
+      target,
+      log,
+    );
     try {
       const result = await restoreBackup(
         { storage: deps.storage, logger: log },
@@ -179,13 +194,17 @@ export function createRestoreProcessor(deps: RestoreProcessorDeps) {
           ...(data.database === undefined ? {} : { database: data.database }),
           overwrite: data.overwrite,
           dryRun: data.dryRun,
-          safetyBackup: settings.safetyBackup,
+          takeSafetyBackup: safety.take,
           ...(signal ? { signal } : {}),
         },
       );
+      await safety.release();
       await deps.events.restoreSucceeded(target, result, { ...(job.id ? { jobId: job.id } : {}) });
       return result;
     } catch (error) {
+      await safety.release();
+      // A backup of the target holds its lock: the job is already delayed, nothing was written.
+      if (error instanceof DelayedError) throw error;
       if (signal?.aborted) return handBack(job, token, log);
       await deps.events.restoreFailed(target, error, {
         ...(job.id ? { jobId: job.id } : {}),
@@ -197,42 +216,42 @@ export function createRestoreProcessor(deps: RestoreProcessorDeps) {
     }
   }
 
-  async function runVerify(job: Job, token: string | undefined, signal: AbortSignal | undefined) {
-    const data = parseJobPayload(restoreVerifyJobSchema, job.data, 'restore verification');
+  async function runRestoreTestJob(job: Job, token: string | undefined, signal: AbortSignal | undefined) {
+    const data = parseJobPayload(restoreVerifyJobSchema, job.data, 'restore test');
     const target = findJobTarget(deps.targets, data.target);
     const log = deps.logger.child({ jobId: job.id, target: target.name, queue: QUEUE_NAMES.restores });
-    let outcome: RestoreVerificationOutcome;
+    let outcome: RestoreTestOutcome;
     try {
-      outcome = await verifyRestore(
+      outcome = await runRestoreTest(
         { storage: deps.storage, logger: log },
         { ...common(job), target, ...(signal ? { signal } : {}) },
       );
     } catch (error) {
       if (signal?.aborted) return handBack(job, token, log);
-      log.error({ err: error }, 'restore verification could not run');
+      log.error({ err: error }, 'restore test could not run');
       throw toJobError(error);
     }
-    await deps.events.verificationFinished(target, outcome, { ...(job.id ? { jobId: job.id } : {}) });
-    if (outcome.verification.status === 'failed') {
+    await deps.events.restoreTestFinished(target, outcome, { ...(job.id ? { jobId: job.id } : {}) });
+    if (outcome.record.status === 'failed') {
       // Failing the job puts the bad backup in front of people: Bull Board, Sentry (the worker's
       // failed-job reporter), and no pointless retry.
       throw new UnrecoverableError(
-        `RESTORE_VERIFICATION_FAILED: backup ${outcome.file} of target "${target.name}" did not restore as recorded: ${(outcome.verification.problems ?? []).slice(0, 5).join('; ')}`,
+        `RESTORE_VERIFICATION_FAILED: backup ${outcome.file} of target "${target.name}" did not restore as recorded: ${(outcome.record.problems ?? []).slice(0, 5).join('; ')}`,
       );
     }
     return {
       status: 'passed',
       target: target.name,
       file: outcome.file,
-      at: outcome.verification.at,
-      duration_ms: outcome.verification.duration_ms,
+      at: outcome.record.at,
+      duration_ms: outcome.record.duration_ms,
       ...(outcome.check ? { tables: outcome.check.tables, rows: outcome.check.rows } : {}),
     };
   }
 
   return async function processRestore(job: Job, token?: string, signal?: AbortSignal): Promise<unknown> {
     if (job.name === JOB_NAMES.restoreRun) return runRestore(job, token, signal);
-    if (job.name === JOB_NAMES.restoreVerify) return runVerify(job, token, signal);
+    if (job.name === JOB_NAMES.restoreVerify) return runRestoreTestJob(job, token, signal);
     throw new UnrecoverableError(`unknown job "${job.name}" on the ${QUEUE_NAMES.restores} queue`);
   };
 }

@@ -13,7 +13,7 @@ const SQL_TAIL_BYTES = 4096;
 /** What the decompressor is given per write (see createChunkCoalescer). */
 const DECOMPRESS_INPUT_BYTES = 1024 * 1024;
 
-export interface VerifyBackupOptions {
+export interface BackupFileIntegrityOptions {
   compression: Compression;
   /** Hex SHA-256 the file must have, computed while it was written. */
   expectedSha256?: string;
@@ -26,7 +26,7 @@ export interface VerifyBackupOptions {
   zstdPath?: string;
 }
 
-export interface VerifyBackupResult {
+export interface BackupFileIntegrityResult {
   /** Hex SHA-256 of the file. */
   sha256: string;
   /** Size of the file. */
@@ -35,7 +35,7 @@ export interface VerifyBackupResult {
   sqlBytes: number;
 }
 
-export interface StreamVerifierOptions {
+export interface IntegrityCheckOptions {
   compression: Compression;
   encryptionKey?: EncryptionKey;
   signal?: AbortSignal;
@@ -51,7 +51,7 @@ export interface StreamVerifierOptions {
   forwardSql?: (chunk: Buffer) => Promise<void> | undefined;
 }
 
-export interface StreamVerifierResult {
+export interface IntegrityCheckResult {
   /** Bytes of SQL the stream decompresses to. */
   sqlBytes: number;
   /** The last 4 KiB of that SQL. */
@@ -64,9 +64,9 @@ export interface StreamVerifierResult {
  * after its end, or rejects with `INTEGRITY_CHECK_FAILED`. The trailer is the caller's to judge on
  * `sqlTail` (it knows whether a missing trailer is the dump's fault or the file's).
  */
-export interface StreamVerifier {
+export interface IntegrityCheck {
   readonly input: Writable;
-  readonly done: Promise<StreamVerifierResult>;
+  readonly done: Promise<IntegrityCheckResult>;
 }
 
 /** Human-readable name of what a stream failed to be, for messages. */
@@ -74,7 +74,7 @@ function formatName(options: { compression: Compression; encryptionKey?: Encrypt
   return options.encryptionKey === undefined ? options.compression : `encrypted ${options.compression}`;
 }
 
-export function createStreamVerifier(options: StreamVerifierOptions): StreamVerifier {
+export function createIntegrityCheck(options: IntegrityCheckOptions): IntegrityCheck {
   const input = new PassThrough();
   // The last chunks by reference, not copied: a copy per chunk is most of this process's garbage.
   let tail: Buffer[] = [];
@@ -124,7 +124,7 @@ export function createStreamVerifier(options: StreamVerifierOptions): StreamVeri
     throw new BackupError('INTEGRITY_CHECK_FAILED', `integrity check failed: ${reason}`, { cause });
   };
 
-  const done = (async (): Promise<StreamVerifierResult> => {
+  const done = (async (): Promise<IntegrityCheckResult> => {
     try {
       await pipeThroughCodec(source, decompressor, [sink], kill.signal);
     } catch (error) {
@@ -159,12 +159,12 @@ export function createStreamVerifier(options: StreamVerifierOptions): StreamVeri
  * docs/architecture.md#pipeline on a file at rest: the whole file decompresses (no truncation, no trailing garbage — what
  * `gzip -t` checks), the SQL ends with pg_dump's completion trailer, and the SHA-256 matches. Throws a
  * `BackupError` with code `INTEGRITY_CHECK_FAILED` otherwise. (A new backup is checked while it is
- * written, by {@link createStreamVerifier}; this re-checks a stored or kept file.)
+ * written, by {@link createIntegrityCheck}; this re-checks a stored or kept file.)
  */
-export async function verifyBackupFile(
+export async function checkBackupFileIntegrity(
   path: string,
-  options: VerifyBackupOptions,
-): Promise<VerifyBackupResult> {
+  options: BackupFileIntegrityOptions,
+): Promise<BackupFileIntegrityResult> {
   const fail = (reason: string, cause?: unknown): never => {
     throw new BackupError('INTEGRITY_CHECK_FAILED', `integrity check of ${path} failed: ${reason}`, {
       cause,
@@ -193,20 +193,20 @@ export async function verifyBackupFile(
       callback(null, chunk);
     },
   });
-  const verifier = createStreamVerifier({
+  const check = createIntegrityCheck({
     compression: options.compression,
     ...(options.encryptionKey === undefined ? {} : { encryptionKey: options.encryptionKey }),
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.zstdPath === undefined ? {} : { zstdPath: options.zstdPath }),
   });
-  const reading = pipeline(createReadStream(path), hashing, verifier.input);
-  const [verified, read] = await Promise.allSettled([verifier.done, reading]);
+  const reading = pipeline(createReadStream(path), hashing, check.input);
+  const [checked, read] = await Promise.allSettled([check.done, reading]);
   if (encryptedWithoutKey) {
     return fail('the file is encrypted (.enc); checking it needs the encryption key (BACKUP_ENCRYPTION_KEY)');
   }
   // The decompressor's own complaint is the cause; the reading side then only saw its input close.
-  if (verified.status === 'rejected') {
-    const error = verified.reason as unknown;
+  if (checked.status === 'rejected') {
+    const error = checked.reason as unknown;
     const reason =
       error instanceof BackupError
         ? error.message.replace(/^integrity check failed: /, '')
@@ -214,7 +214,7 @@ export async function verifyBackupFile(
     return fail(reason, error instanceof BackupError ? error.cause : error);
   }
   if (read.status === 'rejected') return fail(errorMessage(read.reason), read.reason);
-  const result = verified.value;
+  const result = checked.value;
   if (!hasCompletionTrailer(result.sqlTail)) {
     fail('the SQL does not end with pg_dump\'s "dump complete" trailer (truncated dump)');
   }

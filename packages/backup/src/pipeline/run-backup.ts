@@ -3,7 +3,8 @@ import { applyRetention, type BackupManifest, type RetentionOutcome } from '@war
 import { type BackupError, errorMessage } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import type { BackupStorage } from '@warden/storage';
-import { type CreateSpooledBackupOptions, createSpooledBackup } from './dump.js';
+import { createSpooledBackup } from './dump.js';
+import type { CreateSpooledBackupOptions } from './dump-options.js';
 import { uploadSpooledBackup } from './upload.js';
 import {
   isUploadError,
@@ -54,8 +55,8 @@ async function notifyRetry(
 }
 
 /**
- * The whole pipeline in one process (the CLI's `backup:create`): dump and verify once, upload with
- * retries, then retention — only after the backup is stored and verified. Returns the manifest.
+ * The whole pipeline in one process (the CLI's `backup:create`): dump and integrity-check once, upload with
+ * retries, then retention — only after the backup is stored and passed the stored-object check. Returns the manifest.
  */
 export async function runBackup(deps: RunBackupDeps, options: RunBackupOptions): Promise<BackupManifest> {
   const { storage, logger } = deps;
@@ -118,7 +119,7 @@ export async function runBackup(deps: RunBackupDeps, options: RunBackupOptions):
       });
       options.onRetention?.(outcome);
     } catch (error) {
-      // The backup itself is stored and verified; retention runs again after the next one.
+      // The backup itself is stored and checked; retention runs again after the next one.
       log.warn({ err: error, reason: errorMessage(error) }, 'retention failed');
     }
   }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { type BackupManifest, backupFileName, parseManifest } from '@warden/catalog';
 import { BackupError } from '@warden/errors';
-import { type SpooledBackup, spoolFileName } from './dump.js';
+import { type SpooledBackup, spoolFileName } from './dump-options.js';
 import type { BackupTargetSpec } from './target.js';
 
 /**
@@ -52,25 +52,48 @@ export function spoolRecordPathFor(spoolPath: string): string {
 }
 
 /**
- * Writes the record of a freshly verified spool file: a temporary file created 0600 (never
+ * Writes the record of a freshly integrity-checked spool file: a temporary file created 0600 (never
  * through an existing file or link), renamed over the final name. Throws the file system's error.
  */
 export async function writeSpoolRecord(spooled: SpooledBackup): Promise<void> {
-  const recordPath = spoolRecordPathFor(spooled.spoolPath);
-  const tempPath = `${recordPath}.tmp-${randomBytes(8).toString('hex')}`;
+  await writePrivateFile(spoolRecordPathFor(spooled.spoolPath), `${JSON.stringify(spooled.manifest)}\n`);
+}
+
+/** `content` at `filePath` through a 0600 temporary file renamed over it (`<path>.tmp-<hex>`). */
+export async function writePrivateFile(filePath: string, content: string): Promise<void> {
+  const tempPath = `${filePath}.tmp-${randomBytes(8).toString('hex')}`;
   try {
     const handle = await open(tempPath, 'wx', 0o600);
     try {
-      await handle.writeFile(`${JSON.stringify(spooled.manifest)}\n`);
+      await handle.writeFile(content);
       await handle.sync();
     } finally {
       await handle.close();
     }
-    await rename(tempPath, recordPath);
+    await rename(tempPath, filePath);
   } catch (error) {
     await rm(tempPath, { force: true }).catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * The text of a file this process's user wrote with {@link writePrivateFile}: a regular file of
+ * this uid, mode 0600 or stricter, at most `maxBytes`; `undefined` for anything else. Throws the
+ * file system's error (ENOENT when absent).
+ */
+export async function readPrivateFile(filePath: string, maxBytes: number): Promise<string | undefined> {
+  const info = await lstat(filePath);
+  const uid = process.getuid?.();
+  if (
+    !info.isFile() ||
+    (info.mode & 0o077) !== 0 ||
+    (uid !== undefined && info.uid !== uid) ||
+    info.size > maxBytes
+  ) {
+    return undefined;
+  }
+  return readFile(filePath, { encoding: 'utf8', flag: 'r' });
 }
 
 /** Removes a spool file and its record (after a successful upload, or when the dump is abandoned). */
@@ -110,17 +133,9 @@ export async function loadSpooledBackup(options: LoadSpooledBackupOptions): Prom
 
   let manifest: BackupManifest;
   try {
-    const info = await lstat(recordPath);
-    const uid = process.getuid?.();
-    if (
-      !info.isFile() ||
-      (info.mode & 0o077) !== 0 ||
-      (uid !== undefined && info.uid !== uid) ||
-      info.size > MAX_RECORD_BYTES
-    ) {
-      return refuse(notOurs);
-    }
-    manifest = parseManifest(JSON.parse(await readFile(recordPath, { encoding: 'utf8', flag: 'r' })));
+    const text = await readPrivateFile(recordPath, MAX_RECORD_BYTES);
+    if (text === undefined) return refuse(notOurs);
+    manifest = parseManifest(JSON.parse(text));
   } catch (error) {
     if (error instanceof BackupError && error.code === 'SPOOL_RECORD_INVALID') throw error;
     return refuse(notOurs, error);
@@ -148,7 +163,7 @@ export async function loadSpooledBackup(options: LoadSpooledBackupOptions): Prom
   }
   if (bytes !== manifest.bytes || sha256 !== manifest.sha256) {
     refuse(
-      `the spooled dump ${filename} no longer matches the record made when it was verified (size or SHA-256 differ); it is kept, not uploaded`,
+      `the spooled dump ${filename} no longer matches the record made after its integrity check (size or SHA-256 differ); it is kept, not uploaded`,
     );
   }
   return { spoolPath, manifest };

@@ -1,8 +1,8 @@
 import { BackupError, errorMessage, isBackupError, isWardenError } from '@warden/errors';
 import type { BackupStorage } from '@warden/storage';
-import type { SpooledBackup } from './dump.js';
+import type { SpooledBackup } from './dump-options.js';
 
-/** How often and how far apart a verified dump's upload is tried (the dump itself never again). */
+/** How often and how far apart an integrity-checked dump's upload is tried (the dump itself never again). */
 export interface UploadRetrySettings {
   /** Upload retries after the first attempt. */
   uploadRetryAttempts: number;
@@ -53,7 +53,7 @@ export function streamedUploadFailure(
   if (isUploadError(cause)) return cause;
   return new BackupError(
     'UPLOAD_FAILED',
-    `upload of ${spooled.manifest.key} to ${storage.location} failed: ${errorMessage(cause)}; the verified dump is kept at ${spooled.spoolPath}`,
+    `upload of ${spooled.manifest.key} to ${storage.location} failed: ${errorMessage(cause)}; the integrity-checked dump is kept at ${spooled.spoolPath}`,
     { cause, spoolPath: spooled.spoolPath, permanent: isWardenError(cause) && cause.permanent },
   );
 }

@@ -4,7 +4,7 @@ import { BackupError, errorMessage, isWardenError } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import type { BackupStorage } from '@warden/storage';
 import { compressionContentType } from '../codecs/compression.js';
-import type { SpooledBackup } from './dump.js';
+import type { SpooledBackup } from './dump-options.js';
 import { removeSpooledBackup } from './spool-record.js';
 
 export interface UploadSpooledBackupOptions {
@@ -21,7 +21,7 @@ export interface UploadSpooledBackupOptions {
 }
 
 /**
- * Uploads a verified spool file, checks the stored object (size, and SHA-256 where the store keeps
+ * Uploads an integrity-checked spool file, runs the stored-object check (size, and SHA-256 where the store keeps
  * one), then writes the manifest, which is what makes the backup exist in the catalog. The spool
  * file is deleted only after all of that; on failure it is kept for the next attempt.
  */
@@ -33,7 +33,7 @@ export async function uploadSpooledBackup(
   const { storage } = deps;
   const { manifest, spoolPath } = spooled;
   const log = deps.logger.child({ target: manifest.target, filename: manifest.filename });
-  const kept = `the verified dump is kept at ${spoolPath}`;
+  const kept = `the integrity-checked dump is kept at ${spoolPath}`;
 
   let spoolSize: number;
   try {
@@ -48,7 +48,7 @@ export async function uploadSpooledBackup(
   if (spoolSize !== manifest.bytes) {
     throw new BackupError(
       'UPLOAD_FAILED',
-      `spool file ${spoolPath} has ${spoolSize} bytes, the verified dump had ${manifest.bytes}`,
+      `spool file ${spoolPath} has ${spoolSize} bytes, the integrity-checked dump had ${manifest.bytes}`,
       { permanent: true },
     );
   }
@@ -100,7 +100,7 @@ export async function uploadSpooledBackup(
     await storage.delete(manifest.key).catch(() => undefined);
     throw new BackupError(
       'UPLOAD_VERIFY_FAILED',
-      `verification of uploaded ${manifest.key} failed: ${mismatch}; ${kept}`,
+      `stored-object check of ${manifest.key} failed: ${mismatch}; ${kept}`,
       { spoolPath },
     );
   }
@@ -125,6 +125,9 @@ export async function uploadSpooledBackup(
   await removeSpooledBackup(spoolPath).catch((error: unknown) => {
     log.warn({ err: error, spoolPath }, 'removing the uploaded spool file failed');
   });
-  log.info({ location, bytes: final.bytes, sha256: final.sha256 }, 'backup uploaded and verified');
+  log.info(
+    { location, bytes: final.bytes, sha256: final.sha256 },
+    'backup uploaded, stored-object check passed',
+  );
   return final;
 }

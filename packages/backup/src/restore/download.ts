@@ -6,7 +6,7 @@ import type { BackupManifest } from '@warden/catalog';
 import { BackupError, errorMessage, RestoreError, StorageError } from '@warden/errors';
 import type { BackupStorage } from '@warden/storage';
 import { looksEncrypted } from '../codecs/encryption.js';
-import { createStreamVerifier, type StreamVerifierResult } from '../pipeline/integrity-check.js';
+import { createIntegrityCheck, type IntegrityCheckResult } from '../pipeline/integrity-check.js';
 import { checkSpoolSpace } from '../pipeline/preflight.js';
 import { hasCompletionTrailer } from '../streams/tail-buffer.js';
 import type { RestoreBackupOptions } from './restore-options.js';
@@ -17,7 +17,7 @@ import type { RestoreBackupOptions } from './restore-options.js';
  * the end, pg_dump's completion trailer). Then size, SHA-256 and SQL size are compared with the
  * manifest, the cheap checks first with the plainest message. Throws `RESTORE_INTEGRITY_FAILED`.
  */
-export async function downloadVerified(
+export async function downloadWithIntegrityCheck(
   storage: BackupStorage,
   manifest: BackupManifest,
   localPath: string,
@@ -40,16 +40,16 @@ export async function downloadVerified(
     );
   }
   const encryptionKey = manifest.encryption ? options.encryptionKey : undefined;
-  const verifier = streamCheck
-    ? createStreamVerifier({
+  const check = streamCheck
+    ? createIntegrityCheck({
         compression: manifest.compression,
         signal,
         ...(encryptionKey === undefined ? {} : { encryptionKey }),
         ...(options.zstdPath === undefined ? {} : { zstdPath: options.zstdPath }),
       })
     : undefined;
-  // The verifier's verdict is read after the download; until then a rejection is only held.
-  const verdict = verifier?.done.then(
+  // The check's verdict is read after the download; until then a rejection is only held.
+  const verdict = check?.done.then(
     (result) => ({ ok: true as const, result }),
     (error: unknown) => ({ ok: false as const, error }),
   );
@@ -63,33 +63,33 @@ export async function downloadVerified(
       hash.update(chunk);
       onBytes(bytes);
       // Once the check has given up (it already has its verdict), the download still completes.
-      if (verifier?.input.writable && !encryptedWithoutKey) {
-        if (!verifier.input.write(chunk)) {
+      if (check?.input.writable && !encryptedWithoutKey) {
+        if (!check.input.write(chunk)) {
           // Wait for the check to catch up, or for it to end early (its verdict is then known).
           const resume = () => {
-            verifier.input.off('drain', resume);
-            verifier.input.off('close', resume);
+            check.input.off('drain', resume);
+            check.input.off('close', resume);
             callback(null, chunk);
           };
-          verifier.input.once('drain', resume);
-          verifier.input.once('close', resume);
+          check.input.once('drain', resume);
+          check.input.once('close', resume);
           return;
         }
       }
       callback(null, chunk);
     },
     flush(callback) {
-      verifier?.input.end();
+      check?.input.end();
       callback();
     },
   });
-  verifier?.input.on('error', () => undefined);
+  check?.input.on('error', () => undefined);
   try {
     const body = await storage.read(manifest.key);
     // 0600: the dump holds the whole database.
     await pipeline(body, tee, createWriteStream(localPath, { flags: 'wx', mode: 0o600 }), { signal });
   } catch (error) {
-    verifier?.input.destroy();
+    check?.input.destroy();
     await verdict;
     if (error instanceof StorageError && error.code === 'STORAGE_NOT_FOUND') {
       throw new RestoreError(
@@ -107,7 +107,7 @@ export async function downloadVerified(
   const fail = (reason: string, cause?: unknown): never => {
     throw new RestoreError(
       'RESTORE_INTEGRITY_FAILED',
-      `backup ${manifest.filename} failed verification: ${reason}`,
+      `backup ${manifest.filename} failed its integrity check: ${reason}`,
       {
         cause,
       },
@@ -142,7 +142,7 @@ export function causeOf(error: unknown): unknown {
 /** What is wrong with a stream that decompressed whole: no trailer, or not the recorded SQL size. */
 export function streamCheckProblem(
   manifest: Pick<BackupManifest, 'sql_bytes'>,
-  result: StreamVerifierResult,
+  result: IntegrityCheckResult,
 ): string | undefined {
   if (!hasCompletionTrailer(result.sqlTail)) {
     return 'the SQL does not end with pg_dump\'s "dump complete" trailer (truncated dump)';

@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import type { BackupManifest } from '@warden/catalog';
 import { RestoreError, scrubSecrets } from '@warden/errors';
 import { execa } from 'execa';
-import { createStreamVerifier } from '../pipeline/integrity-check.js';
+import { createIntegrityCheck } from '../pipeline/integrity-check.js';
 import { type ConnectionParams, connectionSecrets, libpqEnv } from '../postgres/connection.js';
 import { withPgOptions } from '../postgres/event-trigger-safety.js';
 import { createTailBuffer, STDERR_TAIL_BYTES } from '../streams/tail-buffer.js';
@@ -85,7 +85,7 @@ export async function runPsql(
     lastReport = at;
     onBytes(bytes, sqlBytes);
   };
-  const verifier = createStreamVerifier({
+  const integrityCheck = createIntegrityCheck({
     compression: manifest.compression,
     signal: kill.signal,
     ...(manifest.encryption ? { encryptionKey: options.encryptionKey ?? '' } : {}),
@@ -103,12 +103,12 @@ export async function runPsql(
       callback(null, chunk);
     },
   });
-  const reading = pipeline(createReadStream(localPath), storedCounter, verifier.input);
+  const reading = pipeline(createReadStream(localPath), storedCounter, integrityCheck.input);
   reading.catch(() => undefined);
   // The stream's problem when it is the reason psql was stopped.
   let streamProblem: { reason: string; cause?: unknown } | undefined;
   try {
-    const checked = await verifier.done.then(
+    const checked = await integrityCheck.done.then(
       (result) => {
         const reason = streamCheckProblem(manifest, result);
         return reason === undefined ? undefined : { reason };
@@ -127,7 +127,7 @@ export async function runPsql(
     if (streamProblem) {
       throw new RestoreError(
         'RESTORE_INTEGRITY_FAILED',
-        `backup ${manifest.filename} failed verification: ${streamProblem.reason}`,
+        `backup ${manifest.filename} failed its integrity check: ${streamProblem.reason}`,
         { cause: streamProblem.cause },
       );
     }

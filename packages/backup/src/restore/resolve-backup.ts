@@ -46,7 +46,7 @@ export async function resolveBackup(
   if (!manifest) {
     throw new RestoreError(
       'RESTORE_BACKUP_NOT_FOUND',
-      `backup "${file}" of target "${target.name}" not found (no manifest, so not a verified backup)`,
+      `backup "${file}" of target "${target.name}" not found (no manifest, so not a complete, checked backup)`,
     );
   }
   return manifest;

@@ -1,29 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errorMessage, RestoreError, scrubError, scrubSecrets } from '@warden/errors';
-import { keyIdOf } from '../codecs/encryption.js';
-import { checkRestoredContent } from '../content/content-proof.js';
+import { errorMessage, RestoreError } from '@warden/errors';
 import {
   type ConnectionParams,
   connectionSecrets,
   describeConnection,
   parseDatabaseUrl,
-  quoteIdent,
 } from '../postgres/connection.js';
-import { EventTriggerRestoreError, planTriggerSafety } from '../postgres/event-trigger-safety.js';
-import { downloadVerified } from './download.js';
-import {
-  databaseExists,
-  dropDatabase,
-  freeDatabaseName,
-  swapDatabases,
-  withMaintenanceClient,
-} from './maintenance-connection.js';
+import { downloadWithIntegrityCheck } from './download.js';
+import { assertKeyOpensBackup } from './encryption-key-check.js';
+import { createFreshDatabase, dropHalfRestoredDatabase } from './fresh-database.js';
+import { dropDatabase, swapDatabases, withMaintenanceClient } from './maintenance-connection.js';
 import { assertRestorableDatabaseName, databaseUrlFor } from './naming.js';
 import { checkPsql, runPsql } from './psql-runner.js';
 import { resolveBackup } from './resolve-backup.js';
+import { createRestoreDeadline } from './restore-deadline.js';
 import type { RestoreBackupOptions, RestoreDeps, RestoreProgress, RestoreResult } from './restore-options.js';
+import { type MaintenanceAccess, planDestination, planEventTriggers } from './restore-plan.js';
+import { proveRestoredDatabase } from './restored-database-proof.js';
 import { takeSafetyBackup } from './safety-backup.js';
 
 const DEFAULT_TIMEOUT_MS = 6 * 60 * 60 * 1000;
@@ -31,14 +26,13 @@ const DEFAULT_TIMEOUT_MS = 6 * 60 * 60 * 1000;
 /**
  * Restores a backup (docs/architecture.md#restore). Order matters for safety:
  * 1. resolve the backup and the database to write, refuse an existing one without `overwrite`;
- * 2. download it and verify size, SHA-256, the whole stream and the completion trailer — before any
+ * 2. download it and check size, SHA-256, the whole stream (integrity check) and the completion trailer — before any
  *    SQL runs, so a corrupt backup leaves every database untouched (a restore test checks size and
  *    SHA-256 here and the stream as it feeds psql, into the scratch database it drops anyway);
  * 3. (dry run stops here)
  * 4. for `overwrite` of an existing database, take a safety backup of it first;
  * 5. restore into a *new* database with `psql -v ON_ERROR_STOP=1 --single-transaction`;
- * 6. prove it against the manifest: schema objects, row counts, data digests, sequences, large
- *    objects, database properties (content/content-proof.ts);
+ * 6. compare its schema objects and row counts with the manifest;
  * 7. for `overwrite`, swap the new database in under the old name (one transaction) and drop the old.
  * A new database is dropped again on any failure; an existing one is never touched before step 7.
  */
@@ -52,9 +46,12 @@ export async function restoreBackup(
   const startedAt = now();
   const maintenanceDatabase = options.maintenanceDatabase ?? 'postgres';
   const psqlPath = options.psqlPath ?? 'psql';
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const timeout = AbortSignal.timeout(timeoutMs);
-  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+  const deadline = createRestoreDeadline(
+    target.name,
+    options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    options.signal,
+  );
+  const { signal } = deadline;
   const log = deps.logger.child({ target: target.name, ...(options.jobId ? { jobId: options.jobId } : {}) });
   const secrets = connectionSecrets(target.databaseUrl);
   let server: ConnectionParams;
@@ -65,17 +62,9 @@ export async function restoreBackup(
       permanent: true,
     });
   }
-  const maintenanceUrl = databaseUrlFor(target.databaseUrl, maintenanceDatabase);
-  const where = `${describeConnection({ ...server, database: maintenanceDatabase })} of target "${target.name}"`;
-  const abortError = () =>
-    new RestoreError(
-      'RESTORE_ABORTED',
-      timeout.aborted && !options.signal?.aborted
-        ? `restore of target "${target.name}" timed out after ${timeoutMs} ms`
-        : `restore of target "${target.name}" was aborted`,
-    );
-  const throwIfAborted = () => {
-    if (signal.aborted) throw abortError();
+  const maintenance: MaintenanceAccess = {
+    url: databaseUrlFor(target.databaseUrl, maintenanceDatabase),
+    where: `${describeConnection({ ...server, database: maintenanceDatabase })} of target "${target.name}"`,
   };
   let lastPercent = -1;
   const progress = (update: RestoreProgress) => {
@@ -94,41 +83,10 @@ export async function restoreBackup(
   const manifest = await resolveBackup(storage, target, options.file);
   const totalBytes = manifest.bytes;
   progress({ phase: 'prepare', percent: 0, bytes: 0, totalBytes });
-  if (manifest.encryption && options.encryptionKey === undefined) {
-    throw new RestoreError(
-      'ENCRYPTION_KEY_MISSING',
-      `backup ${manifest.filename} is encrypted (key ${manifest.encryption.keyId}); set BACKUP_ENCRYPTION_KEY to the key it was made with`,
-    );
-  }
-  if (manifest.encryption && options.encryptionKey !== undefined) {
-    const keyId = keyIdOf(options.encryptionKey);
-    if (keyId !== manifest.encryption.keyId) {
-      throw new RestoreError(
-        'ENCRYPTION_KEY_MISMATCH',
-        `backup ${manifest.filename} was encrypted with key ${manifest.encryption.keyId}, the configured key is ${keyId}`,
-      );
-    }
-  }
+  assertKeyOpensBackup(manifest, options.encryptionKey);
   const psqlVersion = await checkPsql(psqlPath);
 
-  // Decide where the restore goes before downloading anything: an existing database without
-  // `overwrite` is refused at once.
-  const plan = await withMaintenanceClient(maintenanceUrl, where, async (client) => {
-    if (options.database !== undefined) {
-      const exists = await databaseExists(client, options.database);
-      if (exists && !options.overwrite) {
-        throw new RestoreError(
-          'RESTORE_DATABASE_EXISTS',
-          `database "${options.database}" already exists; restoring into it needs the overwrite flag (--overwrite, "overwrite": true), which first takes a safety backup of it`,
-        );
-      }
-      return { database: options.database, action: exists ? ('replace' as const) : ('create' as const) };
-    }
-    return {
-      database: await freeDatabaseName(client, target.database, startedAt, options.newDatabaseLabel),
-      action: 'create' as const,
-    };
-  });
+  const plan = await planDestination(maintenance, options, startedAt);
   log.info(
     {
       file: manifest.filename,
@@ -139,17 +97,7 @@ export async function restoreBackup(
     },
     'restore planned',
   );
-  const triggerSafety = await withMaintenanceClient(maintenanceUrl, where, (client) =>
-    planTriggerSafety(client, manifest),
-  ).catch((error: unknown) => {
-    if (error instanceof EventTriggerRestoreError) {
-      throw new RestoreError(
-        'RESTORE_EVENT_TRIGGERS',
-        `cannot restore ${manifest.filename}: ${error.message}`,
-      );
-    }
-    throw error;
-  });
+  const triggerSafety = await planEventTriggers(maintenance, manifest);
 
   const localPath = join(
     options.spoolDir,
@@ -157,8 +105,8 @@ export async function restoreBackup(
   );
   let createdDatabase: string | undefined;
   try {
-    throwIfAborted();
-    await downloadVerified(
+    deadline.throwIfAborted();
+    await downloadWithIntegrityCheck(
       storage,
       manifest,
       localPath,
@@ -172,15 +120,18 @@ export async function restoreBackup(
           totalBytes,
         }),
       // A restore test's scratch database is dropped whatever happens: its stream is checked once,
-      // while psql is fed, instead of once more beforehand. A dry run or a real restore checks
+      // as psql is fed, instead of once more beforehand. A dry run or a real restore checks it
       // before any SQL runs.
       !options.discard,
     ).catch((error: unknown) => {
-      throw signal.aborted ? abortError() : error;
+      throw deadline.orAbort(error);
     });
     // The integrity check ran during the download; its phase ends with it.
     progress({ phase: 'verify', percent: 30, bytes: totalBytes, totalBytes });
-    log.info({ file: manifest.filename, sha256: manifest.sha256 }, 'backup downloaded and verified');
+    log.info(
+      { file: manifest.filename, sha256: manifest.sha256 },
+      'backup downloaded, integrity check passed',
+    );
 
     const base = {
       target: target.name,
@@ -209,43 +160,16 @@ export async function restoreBackup(
     let safetyBackup: string | undefined;
     if (plan.action === 'replace') {
       progress({ phase: 'safety-backup', percent: 30, bytes: 0, totalBytes });
-      safetyBackup = await takeSafetyBackup(deps, options, plan.database, signal);
+      safetyBackup = await takeSafetyBackup(options, plan.database, signal);
       log.info({ database: plan.database, safetyBackup }, 'safety backup of the database to replace stored');
     }
-    throwIfAborted();
+    deadline.throwIfAborted();
 
-    // A replace restores into a fresh database too; the existing one is only swapped out at the end.
-    const restoreInto =
-      plan.action === 'replace'
-        ? await withMaintenanceClient(maintenanceUrl, where, (client) =>
-            freeDatabaseName(client, plan.database, now(), 'incoming'),
-          )
-        : plan.database;
-    const owner = await withMaintenanceClient(maintenanceUrl, where, async (client) => {
-      // Replacing keeps the database's owner; a new database belongs to the restoring role.
-      let ownerName: string | undefined;
-      if (plan.action === 'replace') {
-        const { rows } = await client.query<{ owner: string }>(
-          'SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1',
-          [plan.database],
-        );
-        ownerName = rows[0]?.owner;
-      }
-      // template0: a dump restores into a pristine database, not one carrying template1's extras.
-      await client.query(
-        `CREATE DATABASE ${quoteIdent(restoreInto)} TEMPLATE template0${ownerName ? ` OWNER ${quoteIdent(ownerName)}` : ''}`,
-      );
-      createdDatabase = restoreInto;
-      return ownerName;
-    }).catch((error: unknown) => {
-      if (error instanceof RestoreError) throw error;
-      throw new RestoreError(
-        'RESTORE_CONNECT_FAILED',
-        `creating database "${restoreInto}" failed: ${scrubSecrets(errorMessage(error), secrets)}`,
-        { cause: scrubError(error, secrets) },
-      );
+    const fresh = await createFreshDatabase(maintenance, plan, now(), secrets, (name) => {
+      createdDatabase = name;
     });
-    log.info({ database: restoreInto, owner }, 'database created; restoring');
+    const restoreInto = fresh.name;
+    log.info({ database: restoreInto, owner: fresh.owner }, 'database created; restoring');
 
     await runPsql(
       localPath,
@@ -264,36 +188,22 @@ export async function restoreBackup(
           sqlBytes,
         }),
     ).catch((error: unknown) => {
-      throw signal.aborted ? abortError() : error;
+      throw deadline.orAbort(error);
     });
-    throwIfAborted();
+    deadline.throwIfAborted();
 
     progress({ phase: 'check', percent: 92, bytes: totalBytes, totalBytes });
-    const restoredUrl = databaseUrlFor(target.databaseUrl, restoreInto);
-    const { problems, check } = await checkRestoredContent({
+    const check = await proveRestoredDatabase(
       manifest,
-      url: restoredUrl,
-      params: { ...server, database: restoreInto },
-      database: restoreInto,
+      {
+        url: databaseUrlFor(target.databaseUrl, restoreInto),
+        params: { ...server, database: restoreInto },
+        name: restoreInto,
+      },
       psqlPath,
-      signal,
+      deadline,
       secrets,
-    }).catch((error: unknown) => {
-      throw signal.aborted
-        ? abortError()
-        : new RestoreError(
-            'RESTORE_CONNECT_FAILED',
-            `checking the restored database failed: ${scrubSecrets(errorMessage(error), secrets)}`,
-            { cause: scrubError(error, secrets) },
-          );
-    });
-    if (problems.length > 0) {
-      throw new RestoreError(
-        'RESTORE_CHECK_FAILED',
-        `the restored database differs from backup ${manifest.filename}: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? `; … ${problems.length - 5} more` : ''}`,
-        { problems },
-      );
-    }
+    );
     log.info(
       {
         database: restoreInto,
@@ -307,12 +217,22 @@ export async function restoreBackup(
 
     if (plan.action === 'replace') {
       progress({ phase: 'swap', percent: 96, bytes: totalBytes, totalBytes });
-      await swapDatabases(maintenanceUrl, where, plan.database, restoreInto, now(), log, secrets);
+      await swapDatabases(
+        maintenance.url,
+        maintenance.where,
+        plan.database,
+        restoreInto,
+        now(),
+        log,
+        secrets,
+      );
       createdDatabase = undefined;
     }
     let discarded = false;
     if (options.discard) {
-      await withMaintenanceClient(maintenanceUrl, where, (client) => dropDatabase(client, restoreInto));
+      await withMaintenanceClient(maintenance.url, maintenance.where, (client) =>
+        dropDatabase(client, restoreInto),
+      );
       createdDatabase = undefined;
       discarded = true;
     }
@@ -330,17 +250,8 @@ export async function restoreBackup(
       duration_ms: finishedAt.getTime() - startedAt.getTime(),
     };
   } catch (error) {
-    if (createdDatabase !== undefined) {
-      const leftover = createdDatabase;
-      await withMaintenanceClient(maintenanceUrl, where, (client) => dropDatabase(client, leftover)).then(
-        () => log.info({ database: leftover }, 'half-restored database dropped'),
-        (dropError: unknown) =>
-          log.error(
-            { err: scrubError(dropError, secrets), database: leftover },
-            'dropping the half-restored database failed; drop it by hand',
-          ),
-      );
-    }
+    if (createdDatabase !== undefined)
+      await dropHalfRestoredDatabase(maintenance, createdDatabase, log, secrets);
     throw error;
   } finally {
     await rm(localPath, { force: true }).catch(() => undefined);

@@ -5,6 +5,7 @@ import type { RunBackupOptions } from '../pipeline/run-backup.js';
 import type { BackupTargetSpec } from '../pipeline/target.js';
 
 export interface RestoreProgress {
+  /** `verify` is the integrity check; phase words are read from job progress, so they stay. */
   phase: 'prepare' | 'download' | 'verify' | 'safety-backup' | 'restore' | 'check' | 'swap' | 'done';
   /** 0-100 over the whole restore. */
   percent: number;
@@ -16,11 +17,20 @@ export interface RestoreProgress {
   sqlBytes?: number;
 }
 
-/** How the safety backup of a database about to be replaced is taken (the backup pipeline's settings). */
+/** The backup pipeline's settings for a safety backup taken through `runBackup`. */
 export type SafetyBackupSettings = Omit<
   RunBackupOptions,
   'target' | 'retention' | 'trigger' | 'jobId' | 'signal' | 'onProgress' | 'onRetention' | 'now'
 >;
+
+/**
+ * Takes a safety backup of `database` (on the target's server) before the restore replaces it and
+ * returns the stored backup's file name. Its driver decides how: the CLI runs `runBackup`, the
+ * worker its own backup steps under the target lock. A failure is a `RESTORE_SAFETY_BACKUP_FAILED`
+ * (`safetyBackupFailed`); any other error (the worker's hand-back to the queue) passes through the
+ * restore unchanged.
+ */
+export type TakeSafetyBackup = (database: string, signal: AbortSignal) => Promise<string>;
 
 export interface RestoreBackupOptions {
   /** The target the backup belongs to; its server is where the restore goes. */
@@ -31,9 +41,9 @@ export interface RestoreBackupOptions {
   database?: string;
   /** Allow replacing an existing database (after a safety backup of it). @defaultValue false */
   overwrite?: boolean;
-  /** Download, verify and plan only; nothing is written to any database. @defaultValue false */
+  /** Download, check and plan only; nothing is written to any database. @defaultValue false */
   dryRun?: boolean;
-  /** Where the backup is downloaded and verified before anything else happens. */
+  /** Where the backup is downloaded and checked before anything else happens. */
   spoolDir: string;
   /** Free space required in `spoolDir` besides the backup itself. @defaultValue 0 */
   minFreeBytes?: number;
@@ -46,7 +56,7 @@ export interface RestoreBackupOptions {
   /** 64 hex characters; needed for encrypted backups. */
   encryptionKey?: string;
   /** Required to replace an existing database: how to back it up first. */
-  safetyBackup?: SafetyBackupSettings;
+  takeSafetyBackup?: TakeSafetyBackup;
   /** Drop the restored database once checked (restore tests). @defaultValue false */
   discard?: boolean;
   /** Middle part of a generated database name. @defaultValue 'restore' */
@@ -61,7 +71,7 @@ export interface RestoreBackupOptions {
 }
 
 export interface RestoreResult {
-  /** `dry-run`: the backup was verified and the plan checked; nothing was written. */
+  /** `dry-run`: the backup passed its checks and the plan was checked; nothing was written. */
   status: 'success' | 'dry-run';
   target: string;
   file: string;

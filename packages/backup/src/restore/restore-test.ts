@@ -1,7 +1,7 @@
 import {
   type BackupManifest,
   latestGoodBackup,
-  type RestoreVerification,
+  type RestoreTestRecord,
   readManifest,
   writeManifest,
 } from '@warden/catalog';
@@ -11,7 +11,7 @@ import { restoreBackup } from './restore-backup.js';
 import type { RestoreBackupOptions, RestoreDeps, RestoreProgress } from './restore-options.js';
 import { dropStaleScratchDatabases } from './stale-scratch.js';
 
-export interface VerifyRestoreOptions
+export interface RestoreTestOptions
   extends Pick<
     RestoreBackupOptions,
     | 'target'
@@ -31,18 +31,19 @@ export interface VerifyRestoreOptions
   onProgress?: (progress: RestoreProgress) => void;
 }
 
-export interface RestoreVerificationOutcome {
+export interface RestoreTestOutcome {
   target: string;
   file: string;
-  verification: RestoreVerification;
+  /** What was written into the manifest's `verification` field. */
+  record: RestoreTestRecord;
   /** Row and table totals of the scratch database when the restore got that far. */
   check?: RestoreCheck;
-  /** The manifest as stored after recording the verification (`undefined` when it vanished meanwhile). */
+  /** The manifest as stored after recording the restore test (`undefined` when it vanished meanwhile). */
   manifest: BackupManifest | undefined;
 }
 
 /**
- * Failures that say something about the backup itself: they are recorded as a failed verification.
+ * Failures that say something about the backup itself: they are recorded as a failed restore test.
  * Anything else (database server down, storage unreachable) is thrown so the job is retried.
  */
 const BACKUP_FAULTS: ReadonlySet<RestoreError['code']> = new Set([
@@ -63,12 +64,12 @@ function isBackupFault(error: unknown): error is RestoreError {
  * docs/architecture.md#restore-test, the restore test: restores the target's newest backup (of its own database) into a
  * scratch database, compares schema objects and per-table row counts with the manifest, drops the
  * scratch database, and records the result as `manifest.verification`. Resolves with a `failed`
- * verification when the backup is at fault; throws when the test could not run.
+ * record when the backup is at fault; throws when the test could not run.
  */
-export async function verifyRestore(
+export async function runRestoreTest(
   deps: RestoreDeps,
-  options: VerifyRestoreOptions,
-): Promise<RestoreVerificationOutcome> {
+  options: RestoreTestOptions,
+): Promise<RestoreTestOutcome> {
   const { storage } = deps;
   const { target } = options;
   const now = options.now ?? (() => new Date());
@@ -81,7 +82,7 @@ export async function verifyRestore(
     if (!newest) {
       throw new RestoreError(
         'RESTORE_BACKUP_NOT_FOUND',
-        `target "${target.name}" has no backup to verify yet`,
+        `target "${target.name}" has no backup to restore-test yet`,
       );
     }
     file = newest.filename;
@@ -103,7 +104,7 @@ export async function verifyRestore(
   } catch (error) {
     log.warn({ err: error }, 'could not look for scratch databases left by interrupted restore tests');
   }
-  let verification: RestoreVerification;
+  let record: RestoreTestRecord;
   let check: RestoreCheck | undefined;
   try {
     const result = await restoreBackup(deps, {
@@ -115,22 +116,22 @@ export async function verifyRestore(
       newDatabaseLabel: 'verify',
     });
     check = result.check;
-    verification = {
+    record = {
       status: 'passed',
       at: now().toISOString(),
       database: result.database,
       duration_ms: now().getTime() - startedAt.getTime(),
     };
-    log.info({ file, tables: check?.tables, rows: check?.rows }, 'restore verification passed');
+    log.info({ file, tables: check?.tables, rows: check?.rows }, 'restore test passed');
   } catch (error) {
     if (!isBackupFault(error)) throw error;
-    verification = {
+    record = {
       status: 'failed',
       at: now().toISOString(),
       duration_ms: now().getTime() - startedAt.getTime(),
       problems: error.problems.length > 0 ? [...error.problems] : [`${error.code}: ${errorMessage(error)}`],
     };
-    log.warn({ file, code: error.code, problems: verification.problems }, 'restore verification failed');
+    log.warn({ file, code: error.code, problems: record.problems }, 'restore test failed');
   }
 
   // Re-read so that nothing written meanwhile is overwritten; a backup deleted meanwhile stays deleted.
@@ -138,14 +139,14 @@ export async function verifyRestore(
   try {
     const current = await readManifest(storage, target.name, file);
     if (current) {
-      manifest = { ...current, verification };
+      manifest = { ...current, verification: record };
       await writeManifest(storage, manifest);
     } else {
-      log.warn({ file }, 'the verified backup disappeared before its result could be recorded');
+      log.warn({ file }, 'the restore-tested backup disappeared before its result could be recorded');
     }
   } catch (error) {
-    log.warn({ err: error, file }, 'recording the restore verification in the manifest failed');
+    log.warn({ err: error, file }, 'recording the restore test in the manifest failed');
     manifest = undefined;
   }
-  return { target: target.name, file, verification, ...(check ? { check } : {}), manifest };
+  return { target: target.name, file, record, ...(check ? { check } : {}), manifest };
 }

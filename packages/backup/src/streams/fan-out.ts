@@ -12,7 +12,7 @@ export interface FanOutTarget {
 }
 
 /**
- * One writable that writes every chunk to several targets (spool file, inline verifier, upload), at
+ * One writable that writes every chunk to several targets (spool file, integrity check, upload), at
  * the pace of the slowest: a chunk is accepted only when every target has taken it, so memory stays
  * bounded by the targets' own buffers. Destroying the fan-out destroys every target it has not ended.
  */

@@ -7,12 +7,11 @@ import { assertSafeKey, type BackupStorage, type StoredObject } from '@warden/st
 export function createMemoryStorage(): BackupStorage & { objects: Map<string, Buffer>; deleted: string[] } {
   const objects = new Map<string, Buffer>();
   const deleted: string[] = [];
-  const describeObject = (key: string, body: Buffer): StoredObject => ({
-    key,
-    size: body.length,
-    lastModified: new Date(0),
-    sha256: createHash('sha256').update(body).digest('hex'),
-  });
+  // One fixed time for every object: only the size and the etag (the content's hash) tell a rewrite.
+  const describeObject = (key: string, body: Buffer): StoredObject => {
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    return { key, size: body.length, lastModified: new Date(0), sha256, etag: sha256 };
+  };
   const put = async (key: string, body: Buffer): Promise<StoredObject> => {
     assertSafeKey(key);
     objects.set(key, body);

@@ -1,22 +1,41 @@
-import {
-  type BackupManifest,
-  type ListBackupsOptions,
-  listBackups,
-  MANIFEST_SUFFIX,
-  manifestKeyFor,
-  parseManifestBytes,
-  timeOfBackupName,
-} from '@warden/catalog';
-import type { RedisConnection } from '@warden/queue';
 import type { BackupStorage } from '@warden/storage';
-import type { BackupCatalog } from './deps.js';
+import type { Cluster, Redis } from 'ioredis';
+import { type ListBackupsOptions, listBackups, readListedManifest, timeOfBackupName } from './catalog.js';
+import { type BackupManifest, MANIFEST_SUFFIX } from './manifest.js';
+
+/** The whole-store listing as the API serves it. */
+export interface BackupCatalog {
+  listBackups(options: ListBackupsOptions): Promise<BackupManifest[]>;
+}
+
+const builtAtKey = (indexKey: string) => `${indexKey}:built-at`;
+
+/** The index's key under an installation's `QUEUE_PREFIX`. */
+export function catalogIndexKey(queuePrefix: string): string {
+  return `${queuePrefix}:catalog:index`;
+}
+
+/**
+ * Adds a manifest just written to the index, so the whole-store listing shows a new backup at once
+ * rather than at the index's next rebuild. Only into an index that was built: one that never was is
+ * built from storage, which already holds the manifest.
+ */
+export async function addToCatalogIndex(
+  redis: Redis | Cluster,
+  indexKey: string,
+  manifestKey: string,
+): Promise<void> {
+  const time = timeOfBackupName(manifestKey.slice(0, -MANIFEST_SUFFIX.length));
+  if (Number.isNaN(time) || (await redis.exists(builtAtKey(indexKey))) !== 1) return;
+  await redis.zadd(indexKey, time, manifestKey);
+}
 
 /** Options of {@link createIndexedCatalog}. */
 export interface IndexedCatalogOptions {
   storage: BackupStorage;
   /** The API's fail-fast client; not closed here. */
-  redis: RedisConnection;
-  /** The index's key, e.g. `warden:catalog:index`. */
+  redis: Redis | Cluster;
+  /** The index's key: {@link catalogIndexKey}. */
   key: string;
   /** An index older than this is rebuilt from storage before it answers. @defaultValue 60000 */
   maxAgeMs?: number;
@@ -32,7 +51,7 @@ export interface IndexedCatalogOptions {
  */
 export function createIndexedCatalog(options: IndexedCatalogOptions): BackupCatalog {
   const { storage, redis } = options;
-  const builtKey = `${options.key}:built-at`;
+  const builtKey = builtAtKey(options.key);
   const maxAgeMs = options.maxAgeMs ?? 60_000;
   let rebuilding: Promise<void> | undefined;
 
@@ -62,15 +81,6 @@ export function createIndexedCatalog(options: IndexedCatalogOptions): BackupCata
     await rebuilding;
   };
 
-  const readValid = async (key: string): Promise<BackupManifest | undefined> => {
-    try {
-      const manifest = parseManifestBytes(await storage.readBytes(key));
-      return manifestKeyFor(manifest.key) === key ? manifest : undefined;
-    } catch {
-      return undefined;
-    }
-  };
-
   const pageFromIndex = async (limit: number, before: string | undefined): Promise<BackupManifest[]> => {
     let max = '+inf';
     if (before !== undefined) {
@@ -91,7 +101,7 @@ export function createIndexedCatalog(options: IndexedCatalogOptions): BackupCata
         limit - result.length,
       );
       if (keys.length === 0) break;
-      const manifests = await Promise.all(keys.map(readValid));
+      const manifests = await Promise.all(keys.map((key) => readListedManifest(storage, key)));
       for (const [index, manifest] of manifests.entries()) {
         if (manifest) {
           result.push(manifest);

@@ -16,6 +16,7 @@ import {
   createRestoreEvents,
   createRestoreProcessor,
 } from '../apps/worker/src/processors/restores.processor.js';
+import { createTargetLock } from '../apps/worker/src/target-lock.js';
 import { type HttpReceiver, startHttpReceiver } from './helpers/http-receiver.js';
 import {
   createTestDatabase,
@@ -25,8 +26,8 @@ import {
   targetSpecFor,
 } from './helpers/pg-fixtures.js';
 
-const logger = createLogger({ service: 'restore-verify-test', level: 'silent' });
-const prefix = `warden-test-restore-verify-${randomBytes(4).toString('hex')}`;
+const logger = createLogger({ service: 'restore-test-job-test', level: 'silent' });
+const prefix = `warden-test-restore-test-job-${randomBytes(4).toString('hex')}`;
 const redis = createRedisConnection({ url: 'redis://127.0.0.1:6379', role: 'worker' });
 redis.on('error', () => undefined);
 
@@ -104,14 +105,14 @@ async function storeDoctoredBackup(): Promise<BackupManifest> {
 
 beforeAll(async () => {
   source = await createTestDatabase({ prefix: 'warden_rv', seed: { orders: 4_000 } });
-  work = await mkdtemp(join(tmpdir(), 'warden-restore-verify-'));
+  work = await mkdtemp(join(tmpdir(), 'warden-restore-test-job-'));
   storage = createLocalStorage({ dir: join(work, 'store') });
   target = targetSpecFor(source);
   good = await runBackup({ storage, logger }, { ...backupSettings(), target, retention: false });
   receiver = await startHttpReceiver();
   metrics = createMetrics({ prefix: 'warden_', collectDefaultMetrics: false });
   notifier = createSlackNotifier({
-    webhookUrl: `${receiver.url}/services/T0/B0/verify`,
+    webhookUrl: `${receiver.url}/services/T0/B0/restore-test`,
     botName: 'Warden Test',
     redis,
     keyPrefix: `${prefix}:alerts`,
@@ -130,11 +131,19 @@ beforeAll(async () => {
         minFreeBytes: 0,
         psqlPath: 'psql',
         timeoutMs: 60_000,
-        safetyBackup: backupSettings(),
+        safetyBackup: {
+          ...backupSettings(),
+          compression: 'gzip',
+          gzipLevel: 1,
+          gzipEngine: 'zlib',
+          rowCounts: true,
+          pgDumpPath: 'pg_dump',
+        },
       },
       storage,
       logger,
       events: createRestoreEvents({ logger, notifier, metrics }),
+      lockFor: (name) => createTargetLock({ redis, key: `${prefix}:lock:backup:${name}` }),
     }),
     { connection: createRedisConnection({ url: 'redis://127.0.0.1:6379', role: 'worker' }), prefix },
   );
@@ -190,7 +199,7 @@ describe('restore.verify job', () => {
     expect(done.attemptsMade).toBe(1);
 
     const [alert] = await receiver.waitFor(1);
-    expect(alert?.text).toContain(`Restore verification of ${target.name} failed`);
+    expect(alert?.text).toContain(`Restore test of ${target.name} failed`);
     // The body is JSON: the quoted identifiers arrive escaped.
     expect(alert?.text).toContain(
       JSON.stringify(`table "audit"."events": 2000 rows in the backup's snapshot, 10 after restore`).slice(
@@ -205,7 +214,7 @@ describe('restore.verify job', () => {
     expect(manifest?.verification?.problems).toEqual([
       `table "audit"."events": 2000 rows in the backup's snapshot, 10 after restore`,
     ]);
-    // The good one keeps its passed verification; no scratch database is left behind.
+    // The good one keeps its passed restore test; no scratch database is left behind.
     expect((await readManifest(storage, target.name, good.filename))?.verification?.status).toBe('passed');
     // Only this test's databases: other test files create and drop theirs meanwhile.
     const ours = (names: string[]) => names.filter((name) => name.startsWith(source.name));

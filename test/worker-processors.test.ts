@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runBackup } from '@warden/backup';
 import { listBackups } from '@warden/catalog';
+import { databaseServerOf } from '@warden/config';
 import { StorageError } from '@warden/errors';
 import { createLogger } from '@warden/logging';
 import { JOB_NAMES, QUEUE_NAMES } from '@warden/queue';
@@ -12,10 +13,12 @@ import { type BackupStorage, createLocalStorage } from '@warden/storage';
 import { DelayedError, type Job, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBackupEvents } from '../apps/worker/src/backup-events.js';
+import { createServerSlots, type ServerSlots } from '../apps/worker/src/backup-pacing.js';
 import {
   type BackupPipelineSettings,
   createBackupProcessor,
 } from '../apps/worker/src/processors/backups.processor.js';
+import { PROGRESS_INTERVAL_MS } from '../apps/worker/src/processors/job-steps.js';
 import {
   createRestoreEvents,
   createRestoreProcessor,
@@ -322,7 +325,11 @@ describe('backup processor decisions (in-process, real Redis)', () => {
  * A restore processor sharing the backup processor's target locks of `scope`. The safety backup's
  * upload retry delay is far longer than any test: a processor that slept through it would time out.
  */
-function restoreProcessorWith(storage: BackupStorage, scope: string) {
+function restoreProcessorWith(
+  storage: BackupStorage,
+  scope: string,
+  extra: { serverSlots?: ServerSlots; pgDumpPath?: string } = {},
+) {
   return createRestoreProcessor({
     targets: [targetSpecFor(database)],
     settings: {
@@ -330,12 +337,16 @@ function restoreProcessorWith(storage: BackupStorage, scope: string) {
       minFreeBytes: 0,
       psqlPath: 'psql',
       timeoutMs: 60_000,
-      safetyBackup: pipelineSettings(path.join(work, `spool-${scope}`), 600_000),
+      safetyBackup: {
+        ...pipelineSettings(path.join(work, `spool-${scope}`), 600_000),
+        ...(extra.pgDumpPath ? { pgDumpPath: extra.pgDumpPath } : {}),
+      },
     },
     storage,
     logger,
     events: createRestoreEvents({ logger }),
     lockFor: lockForScope(scope),
+    ...(extra.serverSlots ? { serverSlots: extra.serverSlots } : {}),
   });
 }
 
@@ -421,6 +432,106 @@ describe('restore processor decisions (in-process, real Redis)', () => {
     const [safety] = await safetyCopiesOf(victim);
     expect(safety).toMatchObject({ filename: result.safety_backup, trigger: 'pre-restore' });
     await lockGone(lockKey);
+  });
+
+  it('waits in delayed while every dump slot of the database server is held, writing nothing, and dumps under a slot once one is free', async () => {
+    const scope = 'restore-slots';
+    const victim = await victimDatabase();
+    const failure: UploadFailure = {};
+    const slotOptions = { keyPrefix: `${prefix}:server-slots:${scope}`, limit: 1, ttlMs: 60_000 };
+    const slotKey = `${slotOptions.keyPrefix}:${databaseServerOf(targetSpecFor(database).databaseUrl)}`;
+    // BACKUP_SERVER_CONCURRENCY=1, the one slot held by another worker's dump.
+    const other = await createServerSlots({ redis, ...slotOptions }).acquire(
+      databaseServerOf(targetSpecFor(database).databaseUrl),
+    );
+    expect(other).toBeDefined();
+    const slotEvents: string[] = [];
+    const slots = createServerSlots({ redis, ...slotOptions });
+    const serverSlots: ServerSlots = {
+      async acquire(server) {
+        const slot = await slots.acquire(server);
+        slotEvents.push(slot ? 'acquired' : 'busy');
+        return (
+          slot && {
+            async release() {
+              slotEvents.push(`released before upload: ${(failure.puts ?? 0) === 0}`);
+              await slot.release();
+            },
+          }
+        );
+      },
+    };
+    const process = restoreProcessorWith(failingStorage(restoreStore, failure), scope, { serverSlots });
+    const { job, token } = await takeRestoreJob({
+      target: database.name,
+      file: 'latest',
+      database: victim,
+      overwrite: true,
+    });
+    expect(await outcome(process(job, token))).toBeInstanceOf(DelayedError);
+    expect(await job.getState()).toBe('delayed');
+    expect(slotEvents).toEqual(['busy']);
+    // Nothing written: no safety dump spooled or uploaded, the database as it was, the lock given back.
+    expect(failure.puts ?? 0).toBe(0);
+    expect(await readdir(path.join(work, `spool-${scope}`)).catch(() => [])).toEqual([]);
+    expect(await untouched(victim)).toBe(true);
+    expect(await safetyCopiesOf(victim)).toEqual([]);
+    expect(await redis.zcard(slotKey)).toBe(1);
+    await lockGone(lockKeyOf(scope, database.name));
+
+    await other?.release();
+    await (await restoreQueue.queue.getJob(job.id ?? ''))?.promote();
+    const { job: retry, token: retryToken } = await takeNext(restoreWorker);
+    expect(retry.id).toBe(job.id);
+    const result = (await process(retry, retryToken)) as { action: string; safety_backup?: string };
+    expect(result).toMatchObject({ action: 'replace' });
+    expect(await untouched(victim)).toBe(false);
+    // The slot was held for the dump and given back before the upload, like a backup's.
+    expect(slotEvents).toEqual(['busy', 'acquired', 'released before upload: true']);
+    expect(failure.puts).toBe(1);
+    expect(await redis.zcard(slotKey)).toBe(0);
+    const [safety] = await safetyCopiesOf(victim);
+    expect(safety).toMatchObject({ filename: result.safety_backup, trigger: 'pre-restore' });
+    await lockGone(lockKeyOf(scope, database.name));
+  });
+
+  it("reports the safety backup's progress in the restore job's progress, phase safety-backup, within the restore's range", async () => {
+    const scope = 'restore-progress';
+    const victim = await victimDatabase();
+    // pg_dump that ends later than the progress throttle's interval after it started, so that the
+    // dump's last progress is written, not dropped as too close to the phase's first update.
+    const dir = path.join(work, `pg-dump-${scope}`);
+    mkdirSync(dir, { recursive: true });
+    const pgDumpPath = path.join(dir, 'pg_dump_slow_exit');
+    writeFileSync(
+      pgDumpPath,
+      `#!/bin/sh\nif [ "$1" = "--version" ]; then exec pg_dump "$@"; fi\npg_dump "$@"\nrc=$?\nsleep ${(PROGRESS_INTERVAL_MS + 200) / 1000}\nexit $rc\n`,
+      { mode: 0o755 },
+    );
+    const process = restoreProcessorWith(restoreStore, scope, { pgDumpPath });
+    const { job, token } = await takeRestoreJob({
+      target: database.name,
+      file: 'latest',
+      database: victim,
+      overwrite: true,
+    });
+    const written: { phase: string; percent: number }[] = [];
+    const write = job.updateProgress.bind(job);
+    job.updateProgress = (progress) => {
+      written.push(progress as { phase: string; percent: number });
+      return write(progress);
+    };
+    expect(await process(job, token)).toMatchObject({ action: 'replace' });
+    const safety = written.filter((progress) => progress.phase === 'safety-backup');
+    expect(safety.length).toBeGreaterThanOrEqual(2);
+    expect(safety[0]?.percent).toBe(30);
+    // It moves within its sub-range, and the restore's percent never goes back.
+    expect(Math.max(...safety.map((progress) => progress.percent))).toBeGreaterThan(30);
+    for (const progress of safety) expect(progress.percent).toBeLessThanOrEqual(45);
+    const percents = written.map((progress) => progress.percent);
+    expect(percents).toEqual([...percents].sort((a, b) => a - b));
+    expect(written.at(-1)).toMatchObject({ phase: 'done', percent: 100 });
+    await lockGone(lockKeyOf(scope, database.name));
   });
 
   it('fails at once on a transient upload error of the safety backup: one upload attempt, no sleep, nothing replaced', async () => {

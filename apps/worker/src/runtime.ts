@@ -111,6 +111,15 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
       // A dead holder's target lock expires together with its job lock, so the stalled job can
       // start again as soon as it is recovered.
       const lockedRetryDelayMs = Math.min(30_000, config.worker.lockDurationMs);
+      // One set of dump slots per database server for both queues: a restore's safety dump counts
+      // against BACKUP_SERVER_CONCURRENCY like a backup's.
+      const serverSlots = createServerSlots({
+        redis: lockRedis,
+        keyPrefix: `${config.redis.queuePrefix}:server-slots`,
+        limit: config.backup.serverConcurrency,
+        ttlMs: config.worker.lockDurationMs,
+        onRenewError: (error) => logger.warn({ err: error }, 'could not renew a database server slot'),
+      });
       const backupProcessor = createBackupProcessor({
         targets: config.targets,
         settings: { ...config.backup },
@@ -119,13 +128,7 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
         events: deps.events,
         host,
         lockedRetryDelayMs,
-        serverSlots: createServerSlots({
-          redis: lockRedis,
-          keyPrefix: `${config.redis.queuePrefix}:server-slots`,
-          limit: config.backup.serverConcurrency,
-          ttlMs: config.worker.lockDurationMs,
-          onRenewError: (error) => logger.warn({ err: error }, 'could not renew a database server slot'),
-        }),
+        serverSlots,
         scheduleSpreadMs: config.backup.scheduleSpreadMs,
         ...(deps.deadman ? { onScheduledStart: (target: string) => deps.deadman?.(target, 'start') } : {}),
         scheduleOf: (name) => {
@@ -167,6 +170,7 @@ export function createWorkerRuntime(deps: WorkerRuntimeDeps): WorkerRuntime {
             events: { ...createRestoreEvents({ logger }), ...deps.events },
             lockFor,
             lockedRetryDelayMs,
+            serverSlots,
           }),
           {
             ...common,

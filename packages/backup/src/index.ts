@@ -97,6 +97,7 @@ export type {
   RestoreDeps,
   RestoreProgress,
   RestoreResult,
+  SafetyBackupProgress,
   SafetyBackupSettings,
   TakeSafetyBackup,
 } from './restore/restore-options.js';

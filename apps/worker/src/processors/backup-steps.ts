@@ -103,6 +103,19 @@ export async function uploadOnce(
   );
 }
 
+/** Of a backup's progress in percent, the dump and integrity check take 0 to this; the upload follows. */
+export const DUMP_PERCENT_END = 80;
+
+/** The dump step's progress (0-100) as a backup's percent. */
+export function dumpPercent(progress: BackupProgress): number {
+  return Math.round((progress.percent * DUMP_PERCENT_END) / 100);
+}
+
+/** The upload step's progress as a backup's percent, from {@link DUMP_PERCENT_END} up to `end`. */
+export function uploadPercent(bytesSent: number, totalBytes: number, end: number): number {
+  return DUMP_PERCENT_END + Math.floor((bytesSent / Math.max(1, totalBytes)) * (end - DUMP_PERCENT_END));
+}
+
 /**
  * Backup names have one-second resolution: the start of the second after `startedAt` (an ISO
  * time), until which the target lock is kept so no other backup takes the same name; undefined

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import {
+  type BackupProgress,
   type BackupTargetSpec,
   loadSpooledBackup,
   nextUploadStep,
@@ -10,7 +11,6 @@ import {
   writeSpoolRecord,
 } from '@warden/backup';
 import { applyRetention, type BackupManifest, toBackupResult } from '@warden/catalog';
-import { databaseServerOf } from '@warden/config';
 import { errorMessage } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import { type BackupJobPayload, type BackupJobResult, backupJobSchema, QUEUE_NAMES } from '@warden/queue';
@@ -22,17 +22,24 @@ import { removeStalePartials } from '../spool-cleanup.js';
 import { retryRedis, type TargetLock } from '../target-lock.js';
 import {
   type BackupPipelineSettings,
+  DUMP_PERCENT_END,
+  dumpPercent,
   dumpToSpool,
   nextSecondAfter,
   type StreamedUpload,
   uploadOnce,
+  uploadPercent,
 } from './backup-steps.js';
 import {
+  createProgressThrottle,
   findJobTarget,
   handBackJob,
   LOCKED_RETRY_DELAY_MS,
   lockOrDelay,
   parseJobPayload,
+  releaseServerSlot,
+  SERVER_BUSY_RETRY_DELAY_MS,
+  serverSlotOrDelay,
   toJobError,
 } from './job-steps.js';
 import { findResumePoint } from './resume-backup.js';
@@ -144,14 +151,15 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
           () => undefined,
         );
       } else {
-        if (deps.serverSlots && !data.upload && !resumed) {
-          slot = await deps.serverSlots.acquire(databaseServerOf(target.databaseUrl));
-          if (!slot) {
-            const base = deps.serverBusyRetryDelayMs ?? 2_000;
-            // Jitter, so that jobs waiting for one server do not all come back in the same instant.
-            await job.moveToDelayed(Date.now() + base + Math.floor(Math.random() * base), token);
-            throw new DelayedError();
-          }
+        if (!data.upload && !resumed) {
+          slot = await serverSlotOrDelay(
+            deps.serverSlots,
+            target.databaseUrl,
+            job,
+            token,
+            deps.serverBusyRetryDelayMs ?? SERVER_BUSY_RETRY_DELAY_MS,
+            log,
+          );
         }
         let upload = data.upload;
         let spooled: SpooledBackup;
@@ -176,9 +184,7 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
           const recorded = await recordSpooledDump(jobId, target, spooled, log);
           holdNameUntil = nextSecondAfter(spooled.manifest.started_at);
           // The dump is done: the server's slot goes to the next dump while this one uploads.
-          await slot
-            ?.release()
-            .catch((error: unknown) => log.warn({ err: error }, 'could not release server slot'));
+          await releaseServerSlot(slot, log);
           slot = undefined;
           upload = { file: spooled.manifest.filename, host, attempts: 0 };
           await saveUploadState(job, { ...data, upload }, log, recorded);
@@ -210,9 +216,7 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
       await deps.events.backupSucceeded(target, manifest, { jobId: job.id });
       return toBackupResult(manifest);
     } finally {
-      await slot
-        ?.release()
-        .catch((error: unknown) => log.warn({ err: error }, 'could not release server slot'));
+      await releaseServerSlot(slot, log);
       await lock
         .release(holdNameUntil)
         .catch((error: unknown) => log.warn({ err: error }, 'could not release target lock'));
@@ -225,26 +229,16 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
     log: Logger,
     signal: AbortSignal | undefined,
   ) {
-    let lastReported = 0;
+    const report = createProgressThrottle<BackupProgress>(
+      job,
+      (progress) => progress.percent >= DUMP_PERCENT_END,
+    );
     return dumpToSpool(deps, log, {
       target,
       trigger: backupJobSchema.shape.trigger.parse(job.data.trigger),
       jobId: job.id,
       signal,
-      onProgress: (progress) => {
-        // Writing progress to Redis on every chunk would flood it; a few updates a second suffice.
-        const now = Date.now();
-        if (now - lastReported < 500 && progress.percent < 100) return;
-        lastReported = now;
-        // Scale dump and integrity check to 0-80 % and leave the rest to the upload.
-        job
-          .updateProgress({
-            phase: progress.phase,
-            percent: Math.round(progress.percent * 0.8),
-            bytes: progress.bytes,
-          })
-          .catch(() => undefined);
-      },
+      onProgress: (progress) => report({ ...progress, percent: dumpPercent(progress) }),
     });
   }
 
@@ -307,7 +301,7 @@ export function createBackupProcessor(deps: BackupProcessorDeps) {
     try {
       // A streamed upload that failed counts as the first attempt; the retries use the spool file.
       return await uploadOnce(deps, log, spooled, streamed, (bytesSent) => {
-        const percent = 80 + Math.floor((bytesSent / Math.max(1, manifest.bytes)) * 17);
+        const percent = uploadPercent(bytesSent, manifest.bytes, 97);
         job.updateProgress({ phase: 'upload', percent, bytes: bytesSent }).catch(() => undefined);
       });
     } catch (error) {

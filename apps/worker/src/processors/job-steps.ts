@@ -1,6 +1,8 @@
+import { databaseServerOf } from '@warden/config';
 import { isWardenError } from '@warden/errors';
 import type { Logger } from '@warden/logging';
 import { DelayedError, type Job, UnrecoverableError, WaitingError } from 'bullmq';
+import type { ServerSlot, ServerSlots } from '../backup-pacing.js';
 import type { TargetLock } from '../target-lock.js';
 
 /*
@@ -48,17 +50,20 @@ export const PROGRESS_INTERVAL_MS = 500;
 
 /**
  * A progress writer that drops updates closer than {@link PROGRESS_INTERVAL_MS} to the last one,
- * except those `isFinal` marks. Failures to write progress are ignored: progress is advisory.
+ * except those `isFinal` marks and the first of a new phase (the console always shows the phase a
+ * job is in). Failures to write progress are ignored: progress is advisory.
  */
-export function createProgressThrottle<P extends object>(
+export function createProgressThrottle<P extends { phase: string }>(
   job: Pick<Job, 'updateProgress'>,
   isFinal: (progress: P) => boolean = () => false,
 ): (progress: P) => void {
   let last = 0;
+  let lastPhase: string | undefined;
   return (progress) => {
     const now = Date.now();
-    if (now - last < PROGRESS_INTERVAL_MS && !isFinal(progress)) return;
+    if (now - last < PROGRESS_INTERVAL_MS && progress.phase === lastPhase && !isFinal(progress)) return;
     last = now;
+    lastPhase = progress.phase;
     job.updateProgress({ ...progress }).catch(() => undefined);
   };
 }
@@ -97,6 +102,40 @@ export async function lockOrDelay(
   log.info(message);
   await job.moveToDelayed(Date.now() + delayMs, token);
   throw new DelayedError();
+}
+
+/** How long a job that found its database server's slots taken waits at least, by default. */
+export const SERVER_BUSY_RETRY_DELAY_MS = 2_000;
+
+/**
+ * Takes a slot on the database server of `databaseUrl` (`BACKUP_SERVER_CONCURRENCY`); without
+ * `slots` there is no cap and nothing to take. When every slot is held, moves this job to `delayed`
+ * like {@link lockOrDelay} and ends it with `DelayedError`. The delay is `delayMs` plus up to as
+ * much again at random, so jobs waiting for one server do not all come back in the same instant.
+ */
+export async function serverSlotOrDelay(
+  slots: ServerSlots | undefined,
+  databaseUrl: string,
+  job: Pick<Job, 'moveToDelayed'>,
+  token: string | undefined,
+  delayMs: number,
+  log: Pick<Logger, 'debug'>,
+): Promise<ServerSlot | undefined> {
+  if (!slots) return undefined;
+  const server = databaseServerOf(databaseUrl);
+  const slot = await slots.acquire(server);
+  if (slot) return slot;
+  log.debug({ server }, 'every dump slot of the database server is taken; trying again later');
+  await job.moveToDelayed(Date.now() + delayMs + Math.floor(Math.random() * delayMs), token);
+  throw new DelayedError();
+}
+
+/** Gives a server slot back (its release retries through a Redis failover); failing that, it expires. */
+export async function releaseServerSlot(
+  slot: ServerSlot | undefined,
+  log: Pick<Logger, 'warn'>,
+): Promise<void> {
+  await slot?.release().catch((error: unknown) => log.warn({ err: error }, 'could not release server slot'));
 }
 
 /**

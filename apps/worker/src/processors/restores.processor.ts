@@ -13,6 +13,7 @@ import { backupAlerts, type Notifier } from '@warden/notify';
 import { JOB_NAMES, QUEUE_NAMES, restoreJobSchema, restoreVerifyJobSchema } from '@warden/queue';
 import type { BackupStorage } from '@warden/storage';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
+import type { ServerSlots } from '../backup-pacing.js';
 import { createSafeSender } from '../notify-safely.js';
 import type { TargetLock } from '../target-lock.js';
 import type { BackupPipelineSettings } from './backup-steps.js';
@@ -145,6 +146,10 @@ export interface RestoreProcessorDeps {
   lockFor: (target: string) => TargetLock;
   /** Wait before trying again when a backup of the target holds the lock. @defaultValue 30000 */
   lockedRetryDelayMs?: number;
+  /** The backup processor's dump slots per database server, taken for the safety dump. */
+  serverSlots?: ServerSlots | undefined;
+  /** Wait before trying again when the server has no free dump slot. @defaultValue 2000, jittered */
+  serverBusyRetryDelayMs?: number;
 }
 
 /**
@@ -178,6 +183,8 @@ export function createRestoreProcessor(deps: RestoreProcessorDeps) {
         storage: deps.storage,
         lockFor: deps.lockFor,
         lockedRetryDelayMs: deps.lockedRetryDelayMs,
+        serverSlots: deps.serverSlots,
+        serverBusyRetryDelayMs: deps.serverBusyRetryDelayMs,
       },
       job,
       token,
@@ -203,7 +210,8 @@ export function createRestoreProcessor(deps: RestoreProcessorDeps) {
       return result;
     } catch (error) {
       await safety.release();
-      // A backup of the target holds its lock: the job is already delayed, nothing was written.
+      // A backup of the target holds its lock, or its server has no free dump slot: the job is
+      // already delayed, nothing was written.
       if (error instanceof DelayedError) throw error;
       if (signal?.aborted) return handBack(job, token, log);
       await deps.events.restoreFailed(target, error, {

@@ -67,9 +67,11 @@ export async function restoreBackup(
     where: `${describeConnection({ ...server, database: maintenanceDatabase })} of target "${target.name}"`,
   };
   let lastPercent = -1;
+  let lastPhase: RestoreProgress['phase'] | undefined;
   const progress = (update: RestoreProgress) => {
-    if (update.percent === lastPercent && update.phase !== 'restore') return;
+    if (update.percent === lastPercent && update.phase === lastPhase && update.phase !== 'restore') return;
     lastPercent = update.percent;
+    lastPhase = update.phase;
     options.onProgress?.(update);
   };
 
@@ -158,9 +160,18 @@ export async function restoreBackup(
     }
 
     let safetyBackup: string | undefined;
+    // Replacing a database: its safety backup takes 30-45 % and psql the rest up to 90 %.
+    const restoreFrom = plan.action === 'replace' ? 45 : 30;
     if (plan.action === 'replace') {
       progress({ phase: 'safety-backup', percent: 30, bytes: 0, totalBytes });
-      safetyBackup = await takeSafetyBackup(options, plan.database, signal);
+      safetyBackup = await takeSafetyBackup(options, plan.database, signal, (update) =>
+        progress({
+          phase: 'safety-backup',
+          percent: 30 + Math.floor((Math.min(100, update.percent) / 100) * (restoreFrom - 30)),
+          bytes: update.bytes,
+          totalBytes,
+        }),
+      );
       log.info({ database: plan.database, safetyBackup }, 'safety backup of the database to replace stored');
     }
     deadline.throwIfAborted();
@@ -182,7 +193,7 @@ export async function restoreBackup(
       (bytes, sqlBytes) =>
         progress({
           phase: 'restore',
-          percent: 30 + Math.floor((bytes / Math.max(1, totalBytes)) * 60),
+          percent: restoreFrom + Math.floor((bytes / Math.max(1, totalBytes)) * (90 - restoreFrom)),
           bytes,
           totalBytes,
           sqlBytes,

@@ -9,7 +9,10 @@ export interface RestoreProgress {
   phase: 'prepare' | 'download' | 'verify' | 'safety-backup' | 'restore' | 'check' | 'swap' | 'done';
   /** 0-100 over the whole restore. */
   percent: number;
-  /** Phase `restore`: stored (compressed) bytes fed to psql so far; download/verify: bytes read. */
+  /**
+   * Phase `restore`: stored (compressed) bytes fed to psql so far; download/verify: bytes read;
+   * `safety-backup`: bytes of the safety backup dumped (then uploaded) so far.
+   */
   bytes: number;
   /** Stored size of the backup. */
   totalBytes: number;
@@ -25,12 +28,23 @@ export type SafetyBackupSettings = Omit<
 
 /**
  * Takes a safety backup of `database` (on the target's server) before the restore replaces it and
- * returns the stored backup's file name. Its driver decides how: the CLI runs `runBackup`, the
+ * returns the stored backup's file name, reporting its progress to `onProgress` if it can. Its driver decides how: the CLI runs `runBackup`, the
  * worker its own backup steps under the target lock. A failure is a `RESTORE_SAFETY_BACKUP_FAILED`
  * (`safetyBackupFailed`); any other error (the worker's hand-back to the queue) passes through the
  * restore unchanged.
  */
-export type TakeSafetyBackup = (database: string, signal: AbortSignal) => Promise<string>;
+export type TakeSafetyBackup = (
+  database: string,
+  signal: AbortSignal,
+  onProgress?: (progress: SafetyBackupProgress) => void,
+) => Promise<string>;
+
+/** How far a safety backup has come, as its driver reports it. */
+export interface SafetyBackupProgress {
+  /** 0-100 over the safety backup (dump, integrity check and upload). */
+  percent: number;
+  bytes: number;
+}
 
 export interface RestoreBackupOptions {
   /** The target the backup belongs to; its server is where the restore goes. */

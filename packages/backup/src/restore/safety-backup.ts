@@ -3,7 +3,12 @@ import { BackupError, errorMessage, RestoreError } from '@warden/errors';
 import { type RunBackupDeps, runBackup } from '../pipeline/run-backup.js';
 import type { BackupTargetSpec } from '../pipeline/target.js';
 import { databaseUrlFor } from './naming.js';
-import type { RestoreBackupOptions, SafetyBackupSettings, TakeSafetyBackup } from './restore-options.js';
+import type {
+  RestoreBackupOptions,
+  SafetyBackupProgress,
+  SafetyBackupSettings,
+  TakeSafetyBackup,
+} from './restore-options.js';
 
 /** What a safety backup of `database` runs as: the restore's target, pointed at that database. */
 export function safetyBackupTarget(target: BackupTargetSpec, database: string): BackupTargetSpec {
@@ -52,6 +57,7 @@ export async function takeSafetyBackup(
   options: Pick<RestoreBackupOptions, 'takeSafetyBackup'>,
   database: string,
   signal: AbortSignal,
+  onProgress: (progress: SafetyBackupProgress) => void,
 ): Promise<string> {
   if (!options.takeSafetyBackup) {
     throw new RestoreError(
@@ -60,5 +66,5 @@ export async function takeSafetyBackup(
       { permanent: true },
     );
   }
-  return options.takeSafetyBackup(database, signal);
+  return options.takeSafetyBackup(database, signal, onProgress);
 }

@@ -118,7 +118,7 @@ function shortReason(reason: string | undefined): string {
  */
 export function registerFleetRoutes(admin: FastifyInstance, deps: AppDeps): void {
   const { config, queues, storage } = deps;
-  // Kept between requests (the console reloads every 30 s): a load lists each target's keys and
+  // Kept between requests (the console reloads it every 15 s): a load lists each target's keys and
   // reads only the manifests that are new or were rewritten since (docs/fleet.md).
   const summaries = createManifestSummaries({ storage });
 

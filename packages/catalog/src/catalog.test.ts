@@ -44,6 +44,20 @@ describe('catalog', () => {
     expect(await listBackups(storage, { target: 'ap' })).toEqual([]);
   });
 
+  it('reads only the manifests of the page it returns', async () => {
+    const storage = createMemoryStorage();
+    for (let day = 1; day <= 20; day += 1) {
+      await writeManifest(storage, manifest('app', `2025-10-${String(day).padStart(2, '0')}T03:00:00.000Z`));
+    }
+    const page = await listBackups(storage, { target: 'app', limit: 3 });
+    expect(page.map((item) => item.started_at.slice(0, 10))).toEqual([
+      '2025-10-20',
+      '2025-10-19',
+      '2025-10-18',
+    ]);
+    expect(storage.keysRead).toEqual(page.map((item) => manifestKeyFor(item.key)));
+  });
+
   it('pages with `before` as an ISO time or a file name', async () => {
     const storage = createMemoryStorage();
     const items = ['2025-10-01T03:00:00.000Z', '2025-10-02T03:00:00.000Z', '2025-10-03T03:00:00.000Z'].map(

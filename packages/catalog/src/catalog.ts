@@ -213,17 +213,33 @@ export async function readListedManifest(
 /**
  * Reads listed entries (from {@link listManifestEntries}) a few at a time and yields what `read`
  * gives, newest first, skipping `undefined`. A consumer that stops early leaves the rest unread.
+ * `expected` is how many the consumer means to take: rounds read no more than are still expected
+ * (at most 8 at once), and once that many are yielded and it goes on, 1, 2, 4, then 8 at a time.
  */
 export async function* readNewestFirst<T extends Pick<BackupManifest, 'started_at' | 'filename'>>(
   entries: readonly ManifestEntry[],
   read: (entry: ManifestEntry) => Promise<T | undefined>,
+  expected = Number.POSITIVE_INFINITY,
 ): AsyncGenerator<T> {
-  for (let start = 0; start < entries.length; start += READ_CONCURRENCY) {
-    const batch = await Promise.all(entries.slice(start, start + READ_CONCURRENCY).map(read));
+  let yielded = 0;
+  let beyond = 0;
+  for (let start = 0; start < entries.length; ) {
+    const wanted = expected - yielded;
+    const size = Math.min(READ_CONCURRENCY, wanted > 0 ? wanted : 2 ** beyond++);
+    const batch = await Promise.all(entries.slice(start, start + size).map(read));
+    start += size;
     for (const item of batch.sort((a, b) => (a && b ? compareNewestFirst(a, b) : 0))) {
-      if (item) yield item;
+      if (!item) continue;
+      yielded += 1;
+      yield item;
     }
   }
+}
+
+/** Options of {@link manifestsNewestFirst}. */
+export interface NewestFirstOptions extends Pick<ListBackupsOptions, 'target' | 'before'> {
+  /** How many the caller means to take (a page's size, 1 for the latest): no more are read ahead. */
+  expected?: number;
 }
 
 /**
@@ -233,10 +249,12 @@ export async function* readNewestFirst<T extends Pick<BackupManifest, 'started_a
  */
 export async function* manifestsNewestFirst(
   storage: BackupStorage,
-  options: Pick<ListBackupsOptions, 'target' | 'before'> = {},
+  options: NewestFirstOptions = {},
 ): AsyncGenerator<BackupManifest> {
-  yield* readNewestFirst(await listManifestEntries(storage, options), (entry) =>
-    readListedManifest(storage, entry.key, options.target),
+  yield* readNewestFirst(
+    await listManifestEntries(storage, options),
+    (entry) => readListedManifest(storage, entry.key, options.target),
+    options.expected,
   );
 }
 
@@ -248,7 +266,8 @@ export async function listBackups(
   const limit = options.limit === undefined ? Number.POSITIVE_INFINITY : Math.max(0, options.limit);
   const result: BackupManifest[] = [];
   if (limit === 0) return result;
-  for await (const manifest of manifestsNewestFirst(storage, options)) {
+  const { target, before } = options;
+  for await (const manifest of manifestsNewestFirst(storage, { target, before, expected: limit })) {
     result.push(manifest);
     if (result.length >= limit) break;
   }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { writeManifest } from './catalog.js';
 import { latestGoodBackup, pickLatestGoodBackup, SAFETY_COPY_TRIGGER } from './latest-good-backup.js';
-import type { BackupManifest } from './manifest.js';
+import { type BackupManifest, manifestKeyFor } from './manifest.js';
 import { createMemoryStorage } from './testing/memory-storage.js';
 import { testManifest } from './testing/test-manifest.js';
 
@@ -51,5 +51,13 @@ describe('latestGoodBackup', () => {
     }
     expect((await latestGoodBackup(storage, target))?.key).toBe(own.key);
     expect(await latestGoodBackup(storage, { name: 'app', database: 'nodb' })).toBeUndefined();
+  });
+
+  it('reads one manifest when the newest backup is good', async () => {
+    const storage = createMemoryStorage();
+    const newest = manifest('appdb', 1);
+    for (const item of [newest, own, manifest('appdb', 120)]) await writeManifest(storage, item);
+    expect((await latestGoodBackup(storage, target))?.key).toBe(newest.key);
+    expect(storage.keysRead).toEqual([manifestKeyFor(newest.key)]);
   });
 });

@@ -61,8 +61,8 @@ export async function latestGoodBackup(
   target: CatalogTarget,
   options: LatestGoodBackupOptions = {},
 ): Promise<BackupManifest | undefined> {
-  // Newest first and lazily: a target with years of backups costs one listing and a manifest or two.
-  for await (const manifest of manifestsNewestFirst(storage, { target: target.name })) {
+  // Newest first and lazily: a target with years of backups costs one listing and, mostly, one manifest.
+  for await (const manifest of manifestsNewestFirst(storage, { target: target.name, expected: 1 })) {
     if (isGoodBackupOf(manifest, target, options)) return manifest;
   }
   return undefined;

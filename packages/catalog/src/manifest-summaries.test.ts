@@ -9,12 +9,7 @@ const start = Date.parse('2026-03-01T03:00:00Z');
 
 async function storeWith(count: number) {
   const storage = createMemoryStorage();
-  const keysRead: string[] = [];
-  const readBytes = storage.readBytes;
-  storage.readBytes = (key) => {
-    keysRead.push(key);
-    return readBytes(key);
-  };
+  const { keysRead } = storage;
   const manifests = [];
   for (let index = 0; index < count; index += 1) {
     const manifest = testManifest({ target: 'app', startedAt: new Date(start + index * 60_000) });

@@ -35,8 +35,9 @@ export interface ManifestSummaries {
   /**
    * A target's manifests, newest first, as summaries: one key listing, then only the manifests not
    * summarised before or changed since, read lazily (stop early, and the rest stays unread).
+   * `expected`: how many the caller means to take, so no more are read ahead.
    */
-  newestFirst(target: string): AsyncGenerator<ManifestSummary>;
+  newestFirst(target: string, expected?: number): AsyncGenerator<ManifestSummary>;
   /** Summaries (and known non-manifests) held now. */
   readonly size: number;
 }
@@ -99,28 +100,32 @@ export function createManifestSummaries(options: ManifestSummariesOptions): Mani
   };
 
   return {
-    async *newestFirst(target) {
+    async *newestFirst(target, expected) {
       const entries = await listManifestEntries(storage, { target });
-      yield* readNewestFirst(entries, async (entry) => {
-        const fingerprint = fingerprintOf(entry.object);
-        const cached = cache.get(entry.key);
-        if (cached?.fingerprint === fingerprint) {
-          remember(entry.key, fingerprint, cached.summary);
-          return cached.summary ?? undefined;
-        }
-        let bytes: Buffer;
-        try {
-          bytes = await storage.readBytes(entry.key);
-        } catch {
-          // Deleted since the listing, or storage failed: nothing to remember, try again next time.
-          return undefined;
-        }
-        const manifest = checkListedManifest(bytes, entry.key, target);
-        // Not a backup stays not a backup until the object changes: no need to read it again.
-        const summary = manifest ? summarise(manifest) : null;
-        remember(entry.key, fingerprint, summary);
-        return summary ?? undefined;
-      });
+      yield* readNewestFirst(
+        entries,
+        async (entry) => {
+          const fingerprint = fingerprintOf(entry.object);
+          const cached = cache.get(entry.key);
+          if (cached?.fingerprint === fingerprint) {
+            remember(entry.key, fingerprint, cached.summary);
+            return cached.summary ?? undefined;
+          }
+          let bytes: Buffer;
+          try {
+            bytes = await storage.readBytes(entry.key);
+          } catch {
+            // Deleted since the listing, or storage failed: nothing to remember, try again next time.
+            return undefined;
+          }
+          const manifest = checkListedManifest(bytes, entry.key, target);
+          // Not a backup stays not a backup until the object changes: no need to read it again.
+          const summary = manifest ? summarise(manifest) : null;
+          remember(entry.key, fingerprint, summary);
+          return summary ?? undefined;
+        },
+        expected,
+      );
     },
     get size() {
       return cache.size;

@@ -4,7 +4,13 @@ import { JOB_NAMES } from '@warden/queue';
 import type { Job } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../deps.js';
-import { type FleetFailure, type FleetJob, fleetManifestsOf, summariseFleet } from '../fleet.js';
+import {
+  type FleetFailure,
+  type FleetJob,
+  fleetManifestsOf,
+  summariseFleet,
+  TREND_LENGTH,
+} from '../fleet.js';
 import { listSchedules } from '../schedules.js';
 import { resolveTarget } from '../targets.js';
 import { ADMIN_SECURITY, adminErrorResponses, errorResponseSchema, targetNameSchema } from './schemas.js';
@@ -173,7 +179,7 @@ export function registerFleetRoutes(admin: FastifyInstance, deps: AppDeps): void
           .map((job) => ({ job, state }));
       const [manifests, schedules, unfinishedJobs, backupFailed, restoreFailed] = await Promise.all([
         mapBounded(targets, TARGETS_READ_AT_ONCE, (target) =>
-          fleetManifestsOf(summaries.newestFirst(target.name), target),
+          fleetManifestsOf(summaries.newestFirst(target.name, TREND_LENGTH), target),
         ).then((lists) => lists.flat()),
         listSchedules(queues),
         Promise.all(UNFINISHED_STATES.map(unfinished)).then((lists) => lists.flat()),

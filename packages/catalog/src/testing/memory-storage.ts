@@ -4,9 +4,15 @@ import { StorageError } from '@warden/errors';
 import { assertSafeKey, type BackupStorage, type StoredObject } from '@warden/storage';
 
 /** An in-memory `BackupStorage` for unit tests (no services). Not exported from the package. */
-export function createMemoryStorage(): BackupStorage & { objects: Map<string, Buffer>; deleted: string[] } {
+export function createMemoryStorage(): BackupStorage & {
+  objects: Map<string, Buffer>;
+  deleted: string[];
+  /** Keys `readBytes` was asked for, in order (what a catalog read costs). */
+  keysRead: string[];
+} {
   const objects = new Map<string, Buffer>();
   const deleted: string[] = [];
+  const keysRead: string[] = [];
   // One fixed time for every object: only the size and the etag (the content's hash) tell a rewrite.
   const describeObject = (key: string, body: Buffer): StoredObject => {
     const sha256 = createHash('sha256').update(body).digest('hex');
@@ -20,6 +26,7 @@ export function createMemoryStorage(): BackupStorage & { objects: Map<string, Bu
   return {
     objects,
     deleted,
+    keysRead,
     location: 'memory://',
     prefersStreamedUpload: false,
     describe: (key) => `memory://${key}`,
@@ -47,6 +54,7 @@ export function createMemoryStorage(): BackupStorage & { objects: Map<string, Bu
       return Readable.from([body]);
     },
     readBytes: async (key) => {
+      keysRead.push(key);
       const body = objects.get(key);
       if (!body) throw new StorageError('STORAGE_NOT_FOUND', `object ${key} not found`);
       return body;

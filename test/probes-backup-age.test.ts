@@ -1,12 +1,19 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { backupFileName, dumpKeyFor, SAFETY_COPY_TRIGGER } from '@warden/catalog';
+import {
+  backupFileName,
+  dumpKeyFor,
+  manifestKeyFor,
+  SAFETY_COPY_TRIGGER,
+  writeManifest,
+} from '@warden/catalog';
 import { probeBackups } from '@warden/probes';
 import { type BackupStorage, createLocalStorage } from '@warden/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBackupFreshnessSource } from '../apps/api/src/backup-freshness.js';
 import { makeManifest, makeTarget, storeBackup } from './helpers/api-fixtures.js';
+import { countingReads } from './helpers/counting-storage.js';
 
 const HOUR = 3600_000;
 
@@ -68,5 +75,32 @@ describe('backup-age probe reads the latest good backup from the catalog', () =>
     expect(freshness?.last_success_at).toBe(own.finished_at);
     expect(freshness?.status).toBe('degraded');
     expect(result.status).toBe('degraded');
+  });
+
+  it('reads, cycle after cycle, only the manifests written or rewritten since', async () => {
+    const target = makeTarget('agecycles', { schedule: '0 3 * * *' });
+    const older = makeManifest(target, new Date(Date.now() - 30 * HOUR), storage);
+    const newest = makeManifest(target, new Date(Date.now() - 2 * HOUR), storage);
+    for (const manifest of [older, newest]) await storeBackup(storage, manifest);
+    const counted = countingReads(storage);
+    const source = createBackupFreshnessSource(counted.storage, [target]);
+    const lastSuccess = async () => {
+      counted.reset();
+      const result = await probeBackups(source, { timeoutMs: 10_000, graceMs: 0 });
+      return (result.targets as Record<string, { last_success_at?: string }>)[target.name]?.last_success_at;
+    };
+
+    expect(await lastSuccess()).toBe(newest.finished_at);
+    expect(counted.keysRead).toEqual([manifestKeyFor(newest.key)]);
+    expect(await lastSuccess()).toBe(newest.finished_at);
+    expect(counted.keysRead).toEqual([]);
+
+    // A restore test failed the newest: its rewritten manifest is read again, then the older one.
+    await writeManifest(storage, {
+      ...newest,
+      verification: { status: 'failed', at: new Date().toISOString() },
+    });
+    expect(await lastSuccess()).toBe(older.finished_at);
+    expect(counted.keysRead).toEqual([newest, older].map((manifest) => manifestKeyFor(manifest.key)));
   });
 });

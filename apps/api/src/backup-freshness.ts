@@ -1,4 +1,4 @@
-import { latestGoodBackup } from '@warden/catalog';
+import { createManifestSummaries, firstGoodBackup } from '@warden/catalog';
 import type { BackupScheduleTarget, LatestBackupSource } from '@warden/probes';
 import type { BackupStorage } from '@warden/storage';
 
@@ -9,18 +9,21 @@ export interface FreshnessTarget extends BackupScheduleTarget {
 
 /**
  * Where the backup-age probe reads each target's latest good backup: the catalog's one definition
- * (the target's own database, no pre-restore safety copy, no failed restore test).
+ * (the target's own database, no pre-restore safety copy, no failed restore test). Every probe
+ * cycle asks for every target, so the summaries are remembered: a cycle costs one key listing per
+ * target plus the manifests written or rewritten since (docs/fleet.md).
  */
 export function createBackupFreshnessSource(
   storage: BackupStorage,
   targets: readonly FreshnessTarget[],
 ): LatestBackupSource {
   const byName = new Map(targets.map((target) => [target.name, target]));
+  const summaries = createManifestSummaries({ storage });
   return {
     targets,
     listLatest: async (name) => {
       const target = byName.get(name);
-      return target === undefined ? undefined : latestGoodBackup(storage, target);
+      return target === undefined ? undefined : firstGoodBackup(summaries.newestFirst(name, 1), target);
     },
   };
 }

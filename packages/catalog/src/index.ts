@@ -17,6 +17,8 @@ export {
 } from './catalog-index.js';
 export {
   type CatalogTarget,
+  firstGoodBackup,
+  type GoodBackupFields,
   isGoodBackupOf,
   isSafetyCopy,
   type LatestGoodBackupOptions,

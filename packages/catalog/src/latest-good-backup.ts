@@ -21,6 +21,11 @@ export interface LatestGoodBackupOptions {
   includeFailedRestoreTests?: boolean;
 }
 
+/** What {@link isGoodBackupOf} looks at: a manifest or its summary. */
+export type GoodBackupFields = Pick<BackupManifest, 'target' | 'database' | 'trigger'> & {
+  verification?: Pick<RestoreTestRecord, 'status'> | undefined;
+};
+
 export function isSafetyCopy(manifest: Pick<BackupManifest, 'trigger'>): boolean {
   return manifest.trigger === SAFETY_COPY_TRIGGER;
 }
@@ -31,9 +36,7 @@ export function isSafetyCopy(manifest: Pick<BackupManifest, 'trigger'>): boolean
  * restore test, unless the options ask for those.
  */
 export function isGoodBackupOf(
-  manifest: Pick<BackupManifest, 'target' | 'database' | 'trigger'> & {
-    verification?: Pick<RestoreTestRecord, 'status'> | undefined;
-  },
+  manifest: GoodBackupFields,
   target: CatalogTarget,
   options: LatestGoodBackupOptions = {},
 ): boolean {
@@ -62,7 +65,20 @@ export async function latestGoodBackup(
   options: LatestGoodBackupOptions = {},
 ): Promise<BackupManifest | undefined> {
   // Newest first and lazily: a target with years of backups costs one listing and, mostly, one manifest.
-  for await (const manifest of manifestsNewestFirst(storage, { target: target.name, expected: 1 })) {
+  return firstGoodBackup(
+    manifestsNewestFirst(storage, { target: target.name, expected: 1 }),
+    target,
+    options,
+  );
+}
+
+/** The first good backup of `target` in a newest-first stream of manifests or summaries; reads no further. */
+export async function firstGoodBackup<T extends GoodBackupFields>(
+  newestFirst: AsyncIterable<T>,
+  target: CatalogTarget,
+  options: LatestGoodBackupOptions = {},
+): Promise<T | undefined> {
+  for await (const manifest of newestFirst) {
     if (isGoodBackupOf(manifest, target, options)) return manifest;
   }
   return undefined;

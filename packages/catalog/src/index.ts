@@ -46,7 +46,6 @@ export {
 } from './manifest.js';
 export {
   createManifestSummaries,
-  DEFAULT_SUMMARY_ENTRIES,
   type ManifestSummaries,
   type ManifestSummariesOptions,
   type ManifestSummary,

@@ -42,7 +42,7 @@ export interface ManifestSummaries {
   readonly size: number;
 }
 
-export const DEFAULT_SUMMARY_ENTRIES = 25_000;
+const DEFAULT_SUMMARY_ENTRIES = 25_000;
 
 function summarise(manifest: BackupManifest): ManifestSummary {
   const {
@@ -84,7 +84,7 @@ function fingerprintOf(object: StoredObject): string {
  * Manifest summaries cached in-process by manifest key and listing fingerprint (size, last
  * modified, etag). A manifest is immutable except for its `verification` (a restore test rewrites
  * it), and a rewrite changes the fingerprint, so a cached summary is good exactly as long as the
- * listing shows the same object. Bounded: an LRU of at most `maxEntries` summaries (a few hundred
+ * listing shows the same object. Bounded: an LRU of at most `maxEntries` summaries (about 700
  * bytes each); entries of deleted manifests are never met again and age out.
  */
 export function createManifestSummaries(options: ManifestSummariesOptions): ManifestSummaries {

@@ -33,8 +33,10 @@ export interface ResumePointOptions {
  * failover ate the completion, the worker died) is run again by the stalled-job recovery. The
  * backup's file name comes from the job's data (upload retry) or from the job's record in the
  * spool. A manifest in storage of that name, made by this job, means the backup is done; a
- * spooled dump that still matches its spool record is uploaded; anything else is dumped afresh. A storage error propagates:
- * guessing "not stored" would take a second backup.
+ * spooled dump that still matches its spool record is uploaded (also when storage cannot be
+ * asked: the upload writes the same name again, never a second backup); anything else is dumped
+ * afresh. A storage error with nothing spooled to upload propagates: guessing "not stored" and
+ * dumping again would take a second backup.
  */
 export async function findResumePoint(options: ResumePointOptions): Promise<ResumePoint> {
   const { jobId, target, log } = options;
@@ -44,16 +46,20 @@ export async function findResumePoint(options: ResumePointOptions): Promise<Resu
   });
   const file = options.upload?.file ?? record?.filename;
   if (file === undefined) return undefined;
-  const manifest = await readManifest(options.storage, target.name, file).catch((error: unknown) => {
+  let manifest: BackupManifest | undefined;
+  let unreachable: unknown;
+  try {
+    manifest = await readManifest(options.storage, target.name, file);
+  } catch (error) {
     // A manifest that is not one of this target's is not this job's backup.
-    if ((error as { code?: string }).code === 'MANIFEST_INVALID') return undefined;
-    throw error;
-  });
+    if ((error as { code?: string }).code !== 'MANIFEST_INVALID') unreachable = error;
+  }
   if (manifest?.job_id === jobId) {
     log.info({ filename: file }, 'an earlier run of this job already stored the backup; not dumping again');
     return { stored: manifest };
   }
-  // The upload retry path loads (and checks) the spooled dump its data names.
+  // The upload retry path loads (and checks) the spooled dump its data names; with storage away,
+  // its upload attempt fails as an upload error, which the upload policy retries.
   if (options.upload || !record) return undefined;
   try {
     const spooled = await loadSpooledBackup({ spoolDir: options.spoolDir, target, filename: file });
@@ -63,6 +69,8 @@ export async function findResumePoint(options: ResumePointOptions): Promise<Resu
     );
     return { spooled, file };
   } catch (error) {
+    // Storage could not say whether this job's backup is stored: dumping again might take a second one.
+    if (unreachable !== undefined) throw unreachable;
     log.warn(
       { err: error, filename: file },
       'the dump an earlier run of this job spooled cannot be used; dumping again',

@@ -127,9 +127,12 @@ describe('S3 down for the whole retry window', () => {
     ]);
     await slack.waitFor(1, { filter: (request) => request.text.includes('succeeded') });
     expect(slackTexts().some((text) => text.includes('Upload of the'))).toBe(false);
-    // The failed run's file and its spool record are still there for the operator; the new run
+    // The failed run's file, its spool record and its job's record (so that retrying the failed
+    // job uploads that file instead of dumping again) are still there for the operator; the new run
     // left nothing behind.
     expect(existsSync(keptPath)).toBe(true);
-    expect((await readdir(spoolDir)).sort()).toEqual([kept[0], `${kept[0]}.manifest.json`]);
+    expect((await readdir(spoolDir)).sort()).toEqual(
+      [kept[0], `${kept[0]}.manifest.json`, `${database.name}.job-${failed.id}.job.json`].sort(),
+    );
   });
 });

@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -374,4 +375,39 @@ export async function dumpBytes(database: string): Promise<number> {
   const [code] = (await once(child, 'close')) as [number];
   if (code !== 0) throw new Error(`pg_dump of ${database} exited with ${code}`);
   return bytes;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timing
+
+/** CPU milliseconds of this process and of its waited-for children so far. */
+export async function cpuMs(): Promise<number> {
+  const own = process.cpuUsage();
+  // Fields after the command name; cutime and cstime are the 16th and 17th of the whole line.
+  const stat = await readFile('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[13]) + Number(fields[14]);
+  // USER_HZ is 100 on every Linux build PostgreSQL ships for.
+  return (own.user + own.system) / 1000 + ticks * 10;
+}
+
+export interface Measured {
+  ms: number;
+  cpuMs: number;
+}
+
+export async function measure(fn: () => Promise<unknown>): Promise<Measured> {
+  const cpuBefore = await cpuMs();
+  const started = performance.now();
+  await fn();
+  const ms = performance.now() - started;
+  return { ms, cpuMs: (await cpuMs()) - cpuBefore };
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }

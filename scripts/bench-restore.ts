@@ -10,7 +10,9 @@
  *
  * Two data sets: the backup bench's database of scale N (about N MB of plain SQL, see
  * `bench-dataset.ts`), and a schema of `--tables` small tables (each with a serial key, an index,
- * a few hundred rows), where per-table costs dominate. The backup is made once per data set with
+ * a few hundred rows), where per-table costs dominate. (Each table takes about six locks in the
+ * restore's one transaction: with the default max_locks_per_transaction, 64, and 100 connections,
+ * much more than 1,000 tables fail even the plain restore with "out of shared memory".) The backup is made once per data set with
  * Warden (local storage in a temporary directory); then plain restore, Warden restore and restore
  * test run interleaved, their order rotating from run to run, `--runs` times each.
  *
@@ -25,7 +27,7 @@
  * when a previous run kept them (`--keep`), rebuilt with `--fresh`. Environment: PGHOST
  * (127.0.0.1), PGPORT (5432), PGUSER (postgres).
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -42,6 +44,9 @@ import {
   DATABASE_PREFIX,
   databaseIsReady,
   databaseName,
+  type Measured,
+  measure,
+  median,
   mustRun,
   PG,
   psql,
@@ -128,38 +133,6 @@ async function tablesDatabaseIsReady(tables: number): Promise<boolean> {
   return (
     (await psql(name, 'SELECT signature FROM bench_meta').catch(() => '')) === `${TABLES_SIGNATURE}|${tables}`
   );
-}
-
-/** CPU milliseconds of this process and of its waited-for children so far. */
-async function cpuMs(): Promise<number> {
-  const own = process.cpuUsage();
-  // Fields after the command name; cutime and cstime are the 16th and 17th of the whole line.
-  const stat = await readFile('/proc/self/stat', 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[13]) + Number(fields[14]);
-  // USER_HZ is 100 on every Linux build PostgreSQL ships for.
-  return (own.user + own.system) / 1000 + ticks * 10;
-}
-
-interface Measured {
-  ms: number;
-  cpuMs: number;
-}
-
-async function measure(fn: () => Promise<unknown>): Promise<Measured> {
-  const cpuBefore = await cpuMs();
-  const started = performance.now();
-  await fn();
-  const ms = performance.now() - started;
-  return { ms, cpuMs: (await cpuMs()) - cpuBefore };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[middle] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 /** Milliseconds per progress phase, from one phase's first report to the next one's. */

@@ -9,10 +9,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createRedisConnection } from '@warden/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from './faults/fault-helpers.js';
 import { writePgDumpWrapper } from './helpers/pg-dump-wrapper.js';
 import { createTestDatabase, type TestDatabase } from './helpers/pg-fixtures.js';
-import { startApiAndWorker, testEnv, type WardenProcess, waitFor } from './helpers/processes.js';
+import { startWardenFor, type WardenProcess, waitFor } from './helpers/processes.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const TOKEN = 'e2e-api-token-0123456789abcdef';
@@ -41,21 +40,15 @@ beforeAll(async () => {
   database = await createTestDatabase({ prefix: 'warden_api_e2e', seed: { orders: 20_000 } });
   // A pg_dump that takes a few seconds, so the second POST arrives while the first backup runs.
   const slowPgDump = writePgDumpWrapper(workDir, 'pg_dump_slow', 'sleep 3');
-  const port = await freePort();
-  apiUrl = `http://127.0.0.1:${port}`;
-  const env = testEnv({
-    DATABASE_URL: database.url,
-    BACKUP_ENVIRONMENT: 'e2e',
-    REDIS_URL,
-    QUEUE_PREFIX: queuePrefix,
-    BACKUP_DIR: path.join(workDir, 'backups'),
-    BACKUP_SPOOL_DIR: path.join(workDir, 'spool'),
-    PG_DUMP_PATH: slowPgDump,
-    ADMIN_API_TOKEN: TOKEN,
-    PORT: String(port),
-    WORKER_METRICS_PORT: '0',
+  const started = await startWardenFor({
+    databaseUrl: database.url,
+    workDir,
+    environment: 'e2e',
+    queuePrefix,
+    pgDumpPath: slowPgDump,
+    vars: { ADMIN_API_TOKEN: TOKEN },
   });
-  const started = await startApiAndWorker(env);
+  apiUrl = started.url;
   processes.push(started.api, started.worker);
 });
 

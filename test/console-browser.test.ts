@@ -15,10 +15,9 @@ import path from 'node:path';
 import { createRedisConnection } from '@warden/queue';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from './faults/fault-helpers.js';
 import { writePgDumpWrapper } from './helpers/pg-dump-wrapper.js';
 import { createTestDatabase, type TestDatabase } from './helpers/pg-fixtures.js';
-import { REPO_ROOT, startApiAndWorker, testEnv, type WardenProcess, waitFor } from './helpers/processes.js';
+import { REPO_ROOT, startWardenFor, type WardenProcess, waitFor } from './helpers/processes.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const ADMIN_TOKEN = `console-admin-${randomBytes(8).toString('hex')}`;
@@ -86,22 +85,15 @@ beforeAll(async () => {
   database = await createTestDatabase({ prefix: 'warden_console', seed: { orders: 5_000 } });
   // A pg_dump that takes a moment, so the page has a running job to show.
   const slowPgDump = writePgDumpWrapper(workDir, 'pg_dump_slow', 'sleep 2');
-  const port = await freePort();
-  apiUrl = `http://127.0.0.1:${port}`;
-  const env = testEnv({
-    DATABASE_URL: database.url,
-    BACKUP_ENVIRONMENT: 'console',
-    REDIS_URL,
-    QUEUE_PREFIX: queuePrefix,
-    BACKUP_DIR: path.join(workDir, 'backups'),
-    BACKUP_SPOOL_DIR: path.join(workDir, 'spool'),
-    PG_DUMP_PATH: slowPgDump,
-    ADMIN_API_TOKEN: ADMIN_TOKEN,
-    VIEWER_API_TOKEN: VIEWER_TOKEN,
-    PORT: String(port),
-    WORKER_METRICS_PORT: '0',
+  const started = await startWardenFor({
+    databaseUrl: database.url,
+    workDir,
+    environment: 'console',
+    queuePrefix,
+    pgDumpPath: slowPgDump,
+    vars: { ADMIN_API_TOKEN: ADMIN_TOKEN, VIEWER_API_TOKEN: VIEWER_TOKEN },
   });
-  const started = await startApiAndWorker(env);
+  apiUrl = started.url;
   processes.push(started.api, started.worker);
   // One backup before the page opens: the overview must show it.
   const queued = await api('POST', '/api/admin/backup', ADMIN_TOKEN, { reason: 'console test' });

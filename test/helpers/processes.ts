@@ -1,7 +1,9 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Job, Queue } from 'bullmq';
+import { freePort } from '../faults/fault-helpers.js';
 import { uniquePrefix } from './test-run.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -193,4 +195,40 @@ export function commandAvailable(command: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** What {@link startWardenFor} needs: one database, a folder for its files, the rest by default. */
+export interface WardenForOptions {
+  databaseUrl: string;
+  workDir: string;
+  environment: string;
+  queuePrefix: string;
+  /** A pg_dump stand-in (writePgDumpWrapper) or the real one. */
+  pgDumpPath: string;
+  /** More variables (tokens, intervals); they win over the defaults above. */
+  vars?: Record<string, string | undefined>;
+}
+
+/**
+ * The API on a free port and one worker, backing up one database into `workDir` (backups and
+ * spool), as the end-to-end tests run them.
+ */
+export async function startWardenFor(
+  options: WardenForOptions,
+): Promise<{ api: WardenProcess; worker: WardenProcess; url: string }> {
+  const port = await freePort();
+  return startApiAndWorker(
+    testEnv({
+      DATABASE_URL: options.databaseUrl,
+      BACKUP_ENVIRONMENT: options.environment,
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      QUEUE_PREFIX: options.queuePrefix,
+      BACKUP_DIR: path.join(options.workDir, 'backups'),
+      BACKUP_SPOOL_DIR: path.join(options.workDir, 'spool'),
+      PG_DUMP_PATH: options.pgDumpPath,
+      PORT: String(port),
+      WORKER_METRICS_PORT: '0',
+      ...options.vars,
+    }),
+  );
 }

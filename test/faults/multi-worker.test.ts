@@ -4,7 +4,7 @@
  * other in storage).
  */
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import { JOB_NAMES } from '@warden/queue';
 import { createLocalStorage } from '@warden/storage';
 import type { Job } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { writePgDumpWrapper } from '../helpers/pg-dump-wrapper.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg-fixtures.js';
 import { startWardenProcess, testEnv, type WardenProcess, waitFor } from '../helpers/processes.js';
 import { createTestQueue } from '../helpers/queues.js';
@@ -128,10 +129,18 @@ describe('several workers on one queue', () => {
 
   it('two replicas share the jobs of two targets, one backup per target at a time', async () => {
     const backupDir = path.join(workDir, 'shared');
-    const workers = [
-      await startWorker(backupDir, { WORKER_CONCURRENCY: '2' }),
-      await startWorker(backupDir, { WORKER_CONCURRENCY: '2' }),
-    ];
+    // The first two dumps wait for each other (up to 30 s): with one job at a time per replica they
+    // can only run on different replicas, so both replicas take part however fast either one is.
+    const barrierDir = path.join(workDir, 'barrier');
+    mkdirSync(barrierDir);
+    const pgDump = writePgDumpWrapper(
+      workDir,
+      'pg_dump-barrier',
+      `touch '${barrierDir}/started.'$$; i=0; ` +
+        `while [ "$(ls '${barrierDir}' | wc -l)" -lt 2 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done`,
+    );
+    const replica = { WORKER_CONCURRENCY: '1', PG_DUMP_PATH: pgDump };
+    const workers = [await startWorker(backupDir, replica), await startWorker(backupDir, replica)];
     const jobs = await queue.addBulk(
       databases.flatMap((db) =>
         Array.from({ length: 3 }, () => ({
@@ -143,6 +152,7 @@ describe('several workers on one queue', () => {
     const done = await runAll(jobs);
     const processedBy = new Set(done.map((job) => job.processedBy));
     expect(processedBy).toEqual(new Set(workers.map((worker) => `${hostname()}:${worker.pid}`)));
+    expect(readdirSync(barrierDir)).toHaveLength(jobs.length); // every dump went through the barrier
 
     const storage = createLocalStorage({ dir: backupDir });
     for (const db of databases) {

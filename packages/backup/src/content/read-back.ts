@@ -2,6 +2,7 @@ import type { TableDigest } from '@warden/catalog';
 import { scrubSecrets } from '@warden/errors';
 import { execa } from 'execa';
 import { type ConnectionParams, libpqEnv, quoteIdent } from '../postgres/connection.js';
+import { withLargeOutputBuffer } from '../streams/output-buffer.js';
 import { createTailBuffer, STDERR_TAIL_BYTES } from '../streams/tail-buffer.js';
 import { createCopyReadbackScanner } from './dump-content.js';
 import { createRowDigest, formatRowDigest, mergeRowDigest, type RowDigest } from './row-digest.js';
@@ -170,7 +171,14 @@ export async function readBackTables(
       ].join('\n');
       const scanner = createCopyReadbackScanner(members.length);
       const stderr = createTailBuffer(STDERR_TAIL_BYTES);
-      const psql = execa(options.psqlPath, ['-X', '-q', '-A', '-t', '--no-password'], {
+      const command = await withLargeOutputBuffer(options.psqlPath, [
+        '-X',
+        '-q',
+        '-A',
+        '-t',
+        '--no-password',
+      ]);
+      const psql = execa(command.file, command.args, {
         env: libpqEnv(options.params, 'warden-restore-check'),
         input: script,
         buffer: false,

@@ -273,7 +273,8 @@ describe('health probes against real Postgres and Redis', () => {
     const tracker = createConditionTracker({ notifier, redis, keyPrefix });
     const metrics = createMetrics({ prefix: 'warden_', collectDefaultMetrics: false });
     const databases = [{ name: 'dead', url: 'postgres://postgres@127.0.0.1:1/app' }];
-    const checker = checkerWith({ databases });
+    // No start-up grace: the checker has been watching long enough to call no heartbeat "no worker".
+    const checker = checkerWith({ databases, workerStartGraceMs: 0 });
     try {
       const report = await runProbeCycle({ checker, tracker, metrics, thresholds });
       expect(report.services.database?.status).toBe('unhealthy');

@@ -52,6 +52,38 @@ describe('worker heartbeats in Redis', () => {
     expect(await activeWorkers()).toBe(0);
   });
 
+  it('calls no heartbeat at all "starting" within the start-up grace, and unhealthy after it', async () => {
+    const starting = await probeWorkers(redis, QUEUE_PREFIX, QUEUES, 1_000, {
+      startingUntil: Date.now() + 20_000,
+    });
+    expect(starting).toMatchObject({ status: 'degraded', starting: true, active_workers: 0 });
+    expect(starting.error).toMatch(
+      /no worker heartbeat yet; workers that start now have 2\d s more to report/,
+    );
+    const late = await probeWorkers(redis, QUEUE_PREFIX, QUEUES, 1_000, { startingUntil: Date.now() - 1 });
+    expect(late).toMatchObject({ status: 'unhealthy', error: 'no worker running' });
+    expect(late.starting).toBeUndefined();
+
+    // A queue nobody consumes is degraded as always, grace or not: only "no worker at all" waits.
+    const heartbeat = createWorkerHeartbeat({
+      redis,
+      queuePrefix: QUEUE_PREFIX,
+      queues: ['backups'],
+      workerId: 'host-a:2',
+    });
+    heartbeat.start();
+    try {
+      await waitUntil(async () => (await activeWorkers(['backups'])) === 1);
+      const partly = await probeWorkers(redis, QUEUE_PREFIX, QUEUES, 1_000, {
+        startingUntil: Date.now() + 20_000,
+      });
+      expect(partly).toMatchObject({ status: 'degraded', active_workers: 1 });
+      expect(partly.starting).toBeUndefined();
+    } finally {
+      await heartbeat.stop();
+    }
+  });
+
   it('counts distinct workers and flags a queue nobody consumes', async () => {
     const a = createWorkerHeartbeat({
       redis,

@@ -7,6 +7,7 @@ import { createQueuesProbe } from './queues-probe.js';
 import { probeRedis } from './redis-probe.js';
 import { type HealthReport, type ProbeResult, worstStatus } from './types.js';
 import { createWatchedSinceRecord } from './watched-since.js';
+import { HEARTBEAT_TTL_MS } from './worker-heartbeat.js';
 import { probeWorkers } from './workers-probe.js';
 
 /** Every threshold is configuration. */
@@ -45,6 +46,13 @@ export interface HealthCheckerOptions {
   concurrency?: number | undefined;
   /** Injectable for tests. @defaultValue statfs of the path */
   diskUsage?: DiskUsageReader | undefined;
+  /**
+   * For this long after the checker is created, and until it first sees a worker, no heartbeat is
+   * "starting", not "no worker running": a worker started with the API needs its own start-up
+   * before its first beat.
+   * @defaultValue {@link HEARTBEAT_TTL_MS}
+   */
+  workerStartGraceMs?: number | undefined;
 }
 
 export interface HealthChecker {
@@ -77,6 +85,16 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
     queueLengthThreshold: options.thresholds.queueLengthThreshold,
   });
   const diskPaths = [options.spoolDir, ...(options.diskPaths ?? [])];
+  const workersStartingUntil = Date.now() + (options.workerStartGraceMs ?? HEARTBEAT_TTL_MS);
+  // Once a worker has been seen, none is "no worker running" at once: the grace is for start-up only.
+  let sawWorker = false;
+  const probeWorkersOnce = async (): Promise<ProbeResult> => {
+    const result = await probeWorkers(options.redis, options.queuePrefix, options.queues, timeoutMs, {
+      startingUntil: sawWorker ? 0 : workersStartingUntil,
+    });
+    if (typeof result.active_workers === 'number' && result.active_workers > 0) sawWorker = true;
+    return result;
+  };
 
   const probeDatabases = async (): Promise<ProbeResult> => {
     if (options.databases.length === 0) return { status: 'healthy', targets: {} };
@@ -101,7 +119,7 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
         stamped(probeDatabases()),
         stamped(probeRedis(options.redis, timeoutMs, keyOnNode)),
         stamped(probeDisk(diskPaths, options.thresholds, options.diskUsage ?? readDiskUsage)),
-        stamped(probeWorkers(options.redis, options.queuePrefix, options.queues, timeoutMs)),
+        stamped(probeWorkersOnce()),
         stamped(queuesProbe.probe(timeoutMs)),
         options.backups
           ? stamped(

@@ -71,7 +71,8 @@ export function conditionsOf(report: HealthReport, thresholds: HealthThresholds)
     const perQueue = asRecord(workers.queues);
     conditions.push({
       key: 'health:workers',
-      active: workers.status !== 'healthy',
+      // Workers still starting (no heartbeat yet, just after the API started) are no alert.
+      active: workers.status !== 'healthy' && workers.starting !== true,
       alert: healthAlerts.noWorkers({
         activeWorkers: asNumber(workers.active_workers) ?? 0,
         idleQueues: Object.keys(perQueue).filter((queue) => perQueue[queue] === 0),

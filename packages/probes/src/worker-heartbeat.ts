@@ -41,10 +41,15 @@ export interface WorkerHeartbeat {
   stop(): Promise<void>;
 }
 
+/** How often a worker's heartbeat is refreshed by default. */
+export const HEARTBEAT_INTERVAL_MS = 10_000;
+/** A heartbeat not refreshed for this long (three default intervals) has expired. */
+export const HEARTBEAT_TTL_MS = HEARTBEAT_INTERVAL_MS * 3;
+
 export function createWorkerHeartbeat(options: WorkerHeartbeatOptions): WorkerHeartbeat {
   const { redis, queuePrefix, workerId, logger } = options;
   const queues = [...new Set(options.queues)];
-  const intervalMs = options.intervalMs ?? 10_000;
+  const intervalMs = options.intervalMs ?? HEARTBEAT_INTERVAL_MS;
   const ttlMs = intervalMs * 3;
   let timer: NodeJS.Timeout | undefined;
   let inFlight: Promise<void> | undefined;

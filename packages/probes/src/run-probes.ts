@@ -67,12 +67,13 @@ export function conditionsOf(report: HealthReport, thresholds: HealthThresholds)
       }),
     });
   }
-  if (workers) {
+  // Workers that may still be starting (no heartbeat yet, just after the API started) say nothing
+  // either way: neither an alert nor the "resolved" of one an earlier API process raised.
+  if (workers && workers.starting !== true) {
     const perQueue = asRecord(workers.queues);
     conditions.push({
       key: 'health:workers',
-      // Workers still starting (no heartbeat yet, just after the API started) are no alert.
-      active: workers.status !== 'healthy' && workers.starting !== true,
+      active: workers.status !== 'healthy',
       alert: healthAlerts.noWorkers({
         activeWorkers: asNumber(workers.active_workers) ?? 0,
         idleQueues: Object.keys(perQueue).filter((queue) => perQueue[queue] === 0),

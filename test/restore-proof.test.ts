@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { gunzipSync } from 'node:zlib';
 import {
   type BackupTargetSpec,
   checkRestoredContent,
@@ -11,13 +11,14 @@ import {
   runBackup,
   runRestoreTest,
 } from '@warden/backup';
-import { type BackupManifest, manifestKeyFor, writeManifest } from '@warden/catalog';
+import type { BackupManifest } from '@warden/catalog';
 import { isRestoreError, type RestoreError } from '@warden/errors';
 import { createLogger } from '@warden/logging';
 import { databaseNameSlug } from '@warden/names';
 import { type BackupStorage, createLocalStorage } from '@warden/storage';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { doctorBackup, restoreFailure as failedRestore } from './helpers/doctored-backup.js';
 import { createDatabase, dropDatabase, pgUrl, tableFingerprints, withClient } from './helpers/pg-fixtures.js';
 
 const logger = createLogger({ service: 'restore-proof-test', level: 'silent' });
@@ -267,52 +268,12 @@ describe('proof of content', () => {
 });
 
 /** A copy of the backup whose SQL was edited; re-compressed and with a manifest whose checksums fit. */
-async function doctored(label: string, edit: (sql: string) => string): Promise<string> {
-  const sql = gunzipSync(await readFile(join(storeDir, backup.key))).toString('utf8');
-  const changed = edit(sql);
-  expect(changed).not.toBe(sql);
-  const body = gzipSync(Buffer.from(changed, 'utf8'));
-  const filename = backup.filename.replace('_test_', `_test${label}_`);
-  const key = `${backup.target}/${filename}`;
-  await writeFile(join(storeDir, key), body);
-  const { createHash } = await import('node:crypto');
-  await writeManifest(storage, {
-    ...backup,
-    filename,
-    key,
-    bytes: body.length,
-    size_mb: Math.round((body.length / 1048576) * 100) / 100,
-    sha256: createHash('sha256').update(body).digest('hex'),
-    sql_bytes: Buffer.byteLength(changed, 'utf8'),
-  });
-  expect(manifestKeyFor(key)).toContain(label);
-  return filename;
+function doctored(label: string, edit: (sql: string) => string): Promise<string> {
+  return doctorBackup({ storage }, storeDir, backup, label, edit);
 }
 
-async function restoreFailure(file: string): Promise<RestoreError> {
-  const before = new Set(
-    await withClient('postgres', async (client) =>
-      (await client.query<{ datname: string }>('SELECT datname FROM pg_database')).rows.map(
-        (row) => row.datname,
-      ),
-    ),
-  );
-  const error = await restoreBackup({ storage, logger }, { target, file, ...restoreSettings() }).then(
-    (result) => {
-      databases.add(result.database);
-      throw new Error(`the doctored backup ${file} restored: ${JSON.stringify(result.check)}`);
-    },
-    (caught: unknown) => caught,
-  );
-  expect(isRestoreError(error, 'RESTORE_CHECK_FAILED'), String(error)).toBe(true);
-  // The failed restore left no database behind.
-  const after = await withClient('postgres', async (client) =>
-    (await client.query<{ datname: string }>('SELECT datname FROM pg_database')).rows.map(
-      (row) => row.datname,
-    ),
-  );
-  expect(after.filter((name) => !before.has(name) && name.startsWith(sourceName))).toEqual([]);
-  return error as RestoreError;
+function restoreFailure(file: string): Promise<RestoreError> {
+  return failedRestore({ storage, logger }, { target, file, ...restoreSettings() }, sourceName);
 }
 
 describe('doctored backups are caught, naming the table or object', () => {

@@ -169,7 +169,7 @@ describe('proof of content', () => {
     );
   });
 
-  it('restores with the proof matched, event triggers silent, properties re-applied', async () => {
+  it('restores with the proof matched, event triggers silent, properties restored', async () => {
     const audited = await auditRows(sourceName);
     const result = await restoreBackup(
       { storage, logger },
@@ -184,7 +184,7 @@ describe('proof of content', () => {
     });
     expect(await auditRows(result.database)).toBe(audited);
     expect(await tableFingerprints(result.database)).toEqual(await tableFingerprints(sourceName));
-    // The RLS policy reads the re-applied database setting.
+    // The RLS policy reads the restored database setting.
     const visible = await withClient(result.database, async (client) => {
       await client.query(`CREATE ROLE ${quoteIdent(`${tenantRole}_reader`)}`);
       try {
@@ -225,7 +225,6 @@ describe('proof of content', () => {
       manifest: backup,
       url,
       params: parseDatabaseUrl(url),
-      database: plain,
       psqlPath: 'psql',
       signal: AbortSignal.timeout(60_000),
     });

@@ -109,6 +109,19 @@ describe('catalog', () => {
     expect(() => parseManifest({ ...good, row_counts: { 'public.t': 'many' } })).toThrow(/row_counts/);
   });
 
+  it('accepts database_properties_in_dump only as a boolean, and true only with the properties', () => {
+    const good = manifest('app', '2025-10-01T03:00:00.000Z');
+    const properties = { comment: null, settings: [{ role: null, name: 'app.tenant', value: 'acme' }] };
+    const carried = { ...good, database_properties: properties, database_properties_in_dump: true };
+    expect(parseManifest(carried)).toEqual(carried);
+    expect(() => parseManifest({ ...carried, database_properties_in_dump: 'yes' })).toThrow(
+      /"database_properties_in_dump" must be a boolean/,
+    );
+    expect(() => parseManifest({ ...good, database_properties_in_dump: true })).toThrow(
+      /"database_properties_in_dump" needs "database_properties"/,
+    );
+  });
+
   it('maps a manifest to the docs/architecture.md#backup-result result', () => {
     const result = toBackupResult(manifest('app', '2025-10-01T03:00:00.000Z', { trigger: 'schedule' }));
     expect(result).toMatchObject({

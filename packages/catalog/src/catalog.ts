@@ -71,6 +71,13 @@ export function parseManifest(value: unknown): BackupManifest {
       fail(`"${field}" must map names to numbers`);
     }
   }
+  const inDump = value.database_properties_in_dump;
+  if (inDump !== undefined && typeof inDump !== 'boolean')
+    fail('"database_properties_in_dump" must be a boolean');
+  // Else a restore would compare nothing, and apply nothing either.
+  if (inDump === true && !isRecord(value.database_properties)) {
+    fail('"database_properties_in_dump" needs "database_properties"');
+  }
   return value as unknown as BackupManifest;
 }
 

@@ -61,6 +61,12 @@ export interface BackupManifest {
   content?: ContentProof;
   /** The database's comment and `ALTER DATABASE … SET` / `ALTER ROLE … IN DATABASE … SET` settings. */
   database_properties?: DatabaseProperties;
+  /**
+   * The dump file gives the restored database {@link BackupManifest.database_properties} itself
+   * (a section of its own before pg_dump's output): a restore reads them back and compares. Absent
+   * (older backups): the restore applies them from the manifest.
+   */
+  database_properties_in_dump?: boolean;
   /** Event triggers of the database (they would fire while a restore replays the dump). */
   event_triggers?: EventTriggerRecord[];
 }

@@ -9,6 +9,8 @@ import { startChild } from '../streams/child-process.js';
 
 export type Compression = 'gzip' | 'zstd';
 
+const gzipBlock = promisify(gzip);
+
 /** A compressor or decompressor in the middle of a stream pipeline, in-process or a child process. */
 export interface CodecStage {
   /** Human-readable command, for logs and messages. */
@@ -151,6 +153,37 @@ export function compressionContentType(compression: Compression): string {
   return compression === 'zstd' ? 'application/zstd' : 'application/gzip';
 }
 
+/**
+ * Compresses a small buffer as a stream of its own: one gzip member (zlib) or one zstd frame (the
+ * zstd binary). Another stream of the same compression may follow it: concatenated gzip members
+ * are one gzip file (RFC 1952 §2.2), concatenated zstd frames one zstd stream, and every
+ * decompressor reads them whole. The dump's own section goes ahead of pg_dump's output this way.
+ */
+export async function compressWhole(
+  compression: Compression,
+  input: Buffer,
+  options: Pick<CompressorOptions, 'gzipLevel' | 'zstdLevel' | 'zstdPath' | 'signal'> = {},
+): Promise<Buffer> {
+  if (compression === 'gzip') return gzipBlock(input, { level: options.gzipLevel ?? 6 });
+  const command = options.zstdPath ?? 'zstd';
+  const result = await execa(command, [`-${options.zstdLevel ?? 3}`, '-q', '-c'], {
+    input,
+    encoding: 'buffer',
+    stripFinalNewline: false,
+    reject: false,
+    timeout: 30_000,
+    ...(options.signal ? { cancelSignal: options.signal } : {}),
+  });
+  if (result.failed) {
+    const detail =
+      (result as { code?: string }).code === 'ENOENT'
+        ? `${command} is not installed`
+        : `${command} ${result.exitCode === undefined ? `ended by ${result.signal ?? 'an error'}` : `exited with code ${result.exitCode}`}${result.stderr.length > 0 ? `: ${Buffer.from(result.stderr).toString().trim()}` : ''}`;
+    throw new BackupError('COMPRESSION_FAILED', `compressing the dump's own section failed: ${detail}`);
+  }
+  return Buffer.from(result.stdout);
+}
+
 export async function createCompressor(
   compression: Compression,
   options: CompressorOptions = {},
@@ -179,7 +212,6 @@ export async function createCompressor(
   );
 }
 
-const gzipBlock = promisify(gzip);
 /** Input per gzip member of the in-process compressor: big enough that the members' lost context costs <1 %. */
 const PARALLEL_GZIP_BLOCK_BYTES = 1024 * 1024;
 

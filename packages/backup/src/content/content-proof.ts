@@ -2,12 +2,12 @@ import type { BackupManifest, ContentProof, SequenceValue, TableRowCount } from 
 import { pgClientConfig } from '@warden/names';
 import pg from 'pg';
 import type { ConnectionParams } from '../postgres/connection.js';
+import { readLargeObjects } from './database-facts.js';
 import {
   applyDatabaseProperties,
   compareDatabaseProperties,
   readDatabaseProperties,
-  readLargeObjects,
-} from './database-facts.js';
+} from './database-properties.js';
 import { tableKey } from './dump-content.js';
 import { readBackTables } from './read-back.js';
 import { compareWithManifest, qualifiedName, type RestoreCheck } from './restore-check.js';
@@ -19,8 +19,6 @@ export interface ContentCheckOptions {
   /** The restored database's connection (same server as the restore). */
   url: string;
   params: ConnectionParams;
-  /** Name of the restored database (for `ALTER DATABASE`). */
-  database: string;
   psqlPath: string;
   signal: AbortSignal;
   /** Scrubbed from error output. @defaultValue none */
@@ -58,11 +56,11 @@ function contentSkipped(
 
 /**
  * Proves a restored database against the manifest: schema object counts and every table's row
- * count; then, when they agree, the recorded database properties (re-applied first), every
- * table's data digest, every sequence and the large objects. The tables are read back with
- * `COPY … TO STDOUT` in pg_dump's session and digested like the dump was; that read-back counts
- * their rows too, so only tables the dump holds no data for are counted separately. Returns the
- * differences, each naming the table or object.
+ * count; then, when they agree, the recorded database properties (applied first when the dump does
+ * not carry them), every table's data digest, every sequence and the large objects. The tables are
+ * read back with `COPY … TO STDOUT` in pg_dump's session and digested like the dump was; that
+ * read-back counts their rows too, so only tables the dump holds no data for are counted
+ * separately. Returns the differences, each naming the table or object.
  */
 export async function checkRestoredContent(
   options: ContentCheckOptions,
@@ -76,6 +74,9 @@ export async function checkRestoredContent(
   client.on('error', () => undefined);
   await client.connect();
   try {
+    // The restored database's own settings apply to this session now (its dump gave them): a
+    // timeout meant for the application must not cut the proof short.
+    await client.query('SET statement_timeout = 0; SET lock_timeout = 0');
     const { rows } = await client.query<{ version: string; number: string }>(
       "SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS number",
     );
@@ -136,8 +137,11 @@ export async function checkRestoredContent(
     if (problems.length > 0) return { problems, check };
 
     if (manifest.database_properties) {
-      // Failures show up below as missing settings, named.
-      await applyDatabaseProperties(client, options.database, manifest.database_properties);
+      // A dump that carries them gave them as psql replayed it: what its section lacks, or what
+      // failed there (a WARNING), shows up below as missing, named. An older one's come from here.
+      if (manifest.database_properties_in_dump !== true) {
+        await applyDatabaseProperties(client, manifest.database_properties);
+      }
       const restored = await readDatabaseProperties(client);
       const differences = compareDatabaseProperties(manifest.database_properties, restored);
       problems.push(...differences);

@@ -2,7 +2,8 @@ import type { DatabaseProperties, EventTriggerRecord, TableRowCount } from '@war
 import { pgClientConfig } from '@warden/names';
 import pg from 'pg';
 import { quoteIdent } from '../postgres/connection.js';
-import { readDatabaseProperties, readEventTriggers, readLargeObjects } from './database-facts.js';
+import { readEventTriggers, readLargeObjects } from './database-facts.js';
+import { readDatabaseProperties } from './database-properties.js';
 
 export interface SnapshotCounts {
   /** Schema and name apart: joined with a dot, `dot."ted.name"` and `"dot.ted".name` would collide. */
@@ -12,9 +13,8 @@ export interface SnapshotCounts {
   schemaObjects: Record<string, number>;
 }
 
-/** What the dump itself does not carry or cannot prove, read in the same snapshot. */
+/** What a restore must know or prove beyond the dump's SQL, read in the same snapshot. */
 export interface SnapshotFacts {
-  properties: DatabaseProperties;
   eventTriggers: EventTriggerRecord[];
   /** Absent when the role may not read the large objects. */
   largeObjects?: { count: number; digest: string };
@@ -22,13 +22,16 @@ export interface SnapshotFacts {
 
 /**
  * A transaction that exports its snapshot so pg_dump (`--snapshot`) sees exactly the data counted
- * here. It must stay open until pg_dump has finished.
+ * here. It must stay open until pg_dump has finished. One read at a time: each runs in a savepoint
+ * of the one transaction, and savepoints interleaved would release each other.
  */
 export interface DumpSnapshot {
   readonly id: string;
   /** Counts rows (exactly, or from statistics) and schema objects inside the snapshot. */
   count(exact: boolean): Promise<SnapshotCounts>;
-  /** Database properties, event triggers and large objects inside the snapshot. */
+  /** The database's comment and settings inside the snapshot (two quick catalog reads). */
+  properties(): Promise<DatabaseProperties>;
+  /** Event triggers and large objects inside the snapshot. */
   facts(): Promise<SnapshotFacts>;
   /** Ends the transaction (COMMIT when `commit`, else the connection is just closed) and the connection. */
   close(commit?: boolean): Promise<void>;
@@ -82,10 +85,20 @@ export async function openDumpSnapshot(
         throw error;
       }
     },
+    async properties() {
+      await client.query('SAVEPOINT warden_properties');
+      try {
+        const properties = await readDatabaseProperties(client);
+        await client.query('RELEASE SAVEPOINT warden_properties');
+        return properties;
+      } catch (error) {
+        await client.query('ROLLBACK TO SAVEPOINT warden_properties').catch(() => undefined);
+        throw error;
+      }
+    },
     async facts() {
       await client.query('SAVEPOINT warden_facts');
       try {
-        const properties = await readDatabaseProperties(client);
         const eventTriggers = await readEventTriggers(client);
         await client.query('RELEASE SAVEPOINT warden_facts');
         await client.query('SAVEPOINT warden_large_objects');
@@ -97,7 +110,7 @@ export async function openDumpSnapshot(
           // Permission denied on some large object: the restore cannot check them either way.
           await client.query('ROLLBACK TO SAVEPOINT warden_large_objects');
         }
-        return { properties, eventTriggers, ...(largeObjects ? { largeObjects } : {}) };
+        return { eventTriggers, ...(largeObjects ? { largeObjects } : {}) };
       } catch (error) {
         await client.query('ROLLBACK TO SAVEPOINT warden_facts').catch(() => undefined);
         throw error;

@@ -3,10 +3,17 @@ import { createWriteStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { DatabaseProperties } from '@warden/catalog';
 import { BackupError, errorMessage, scrubError, scrubSecrets } from '@warden/errors';
 import type { Logger } from '@warden/logging';
-import { createCompressor, pipeThroughCodec } from '../codecs/compression.js';
+import {
+  type Compression,
+  compressWhole,
+  createCompressor,
+  pipeThroughCodec,
+} from '../codecs/compression.js';
 import { createEncryptStream } from '../codecs/encryption.js';
+import { propertiesSection } from '../content/database-properties.js';
 import { createDumpContentScanner, type DumpContentScanner } from '../content/dump-content.js';
 import {
   type DumpSnapshot,
@@ -32,15 +39,17 @@ export interface DumpOutcome {
   bytes: number;
   sqlBytes: number;
   counts?: SnapshotCounts;
+  /** The database's comment and settings, carried in the file's own section (absent: unreadable, so neither). */
+  properties?: DatabaseProperties;
   facts?: SnapshotFacts;
   content: ReturnType<DumpContentScanner['finish']>;
 }
 
 /**
  * The dump stage: pg_dump in the snapshot, its output through the compressor (and encryption) into
- * the fan-out of spool file, integrity check and streamed upload, with the snapshot's counts taken
- * meanwhile. Resolves once every stage succeeded and the `.partial` file is synced; the caller
- * renames it into place.
+ * the fan-out of spool file, integrity check and streamed upload, after Warden's own section (the
+ * database's comment and settings), with the snapshot's counts taken meanwhile. Resolves once
+ * every stage succeeded and the `.partial` file is synced; the caller renames it into place.
  */
 export async function dumpToFile(
   log: Logger,
@@ -112,6 +121,14 @@ export async function dumpToFile(
     // pg_dump holds the write end now; ours must close or the compressor never sees the end.
     if (compressor.directInput) compressor.input.destroy();
     log.debug({ compressor: compressor.description }, 'dump started');
+    // Read while pg_dump waits on its pipe (a few ms): the section goes ahead of its output.
+    const properties = await readProperties(snapshot, kill.signal, (error) =>
+      log.warn(
+        { err: scrubError(error, secrets) },
+        "reading the database's comment and settings failed; the backup continues without them",
+      ),
+    );
+    const section = await compressedSection(compression, properties, options, kill.signal);
 
     let lastPercent = -1;
     const databaseSize = Math.max(preflight.databaseSizeBytes, 1);
@@ -172,6 +189,8 @@ export async function dumpToFile(
       extra.encryptionKey === undefined
         ? [coalescer, fanOut]
         : [coalescer, createEncryptStream(extra.encryptionKey), fanOut];
+    // First in the stream, before anything the pipeline below brings.
+    if (section) coalescer.write(section);
 
     const dumpExit = pgDump.exited.then((exit) => {
       if (exit.failed) failing();
@@ -264,6 +283,7 @@ export async function dumpToFile(
       bytes,
       sqlBytes,
       ...(counted ?? {}),
+      ...(properties ? { properties } : {}),
       content: scanner.finish(),
     };
   } catch (error) {
@@ -278,4 +298,41 @@ export async function dumpToFile(
       log.warn({ err: scrubError(error, secrets) }, 'closing the dump snapshot failed');
     });
   }
+}
+
+/** The snapshot's properties; `undefined` when they cannot be read or the dump is being stopped. */
+async function readProperties(
+  snapshot: DumpSnapshot,
+  signal: AbortSignal,
+  onError: (error: unknown) => void,
+): Promise<DatabaseProperties | undefined> {
+  const stopped = new Promise<undefined>((resolve) => {
+    if (signal.aborted) resolve(undefined);
+    signal.addEventListener('abort', () => resolve(undefined), { once: true });
+  });
+  const reading = snapshot.properties().catch((error: unknown) => {
+    onError(error);
+    return undefined;
+  });
+  return Promise.race([reading, stopped]);
+}
+
+/**
+ * The database's comment and settings as SQL (content/database-properties.ts), compressed as a
+ * stream of its own that the compressor's output follows; `undefined` when there are none.
+ */
+async function compressedSection(
+  compression: Compression,
+  properties: DatabaseProperties | undefined,
+  options: CreateSpooledBackupOptions,
+  signal: AbortSignal,
+): Promise<Buffer | undefined> {
+  const sql = properties ? propertiesSection(properties) : '';
+  if (sql === '') return undefined;
+  return compressWhole(compression, Buffer.from(sql, 'ascii'), {
+    ...(options.gzipLevel === undefined ? {} : { gzipLevel: options.gzipLevel }),
+    ...(options.zstdLevel === undefined ? {} : { zstdLevel: options.zstdLevel }),
+    ...(options.zstdPath === undefined ? {} : { zstdPath: options.zstdPath }),
+    signal,
+  });
 }

@@ -126,9 +126,10 @@ export async function createSpooledBackup(
       row_counts_source: dumped.counts?.rowCountsSource ?? 'none',
       ...(dumped.counts ? { schema_objects: dumped.counts.schemaObjects } : {}),
       content: contentProofOf(dumped.content, dumped.facts?.largeObjects),
-      ...(dumped.facts
-        ? { database_properties: dumped.facts.properties, event_triggers: dumped.facts.eventTriggers }
+      ...(dumped.properties
+        ? { database_properties: dumped.properties, database_properties_in_dump: true }
         : {}),
+      ...(dumped.facts ? { event_triggers: dumped.facts.eventTriggers } : {}),
     };
     log.info(
       { filename, bytes: manifest.bytes, sqlBytes: manifest.sql_bytes, sha256: manifest.sha256 },

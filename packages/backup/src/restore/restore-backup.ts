@@ -209,7 +209,6 @@ export async function restoreBackup(
       {
         url: databaseUrlFor(target.databaseUrl, restoreInto),
         params: { ...server, database: restoreInto },
-        name: restoreInto,
       },
       psqlPath,
       deadline,

@@ -10,7 +10,6 @@ export interface RestoredDatabase {
   url: string;
   /** Its connection parameters (for psql). */
   params: ConnectionParams;
-  name: string;
 }
 
 /**
@@ -29,7 +28,6 @@ export async function proveRestoredDatabase(
     manifest,
     url: restored.url,
     params: restored.params,
-    database: restored.name,
     psqlPath,
     signal: deadline.signal,
     secrets,

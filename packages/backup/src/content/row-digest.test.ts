@@ -64,7 +64,9 @@ describe('row digest', () => {
     for (const [start, end] of [...spans].reverse()) addRow(backward, buf, start, end);
     const first = createRowDigest();
     const second = createRowDigest();
-    spans.forEach(([start, end], index) => addRow(index < 3 ? first : second, buf, start, end));
+    spans.forEach(([start, end], index) => {
+      addRow(index < 3 ? first : second, buf, start, end);
+    });
     mergeRowDigest(first, second);
     expect(formatRowDigest(forward)).toBe('9b40f52936197cc4');
     expect(formatRowDigest(backward)).toBe('9b40f52936197cc4');

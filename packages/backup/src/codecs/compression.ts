@@ -2,14 +2,12 @@ import { availableParallelism } from 'node:os';
 import { type Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { createGunzip, gzip } from 'node:zlib';
+import { createGunzip, gzip, gzipSync } from 'node:zlib';
 import { BackupError } from '@warden/errors';
 import { execa } from 'execa';
 import { startChild } from '../streams/child-process.js';
 
 export type Compression = 'gzip' | 'zstd';
-
-const gzipBlock = promisify(gzip);
 
 /** A compressor or decompressor in the middle of a stream pipeline, in-process or a child process. */
 export interface CodecStage {
@@ -154,34 +152,51 @@ export function compressionContentType(compression: Compression): string {
 }
 
 /**
- * Compresses a small buffer as a stream of its own: one gzip member (zlib) or one zstd frame (the
- * zstd binary). Another stream of the same compression may follow it: concatenated gzip members
- * are one gzip file (RFC 1952 §2.2), concatenated zstd frames one zstd stream, and every
- * decompressor reads them whole. The dump's own section goes ahead of pg_dump's output this way.
+ * A small buffer as a complete stream of its own: one gzip member or one zstd frame. Another stream
+ * of the same compression may follow it: concatenated gzip members are one gzip file (RFC 1952
+ * §2.2), concatenated zstd frames one zstd stream (RFC 8878 §3.1), and every decompressor reads
+ * them whole: this is how the dump's own section goes ahead of pg_dump's output. Synchronous: a
+ * few KiB take well under a millisecond, less than a round trip through the thread pool.
  */
-export async function compressWhole(
+export function standaloneStream(
   compression: Compression,
   input: Buffer,
-  options: Pick<CompressorOptions, 'gzipLevel' | 'zstdLevel' | 'zstdPath' | 'signal'> = {},
-): Promise<Buffer> {
-  if (compression === 'gzip') return gzipBlock(input, { level: options.gzipLevel ?? 6 });
-  const command = options.zstdPath ?? 'zstd';
-  const result = await execa(command, [`-${options.zstdLevel ?? 3}`, '-q', '-c'], {
-    input,
-    encoding: 'buffer',
-    stripFinalNewline: false,
-    reject: false,
-    timeout: 30_000,
-    ...(options.signal ? { cancelSignal: options.signal } : {}),
-  });
-  if (result.failed) {
-    const detail =
-      (result as { code?: string }).code === 'ENOENT'
-        ? `${command} is not installed`
-        : `${command} ${result.exitCode === undefined ? `ended by ${result.signal ?? 'an error'}` : `exited with code ${result.exitCode}`}${result.stderr.length > 0 ? `: ${Buffer.from(result.stderr).toString().trim()}` : ''}`;
-    throw new BackupError('COMPRESSION_FAILED', `compressing the dump's own section failed: ${detail}`);
-  }
-  return Buffer.from(result.stdout);
+  options: Pick<CompressorOptions, 'gzipLevel'> = {},
+): Buffer {
+  if (compression === 'gzip') return gzipSync(input, { level: options.gzipLevel ?? 6 });
+  return zstdRawFrame(input);
+}
+
+/** zstd's frame magic number, written little-endian (RFC 8878 §3.1.1). */
+const ZSTD_MAGIC = 0xfd2fb528;
+/** Block_Maximum_Size of a zstd frame. */
+const ZSTD_MAX_BLOCK_BYTES = 128 * 1024;
+
+/**
+ * `input` as one zstd frame of raw (stored) blocks. A few KiB of SQL gain nothing from compression,
+ * and a zstd process would take 20-50 ms to start on a busy 2-core machine while pg_dump waits.
+ */
+function zstdRawFrame(input: Buffer): Buffer {
+  if (input.length > 0xffffffff)
+    throw new RangeError('a raw zstd frame holds at most 4 GiB here (its content size field)');
+  const header = Buffer.alloc(9);
+  header.writeUInt32LE(ZSTD_MAGIC, 0);
+  // Frame_Header_Descriptor: content size in 4 bytes, single segment (so no window descriptor),
+  // no checksum, no dictionary.
+  header[4] = 0b1010_0000;
+  header.writeUInt32LE(input.length, 5);
+  const parts: Buffer[] = [header];
+  let at = 0;
+  do {
+    const size = Math.min(ZSTD_MAX_BLOCK_BYTES, input.length - at);
+    const last = at + size === input.length ? 1 : 0;
+    // Block_Header: Last_Block, Block_Type 0 (Raw_Block), Block_Size.
+    const blockHeader = Buffer.alloc(3);
+    blockHeader.writeUIntLE(size * 8 + last, 0, 3);
+    parts.push(blockHeader, input.subarray(at, at + size));
+    at += size;
+  } while (at < input.length);
+  return Buffer.concat(parts);
 }
 
 export async function createCompressor(
@@ -212,6 +227,7 @@ export async function createCompressor(
   );
 }
 
+const gzipBlock = promisify(gzip);
 /** Input per gzip member of the in-process compressor: big enough that the members' lost context costs <1 %. */
 const PARALLEL_GZIP_BLOCK_BYTES = 1024 * 1024;
 

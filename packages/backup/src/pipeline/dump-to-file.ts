@@ -8,9 +8,9 @@ import { BackupError, errorMessage, scrubError, scrubSecrets } from '@warden/err
 import type { Logger } from '@warden/logging';
 import {
   type Compression,
-  compressWhole,
   createCompressor,
   pipeThroughCodec,
+  standaloneStream,
 } from '../codecs/compression.js';
 import { createEncryptStream } from '../codecs/encryption.js';
 import { propertiesSection } from '../content/database-properties.js';
@@ -128,7 +128,7 @@ export async function dumpToFile(
         "reading the database's comment and settings failed; the backup continues without them",
       ),
     );
-    const section = await compressedSection(compression, properties, options, kill.signal);
+    const section = sectionStream(compression, properties, options);
 
     let lastPercent = -1;
     const databaseSize = Math.max(preflight.databaseSizeBytes, 1);
@@ -318,21 +318,19 @@ async function readProperties(
 }
 
 /**
- * The database's comment and settings as SQL (content/database-properties.ts), compressed as a
- * stream of its own that the compressor's output follows; `undefined` when there are none.
+ * The database's comment and settings as SQL (content/database-properties.ts), as a stream of the
+ * dump's compression of its own, which the compressor's output follows; `undefined` when there are none.
  */
-async function compressedSection(
+function sectionStream(
   compression: Compression,
   properties: DatabaseProperties | undefined,
   options: CreateSpooledBackupOptions,
-  signal: AbortSignal,
-): Promise<Buffer | undefined> {
+): Buffer | undefined {
   const sql = properties ? propertiesSection(properties) : '';
   if (sql === '') return undefined;
-  return compressWhole(compression, Buffer.from(sql, 'ascii'), {
-    ...(options.gzipLevel === undefined ? {} : { gzipLevel: options.gzipLevel }),
-    ...(options.zstdLevel === undefined ? {} : { zstdLevel: options.zstdLevel }),
-    ...(options.zstdPath === undefined ? {} : { zstdPath: options.zstdPath }),
-    signal,
-  });
+  return standaloneStream(
+    compression,
+    Buffer.from(sql, 'ascii'),
+    options.gzipLevel === undefined ? {} : { gzipLevel: options.gzipLevel },
+  );
 }

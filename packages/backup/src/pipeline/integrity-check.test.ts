@@ -5,9 +5,9 @@ import { describe, expect, it } from 'vitest';
 import {
   type Compression,
   type CompressorOptions,
-  compressWhole,
   createCompressor,
   pipeThroughCodec,
+  standaloneStream,
 } from '../codecs/compression.js';
 import { createEncryptStream } from '../codecs/encryption.js';
 import { createIntegrityCheck } from './integrity-check.js';
@@ -98,7 +98,7 @@ describe('a section compressed on its own ahead of the compressor output', () =>
     it.skipIf(engine.needs !== undefined && !programRuns(engine.needs))(
       `${engine.name}: the integrity check reads both whole and still finds trailing data`,
       async () => {
-        const head = await compressWhole(engine.compression, section, engine.options);
+        const head = standaloneStream(engine.compression, section, engine.options);
         const stream = Buffer.concat([head, await compressed(engine.compression, engine.options, dump)]);
         expect((await checked(stream, engine.compression)).equals(both)).toBe(true);
         for (const [program, ...args] of DECOMPRESSORS[engine.compression]) {
@@ -120,4 +120,14 @@ describe('a section compressed on its own ahead of the compressor output', () =>
       },
     );
   }
+});
+
+describe('standaloneStream', () => {
+  it.skipIf(!programRuns('zstd'))('writes a zstd frame of several raw blocks that zstd reads', async () => {
+    const section = sqlText(300 * 1024 + 7);
+    const frame = standaloneStream('zstd', section);
+    expect(frame.length).toBe(9 + 3 * 3 + section.length);
+    expect(execFileSync('zstd', ['-dcq'], { input: frame }).equals(section)).toBe(true);
+    expect((await checked(frame, 'zstd')).equals(section)).toBe(true);
+  });
 });

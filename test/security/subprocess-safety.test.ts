@@ -196,7 +196,9 @@ describe('subprocesses', () => {
     const args = readLines(path.join(pgDump.dir, 'args'));
     expect(args.slice(0, 2)).toEqual(['--format=plain', '--no-password']);
     expect(args[2]).toMatch(/^--snapshot=[0-9A-F-]+$/);
-    expect(args).toHaveLength(3);
+    // The database's encoding, read by the preflight: not something a URL or the environment says.
+    expect(args[3]).toBe('--encoding=UTF8');
+    expect(args).toHaveLength(4);
     // Started by the node process itself, not by `sh -c`.
     const parent = readLines(path.join(pgDump.dir, 'parent'));
     expect(parent[0]).toBe(process.execPath);

@@ -26,6 +26,7 @@ export {
   type ContentCheckOptions,
   checkRestoredContent,
 } from './content/content-proof.js';
+export { EXACTLY_DECODED_ENCODINGS, lineDecoder } from './content/dump-content.js';
 export { compareWithManifest, qualifiedName, type RestoreCheck } from './content/restore-check.js';
 export type { SnapshotCounts, SnapshotFacts } from './content/snapshot.js';
 export { createSpooledBackup } from './pipeline/dump.js';

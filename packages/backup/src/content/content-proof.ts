@@ -8,7 +8,7 @@ import {
   compareDatabaseProperties,
   readDatabaseProperties,
 } from './database-properties.js';
-import { tableKey } from './dump-content.js';
+import { decodesExactly, tableKey } from './dump-content.js';
 import { readBackTables } from './read-back.js';
 import { compareWithManifest, qualifiedName, type RestoreCheck } from './restore-check.js';
 import { ROW_DIGEST_ALGORITHM } from './row-digest.js';
@@ -44,6 +44,13 @@ function contentSkipped(
         content === undefined
           ? 'the backup has no content digests (made by an older Warden); row counts are the proof'
           : `content proof version ${content.version} (${content.algorithm}) is unknown here; row counts are the proof`,
+    };
+  }
+  if (content.encoding !== undefined && !decodesExactly(content.encoding)) {
+    // The recorded names may not be the restored ones: a missing table would be no proof of anything.
+    return {
+      content: 'counts-only',
+      contentNote: `the dump is in ${content.encoding}, whose table and sequence names Warden does not read exactly (a backup by an older Warden, or from a server with a role, tablespace or database name not convertible to UTF-8); row counts are the proof`,
     };
   }
   const dumpedMajor = majorOf(manifest.server_version);

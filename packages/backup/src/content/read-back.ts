@@ -130,9 +130,19 @@ function balance(pieces: Piece[], count: number): Piece[][] {
   return groups.map((group) => group.members);
 }
 
-function copyStatement(table: ReadBackTable, piece: Piece): string {
-  const columns = table.columns.map(asciiIdent).join(', ');
-  const qualified = `${asciiIdent(table.schema)}.${asciiIdent(table.name)}`;
+/**
+ * How the script writes a name: as it is when the session reads the script as UTF-8 (what
+ * execa writes), else in ASCII. The server converts a Unicode escape one code point at a time,
+ * so a name whose character is a pair of code points in the restored database's encoding (JIS X
+ * 0213's `か゚` in EUC_JIS_2004) cannot be escaped.
+ */
+function identQuoter(encoding: string | undefined): (name: string) => string {
+  return encoding?.toUpperCase() === 'UTF8' ? quoteIdent : asciiIdent;
+}
+
+function copyStatement(table: ReadBackTable, piece: Piece, ident: (name: string) => string): string {
+  const columns = table.columns.map(ident).join(', ');
+  const qualified = `${ident(table.schema)}.${ident(table.name)}`;
   if (piece.from === undefined && piece.to === undefined) {
     return `COPY ${qualified}${columns ? ` (${columns})` : ''} TO STDOUT;`;
   }
@@ -159,6 +169,7 @@ export async function readBackTables(
     piecesOf(tables, READ_BACK_SESSIONS, options.tidRanges ?? false),
     READ_BACK_SESSIONS,
   );
+  const ident = identQuoter(options.encoding);
   const sessions = await Promise.all(
     groups.map(async (members) => {
       const script = [
@@ -166,7 +177,7 @@ export async function readBackTables(
         ...[...PG_DUMP_SESSION, encodingStatement(options.encoding)].map((statement) => `${statement};`),
         ...members.flatMap((piece, position) => [
           `SELECT '\\.warden ${position}';`,
-          copyStatement(tables[piece.table] as ReadBackTable, piece),
+          copyStatement(tables[piece.table] as ReadBackTable, piece, ident),
         ]),
       ].join('\n');
       const scanner = createCopyReadbackScanner(members.length);

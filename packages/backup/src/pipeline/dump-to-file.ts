@@ -111,7 +111,13 @@ export async function dumpToFile(
      */
     const pgDump = startChild(
       options.pgDumpPath ?? 'pg_dump',
-      ['--format=plain', '--no-password', `--snapshot=${snapshot.id}`],
+      // The encoding the preflight chose, one the dump's names are read exactly in (not PGOPTIONS').
+      [
+        '--format=plain',
+        '--no-password',
+        `--snapshot=${snapshot.id}`,
+        `--encoding=${preflight.dumpEncoding}`,
+      ],
       {
         env: libpqEnv(params, 'warden-backup'),
         stdout: compressor.directInput ? compressor.input : 'pipe',

@@ -62,6 +62,8 @@ export async function createSpooledBackup(
     },
     'backup preflight passed',
   );
+  if (preflight.dumpEncodingProblem)
+    log.warn({ encoding: preflight.databaseEncoding }, preflight.dumpEncodingProblem);
 
   const filename = `${backupFileName(target.database, target.environment, startedAt, compression)}${encryption ? ENCRYPTED_FILE_SUFFIX : ''}`;
   const key = dumpKeyFor(target.name, filename);

@@ -3,6 +3,7 @@ import { BackupError, errorMessage, scrubError, scrubSecrets } from '@warden/err
 import { pgClientConfig } from '@warden/names';
 import { execa } from 'execa';
 import pg from 'pg';
+import { dumpEncodingFor } from '../content/dump-content.js';
 import { connectionSecrets, describeConnection, parseDatabaseUrl } from '../postgres/connection.js';
 import type { BackupTargetSpec } from './target.js';
 
@@ -29,6 +30,12 @@ export interface PreflightResult {
   pgDumpMajor: number;
   /** `pg_database_size` of the target database in bytes. */
   databaseSizeBytes: number;
+  /** The database's encoding (`pg_database.encoding`), e.g. `EUC_TW`. */
+  databaseEncoding: string;
+  /** The client encoding pg_dump writes the dump in: the database's, or UTF8 (see `dumpEncodingFor`). */
+  dumpEncoding: string;
+  /** Why the dump is in an encoding its names are not read exactly in (its restores count rows only). */
+  dumpEncodingProblem?: string;
   /** Free bytes on the spool directory's file system. */
   spoolFreeBytes: number;
 }
@@ -123,7 +130,16 @@ async function readServerInfo(
   target: BackupTargetSpec,
   connectTimeoutMs: number,
 ): Promise<
-  Pick<PreflightResult, 'serverVersion' | 'serverVersionNum' | 'serverMajor' | 'databaseSizeBytes'>
+  Pick<
+    PreflightResult,
+    | 'serverVersion'
+    | 'serverVersionNum'
+    | 'serverMajor'
+    | 'databaseSizeBytes'
+    | 'databaseEncoding'
+    | 'dumpEncoding'
+    | 'dumpEncodingProblem'
+  >
 > {
   const secrets = connectionSecrets(target.databaseUrl);
   let where = `target "${target.name}"`;
@@ -141,10 +157,12 @@ async function readServerInfo(
   client.on('error', () => undefined);
   try {
     await client.connect();
-    const { rows } = await client.query<{ num: string; version: string; size: string }>(
+    const { rows } = await client.query<{ num: string; version: string; size: string; encoding: string }>(
       `SELECT current_setting('server_version_num') AS num,
               current_setting('server_version') AS version,
-              pg_database_size(current_database())::text AS size`,
+              pg_database_size(d.oid)::text AS size,
+              pg_encoding_to_char(d.encoding) AS encoding
+         FROM pg_database d WHERE d.datname = current_database()`,
     );
     const row = rows[0];
     if (!row) throw new Error('no answer to the version query');
@@ -154,6 +172,8 @@ async function readServerInfo(
       serverVersionNum,
       serverMajor: majorFromVersionNum(serverVersionNum),
       databaseSizeBytes: Number(row.size),
+      databaseEncoding: row.encoding,
+      ...(await chooseDumpEncoding(client, row.encoding)),
     };
   } catch (error) {
     const sqlstate = (error as { code?: string }).code;
@@ -167,6 +187,37 @@ async function readServerInfo(
     );
   } finally {
     await client.end().catch(() => undefined);
+  }
+}
+
+/** SQLSTATEs of a name the server cannot convert: untranslatable character, invalid byte sequence. */
+const UNCONVERTIBLE_SQLSTATES = new Set(['22P05', '22021']);
+
+/**
+ * The encoding of {@link dumpEncodingFor}, unless that is UTF-8 and a name pg_dump reads from the
+ * catalogs every database shares cannot be converted to UTF-8: pg_dump (15+) reads every role's
+ * name, and one written from a database of another encoding may be no character of this one.
+ * A dump in UTF-8 would fail; the dump stays in the database's encoding instead.
+ */
+async function chooseDumpEncoding(
+  client: pg.Client,
+  databaseEncoding: string,
+): Promise<Pick<PreflightResult, 'dumpEncoding' | 'dumpEncodingProblem'>> {
+  const dumpEncoding = dumpEncodingFor(databaseEncoding);
+  if (dumpEncoding !== 'UTF8' || databaseEncoding === 'UTF8') return { dumpEncoding };
+  try {
+    await client.query(
+      `SELECT count(convert_to(name, 'UTF8')) FROM (
+         SELECT rolname::text FROM pg_roles UNION ALL SELECT spcname::text FROM pg_tablespace
+         UNION ALL SELECT current_database()::text) names (name)`,
+    );
+    return { dumpEncoding };
+  } catch (error) {
+    if (!UNCONVERTIBLE_SQLSTATES.has((error as { code?: string }).code ?? '')) throw error;
+    return {
+      dumpEncoding: databaseEncoding,
+      dumpEncodingProblem: `a role, tablespace or database name on the server cannot be converted from ${databaseEncoding} to UTF-8 (${errorMessage(error)}), so the dump is in ${databaseEncoding}, whose names Warden does not read exactly: its restores are proven by row counts only`,
+    };
   }
 }
 

@@ -13,6 +13,7 @@ import {
   runBackup,
   runRestoreTest,
 } from '@warden/backup';
+import { isBackupError } from '@warden/errors';
 import { createLogger } from '@warden/logging';
 import { type BackupStorage, createLocalStorage } from '@warden/storage';
 import { execa } from 'execa';
@@ -293,6 +294,20 @@ describe('a database in an encoding Node cannot decode exactly', () => {
     },
     180_000,
   );
+});
+
+describe('a database in an encoding without a conversion to UTF-8', () => {
+  it('MULE_INTERNAL is refused before dumping, for good, saying why', async () => {
+    const mule = `warden_proof_mule_${suffix}`;
+    await createDatabaseIn(mule, 'MULE_INTERNAL');
+    const error = await runBackup({ storage, logger }, { target: targetFor(mule), ...settings() }).catch(
+      (caught: unknown) => caught,
+    );
+    expect(isBackupError(error, 'PREFLIGHT_CONNECT_FAILED'), String(error)).toBe(true);
+    expect((error as { permanent?: boolean }).permanent).toBe(true);
+    expect((error as Error).message).toContain('MULE_INTERNAL');
+    expect((error as Error).message).toContain('cannot be converted to UTF-8');
+  }, 60_000);
 });
 
 describe('the encodings a dump is read in as they are', () => {

@@ -15,7 +15,7 @@ export const BACKUP_ERROR_CODES = {
   PREFLIGHT_CONNECT_FAILED: {
     permanent: false,
     meaning:
-      'The target database cannot be reached before dumping (bad credentials or an unknown database are permanent).',
+      'The target database cannot be reached before dumping (bad credentials, an unknown database or an encoding without conversion to UTF-8 are permanent).',
   },
   PG_DUMP_NOT_FOUND: { permanent: true, meaning: 'pg_dump is missing or does not run at PG_DUMP_PATH.' },
   PG_DUMP_VERSION_MISMATCH: {

@@ -177,6 +177,13 @@ async function readServerInfo(
     };
   } catch (error) {
     const sqlstate = (error as { code?: string }).code;
+    if (isEncodingWithoutUtf8(error)) {
+      throw new BackupError(
+        'PREFLIGHT_CONNECT_FAILED',
+        `cannot back up ${where}: its encoding cannot be converted to UTF-8 (${scrubSecrets(errorMessage(error), secrets)}); Warden reads every database and restores it through UTF-8, so only a dump by hand (restored into a database of the same encoding) can copy it`,
+        { cause: scrubError(error, secrets), permanent: true },
+      );
+    }
     throw new BackupError(
       'PREFLIGHT_CONNECT_FAILED',
       `cannot connect to ${where}: ${scrubSecrets(errorMessage(error) || String(sqlstate ?? 'unknown error'), secrets)}`,
@@ -219,6 +226,16 @@ async function chooseDumpEncoding(
       dumpEncodingProblem: `a role, tablespace or database name on the server cannot be converted from ${databaseEncoding} to UTF-8 (${errorMessage(error)}), so the dump is in ${databaseEncoding}, whose names Warden does not read exactly: its restores are proven by row counts only`,
     };
   }
+}
+
+/**
+ * The server refused the connection's UTF-8 client encoding (the pg client always asks for it):
+ * the database's encoding has no conversion to UTF-8 (MULE_INTERNAL). The routine name, unlike
+ * the message, is not translated.
+ */
+function isEncodingWithoutUtf8(error: unknown): boolean {
+  const { code, routine } = error as { code?: string; routine?: string };
+  return code === '0A000' && routine === 'InitializeClientEncoding';
 }
 
 export function formatBytes(bytes: number): string {

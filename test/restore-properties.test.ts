@@ -36,7 +36,8 @@ const logger = createLogger({ service: 'restore-properties-test', level: 'silent
 const suffix = randomBytes(4).toString('hex');
 const sourceName = `Wärden Props ${suffix}`;
 /** Space, uppercase and a non-ASCII letter. */
-const tenantRole = `Tenant Rôle ${suffix}`;
+// Roles are the server's: a name every tested encoding can read (see restore-encodings.test.ts).
+const tenantRole = `Tenant Rolle Ω ${suffix}`;
 /** Quotes, backslashes, the section's own dollar quote, format() directives, newlines, non-ASCII. */
 const hostileText = `it's "quoted" \\ back\\\\slash $warden$ $$ %s %I %L %%\nsecond line: naïve 名前 😀`;
 const KEY = '5a'.repeat(32);
@@ -331,7 +332,7 @@ describe('a role missing on the restoring server', () => {
     await withClient('postgres', (client) => client.query(`DROP ROLE ${quoteIdent(tenantRole)}`));
     const plain = await freshDatabase('no role');
     const { stderr } = await plainRestore(join(storeDir, backup.key), plain, { singleTransaction: true });
-    const what = `setting app.tenant of role "Tenant R\\u00f4le ${suffix}" in the database`;
+    const what = `setting app.tenant of role "Tenant Rolle \\u03a9 ${suffix}" in the database`;
     expect(stderr).toContain(
       `WARNING:  warden: ${what} was not restored: role "${tenantRole}" does not exist`,
     );

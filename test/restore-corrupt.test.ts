@@ -220,4 +220,21 @@ describe('a dump whose SQL fails part-way', () => {
       expect(await ownDatabases()).toEqual(before.filter(isOwn));
     }
   });
+
+  it('fails as psql, not as the stream, when psql stops at the first statement', async () => {
+    // psql exits at once, with most of the stream still to come: writing it fails (EPIPE), which
+    // is psql having gone, not a bad backup (a restore test would record the backup as failed).
+    const broken = Buffer.concat([Buffer.from('SELECT 1/0;\n'), gunzipSync(goodBytes)]);
+    const manifest = await storeBackup(gzipSync(broken), broken.length, true);
+    const before = await listDatabases();
+    for (const discard of [false, true]) {
+      const error = await restoreBackup(
+        { storage, logger },
+        { target, file: manifest.filename, psqlPath, spoolDir: join(work, 'spool'), discard },
+      ).catch((caught: unknown) => caught);
+      expect(isRestoreError(error, 'RESTORE_PSQL_FAILED'), String(error)).toBe(true);
+      expect((error as Error).message).toMatch(/division by zero/);
+      expect(await ownDatabases()).toEqual(before.filter(isOwn));
+    }
+  });
 });

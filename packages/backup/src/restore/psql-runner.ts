@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -93,8 +92,12 @@ export async function runPsql(
     onSqlBytes: (total) => {
       sqlBytes = total;
     },
+    // Not `once(stdin, 'drain')`: it rejects on stdin's error, and the EPIPE of a psql that stopped
+    // at an error would then fail the stream before psql's exit is seen, blaming the backup.
     forwardSql: (chunk) =>
-      stdin.write(chunk) ? undefined : Promise.race([once(stdin, 'drain').then(() => undefined), psqlGone]),
+      stdin.write(chunk)
+        ? undefined
+        : Promise.race([new Promise<void>((resolve) => stdin.once('drain', resolve)), psqlGone]),
   });
   const storedCounter = new Transform({
     transform(chunk: Buffer, _encoding, callback) {

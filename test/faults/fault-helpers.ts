@@ -130,8 +130,13 @@ async function asPostgres(command: string, args: string[]): Promise<string> {
   return stdout;
 }
 
-/** A throw-away PostgreSQL 15 cluster (trust auth, loopback, a free port), run as OS user postgres. */
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+/**
+ * A throw-away PostgreSQL 15 cluster (trust auth, loopback, a free port), run as OS user postgres.
+ * `settings` are server settings (`-c name=value`), e.g. a lock table small enough to exhaust.
+ */
+export async function startPrivatePostgres(
+  options: { settings?: Record<string, string | number> } = {},
+): Promise<PrivatePostgres> {
   const dir = await mkdtemp(path.join(tmpdir(), 'warden-fault-pg-'));
   await run('chown', ['postgres:postgres', dir]);
   const dataDir = path.join(dir, 'data');
@@ -147,7 +152,10 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
       '-t',
       '30',
       '-o',
-      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+      [
+        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+        ...Object.entries(options.settings ?? {}).map(([name, value]) => `-c ${name}=${value}`),
+      ].join(' '),
       'start',
     ]);
   };

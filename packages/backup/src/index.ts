@@ -28,7 +28,12 @@ export {
 } from './content/content-proof.js';
 export { EXACTLY_DECODED_ENCODINGS, lineDecoder } from './content/dump-content.js';
 export { compareWithManifest, qualifiedName, type RestoreCheck } from './content/restore-check.js';
-export type { SnapshotCounts, SnapshotFacts } from './content/snapshot.js';
+export {
+  type DumpSnapshot,
+  openDumpSnapshot,
+  type SnapshotCounts,
+  type SnapshotFacts,
+} from './content/snapshot.js';
 export { createSpooledBackup } from './pipeline/dump.js';
 export {
   type BackupProgress,

@@ -68,22 +68,13 @@ export async function openDumpSnapshot(
   return {
     id,
     async count(exact) {
-      // A failed count must not abort the transaction: pg_dump may still be importing its snapshot.
-      await client.query('SAVEPOINT warden_counts');
-      try {
-        const counts: SnapshotCounts = {
-          tables: exact
-            ? await countRows(client, await userTables(client))
-            : await estimatedRowCounts(client),
-          rowCountsSource: exact ? 'snapshot' : 'statistics',
-          schemaObjects: await schemaObjectCounts(client),
-        };
-        await client.query('RELEASE SAVEPOINT warden_counts');
-        return counts;
-      } catch (error) {
-        await client.query('ROLLBACK TO SAVEPOINT warden_counts').catch(() => undefined);
-        throw error;
-      }
+      return {
+        tables: exact
+          ? await exactRowCounts(client)
+          : await inRolledBackSavepoint(client, () => estimatedRowCounts(client)),
+        rowCountsSource: exact ? 'snapshot' : 'statistics',
+        schemaObjects: await inRolledBackSavepoint(client, () => schemaObjectCounts(client)),
+      };
     },
     async properties() {
       await client.query('SAVEPOINT warden_properties');
@@ -140,6 +131,47 @@ export async function userTables(
       ORDER BY 1, 2`,
   );
   return rows;
+}
+
+/** Tables counted per subtransaction: at most this many tables' locks are held at once. */
+const COUNT_BATCH_TABLES = 200;
+
+/**
+ * Runs `work` in a savepoint that is rolled back afterwards, whether `work` succeeded or not. A
+ * failed count must not abort the transaction (pg_dump may still be importing its snapshot), and
+ * rolling back releases the locks the subtransaction took, while the transaction's REPEATABLE READ
+ * snapshot, and so what `work` read, stays the one pg_dump dumps.
+ */
+async function inRolledBackSavepoint<T>(client: pg.Client, work: () => Promise<T>): Promise<T> {
+  await client.query('SAVEPOINT warden_counts');
+  let result: T;
+  try {
+    result = await work();
+  } catch (error) {
+    await client
+      .query('ROLLBACK TO SAVEPOINT warden_counts; RELEASE SAVEPOINT warden_counts')
+      .catch(() => undefined);
+    throw error;
+  }
+  await client.query('ROLLBACK TO SAVEPOINT warden_counts; RELEASE SAVEPOINT warden_counts');
+  return result;
+}
+
+/**
+ * Every application table's exact row count in the snapshot, {@link COUNT_BATCH_TABLES} tables per
+ * rolled-back savepoint. Counted in one subtransaction that is kept, the counts would hold a lock on
+ * every table (and the indexes the planner looked at) until pg_dump ends, beside pg_dump's own lock
+ * per table: a schema of a few thousand tables would exhaust the server's shared lock table
+ * (`max_locks_per_transaction` × connections) and fail the counts, or pg_dump itself.
+ */
+async function exactRowCounts(client: pg.Client): Promise<TableRowCount[]> {
+  const tables = await inRolledBackSavepoint(client, () => userTables(client));
+  const counts: TableRowCount[] = [];
+  for (let at = 0; at < tables.length; at += COUNT_BATCH_TABLES) {
+    const batch = tables.slice(at, at + COUNT_BATCH_TABLES);
+    counts.push(...(await inRolledBackSavepoint(client, () => countRows(client, batch))));
+  }
+  return counts;
 }
 
 /** Exact `count(*)` of each table, one statement each. */

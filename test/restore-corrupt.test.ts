@@ -200,7 +200,7 @@ describe('a damaged backup is rejected before any SQL runs', () => {
 });
 
 describe('a dump whose SQL fails part-way', () => {
-  it('rolls back the single transaction and drops the half-restored new database', async () => {
+  it('drops the half-restored new database', async () => {
     const sql = gunzipSync(goodBytes).toString('utf8');
     // A statement that fails after tables were created and some rows loaded.
     const at = sql.indexOf('CREATE INDEX');

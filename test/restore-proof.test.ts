@@ -209,7 +209,7 @@ describe('proof of content', () => {
     databases.add(plain);
     const sql = gunzipSync(await readFile(join(storeDir, backup.key)));
     // The documented manual restore: replica mode so the dump's event trigger stays silent.
-    await execa('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction'], {
+    await execa('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1'], {
       input: sql,
       env: {
         PGHOST: '127.0.0.1',

@@ -7,12 +7,20 @@
  *
  * Each table has a primary key. pg_dump locks every table (700 locks) for the whole dump; a table's
  * `count(*)` locks the table and its index, so counts holding theirs until the dump ends would add
- * 1,400, while counts that release them batch by batch add at most 400.
+ * 1,400, while counts that release them batch by batch add at most 400. A restore in one
+ * transaction takes more than four locks a table (table, index, TOAST table and its index, …).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type BackupTargetSpec, openDumpSnapshot, runBackup } from '@warden/backup';
+import { gunzipSync } from 'node:zlib';
+import {
+  type BackupTargetSpec,
+  openDumpSnapshot,
+  restoreBackup,
+  runBackup,
+  runRestoreTest,
+} from '@warden/backup';
 import type { BackupManifest } from '@warden/catalog';
 import { createLogger } from '@warden/logging';
 import { type BackupStorage, createLocalStorage } from '@warden/storage';
@@ -133,4 +141,34 @@ describe('a schema of more tables than the lock table holds at once', () => {
     for (const table of manifest.tables ?? []) expect(table.rows).toBe(rowsOf(Number(table.name.slice(1))));
   });
 
+  it('restores, and passes the restore test, where psql --single-transaction runs out of locks', async () => {
+    const manifest = await backupOf();
+    // The plain restore in one transaction: this schema really exceeds the lock table.
+    await postgres.sql('postgres', 'CREATE DATABASE plain_restore TEMPLATE template0');
+    const sql = gunzipSync(await readFile(path.join(workDir, 'store', manifest.key))).toString('utf8');
+    const plain = await runScript('plain_restore', sql, ['--single-transaction']);
+    expect(plain.exitCode).not.toBe(0);
+    expect(plain.stderr).toMatch(/out of shared memory/);
+
+    const restored = await restoreBackup(
+      { storage, logger },
+      { target, file: manifest.filename, spoolDir: path.join(workDir, 'spool'), database: 'restored' },
+    );
+    expect(restored.status).toBe('success');
+    expect(restored.check).toMatchObject({ rowCounts: 'matched', content: 'matched', tables: TABLES });
+    expect(await postgres.sql('restored', 'SELECT count(*) FROM s2.t5')).toBe(String(rowsOf(5)));
+
+    const tested = await runRestoreTest(
+      { storage, logger },
+      { target, file: manifest.filename, spoolDir: path.join(workDir, 'spool') },
+    );
+    expect(tested.record.status, JSON.stringify(tested.record)).toBe('passed');
+    expect(tested.check).toMatchObject({ rowCounts: 'matched', content: 'matched', tables: TABLES });
+    // The scratch database is gone; the plain attempt's and the restore's remain.
+    const databases = await postgres.sql(
+      'postgres',
+      'SELECT string_agg(datname, $$,$$ ORDER BY datname) FROM pg_database',
+    );
+    expect(databases.split(',').filter((name) => name.includes('verify'))).toEqual([]);
+  });
 });

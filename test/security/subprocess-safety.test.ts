@@ -62,6 +62,7 @@ function recordingWrapper(name: string, real: string): { path: string; dir: stri
       `printf '%s\\n' "$@" > "${dir}/args.$$"`,
       `tr '\\0' '\\n' < /proc/$PPID/cmdline > "${dir}/parent"`,
       `tr '\\0' '\\n' < /proc/$$/environ > "${dir}/env"`,
+      `tr '\\0' '\\n' < /proc/$$/environ > "${dir}/env.$$"`,
       `exec ${real} "$@"`,
       '',
     ].join('\n'),
@@ -228,17 +229,16 @@ describe('subprocesses', () => {
     expect(restored.status).toBe('success');
     const psqlRuns = readdirSync(psql.dir)
       .filter((name) => name.startsWith('args.'))
-      .map((name) => readLines(path.join(psql.dir, name)));
-    for (const psqlArgs of psqlRuns) expect(psqlArgs.join(' ')).not.toContain(password.slice(0, 6));
-    // The replay itself: one transaction, stop at the first error.
-    expect(psqlRuns).toContainEqual([
-      '-X',
-      '-q',
-      '--no-password',
-      '-v',
-      'ON_ERROR_STOP=1',
-      '--single-transaction',
-    ]);
+      .map((name) => ({ args: readLines(path.join(psql.dir, name)), pid: name.slice('args.'.length) }));
+    for (const { args } of psqlRuns) expect(args.join(' ')).not.toContain(password.slice(0, 6));
+    // The replay itself: stop at the first error; its session's settings travel in PGOPTIONS.
+    const replay = psqlRuns.find(
+      ({ args }) => args.join(' ') === ['-X', '-q', '--no-password', '-v', 'ON_ERROR_STOP=1'].join(' '),
+    );
+    expect(replay, JSON.stringify(psqlRuns)).toBeDefined();
+    expect(readLines(path.join(psql.dir, `env.${replay?.pid}`))).toContain(
+      'PGOPTIONS=-c synchronous_commit=off -c session_replication_role=replica',
+    );
     expect(readLines(path.join(psql.dir, 'parent'))[0]).toBe(process.execPath);
     expect(readLines(path.join(psql.dir, 'env'))).toContain(`PGPASSWORD=${password}`);
     expect(existsSync(marker)).toBe(false);

@@ -111,7 +111,8 @@ export const RESTORE_ERROR_CODES = {
   },
   RESTORE_PSQL_FAILED: {
     permanent: false,
-    meaning: 'psql failed; the transaction was rolled back (an error in the SQL itself is permanent).',
+    meaning:
+      'psql failed; the new database it wrote into was dropped (an error in the SQL itself is permanent).',
   },
   RESTORE_CHECK_FAILED: {
     permanent: true,

@@ -9,11 +9,9 @@ import { quoteIdent } from './connection.js';
  * event triggers and ordinary triggers alike, wherever the restoring role may set it.
  */
 export interface TriggerSafety {
-  /** Extra libpq `PGOPTIONS` for psql. */
-  pgOptions: string | undefined;
+  /** psql runs with `session_replication_role = replica` (restore/restore-session.ts). */
+  replicaRole: boolean;
 }
-
-const REPLICA_OPTION = '-c session_replication_role=replica';
 
 /** Whether the connected role may set `session_replication_role` (a superuser, or granted SET). */
 async function maySetReplicationRole(client: pg.Client): Promise<boolean> {
@@ -45,21 +43,12 @@ export async function planTriggerSafety(client: pg.Client, manifest: BackupManif
       `the backup has event trigger(s) ${always.map((t) => quoteIdent(t.name)).join(', ')} enabled ALWAYS, which fire even in replica mode and would change the restored data; disable them (ALTER EVENT TRIGGER … ENABLE) before the next backup`,
     );
   }
-  if (await maySetReplicationRole(client)) return { pgOptions: REPLICA_OPTION };
+  if (await maySetReplicationRole(client)) return { replicaRole: true };
   const active = triggers.filter((trigger) => trigger.enabled !== 'D');
-  if (active.length === 0) return { pgOptions: undefined };
+  if (active.length === 0) return { replicaRole: false };
   const { rows } = await client.query<{ role: string }>('SELECT current_user AS role');
   const role = rows[0]?.role ?? 'the restoring role';
   throw new EventTriggerRestoreError(
     `the backup has event trigger(s) ${active.map((t) => quoteIdent(t.name)).join(', ')}, which would fire while the dump is replayed, and role ${quoteIdent(role)} may not set session_replication_role to stop them; restore as a superuser, or run GRANT SET ON PARAMETER session_replication_role TO ${quoteIdent(role)} (PostgreSQL 15+)`,
   );
-}
-
-/** `PGOPTIONS` with `extra` appended to what the connection URL already asked for. */
-export function withPgOptions(
-  env: Record<string, string>,
-  extra: string | undefined,
-): Record<string, string> {
-  if (extra === undefined) return env;
-  return { ...env, PGOPTIONS: env.PGOPTIONS ? `${env.PGOPTIONS} ${extra}` : extra };
 }

@@ -6,10 +6,11 @@ import { RestoreError, scrubSecrets } from '@warden/errors';
 import { execa } from 'execa';
 import { createIntegrityCheck } from '../pipeline/integrity-check.js';
 import { type ConnectionParams, connectionSecrets, libpqEnv } from '../postgres/connection.js';
-import { withPgOptions } from '../postgres/event-trigger-safety.js';
+import type { TriggerSafety } from '../postgres/event-trigger-safety.js';
 import { createTailBuffer, STDERR_TAIL_BYTES } from '../streams/tail-buffer.js';
 import { causeOf, streamCheckProblem, streamFailureReason } from './download.js';
 import type { RestoreBackupOptions } from './restore-options.js';
+import { DURABLE_END, restoreSessionEnv } from './restore-session.js';
 
 /** `psql --version`; throws `RESTORE_PSQL_NOT_FOUND`. */
 export async function checkPsql(psqlPath: string): Promise<string> {
@@ -26,10 +27,12 @@ export async function checkPsql(psqlPath: string): Promise<string> {
 
 /**
  * psql reads the SQL from stdin, decompressed by the integrity check, which checks the stream again
- * on the way (so a restore test need not decompress it once more beforehand). psql's stdin is only
- * ever closed after the whole stream checked good: psql with `--single-transaction` COMMITs at end
- * of input, so after a failed stream psql is killed first and the server rolls the transaction
- * back. Throws `RESTORE_INTEGRITY_FAILED` for a bad stream, `RESTORE_PSQL_FAILED` for psql's errors.
+ * on the way (so a restore test need not decompress it once more beforehand). psql runs each
+ * statement in its own transaction (restore-session.ts says why), so what it has replayed is
+ * committed in the new database as it goes: a stream that fails its check kills psql, this throws,
+ * and the caller drops the new database, which is never swapped in. Only after the whole stream
+ * checked good does psql get {@link DURABLE_END} and the end of its input. Throws
+ * `RESTORE_INTEGRITY_FAILED` for a bad stream, `RESTORE_PSQL_FAILED` for psql's errors.
  */
 export async function runPsql(
   localPath: string,
@@ -37,7 +40,7 @@ export async function runPsql(
   params: ConnectionParams,
   options: RestoreBackupOptions,
   psqlPath: string,
-  pgOptions: string | undefined,
+  triggerSafety: TriggerSafety,
   signal: AbortSignal,
   onBytes: (bytes: number, sqlBytes: number) => void,
 ): Promise<void> {
@@ -47,20 +50,16 @@ export async function runPsql(
   signal.addEventListener('abort', onAbort, { once: true });
   // Connection settings, database included, travel in libpq's environment: argv is visible to every
   // local user, and a `-d` value containing "=" would be read as a connection string.
-  const psql = execa(
-    psqlPath,
-    ['-X', '-q', '--no-password', '-v', 'ON_ERROR_STOP=1', '--single-transaction'],
-    {
-      env: withPgOptions(libpqEnv(params, 'warden-restore'), pgOptions),
-      buffer: false,
-      stdin: 'pipe',
-      // The dump's `SELECT set_config(...)` lines print result tables nobody needs.
-      stdout: 'ignore',
-      stderr: 'pipe',
-      reject: false,
-      cancelSignal: kill.signal,
-    },
-  );
+  const psql = execa(psqlPath, ['-X', '-q', '--no-password', '-v', 'ON_ERROR_STOP=1'], {
+    env: restoreSessionEnv(libpqEnv(params, 'warden-restore'), triggerSafety),
+    buffer: false,
+    stdin: 'pipe',
+    // The dump's `SELECT set_config(...)` lines print result tables nobody needs.
+    stdout: 'ignore',
+    stderr: 'pipe',
+    reject: false,
+    cancelSignal: kill.signal,
+  });
   const stderr = createTailBuffer(STDERR_TAIL_BYTES);
   psql.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
   const stdin = psql.stdin;
@@ -119,7 +118,7 @@ export async function runPsql(
       (error: unknown) => ({ reason: streamFailureReason(error), cause: causeOf(error) }),
     );
     if (checked === undefined) {
-      stdin.end();
+      stdin.end(DURABLE_END);
     } else if (!psqlEnded) {
       // psql still running: the stream failed first (had psql failed, writing to it would have).
       streamProblem = checked;
@@ -148,7 +147,7 @@ export async function runPsql(
           : `exited with code ${result.exitCode}`;
       throw new RestoreError(
         'RESTORE_PSQL_FAILED',
-        `psql ${how}; the transaction was rolled back${detail ? `: ${detail}` : ''}${restrictHint}`,
+        `psql ${how}${detail ? `: ${detail}` : ''}${restrictHint}`,
         // Exit 3 is an error in the script itself: the same dump fails the same way again.
         { permanent: result.exitCode === 3 },
       );

@@ -31,8 +31,9 @@ const DEFAULT_TIMEOUT_MS = 6 * 60 * 60 * 1000;
  *    SHA-256 here and the stream as it feeds psql, into the scratch database it drops anyway);
  * 3. (dry run stops here)
  * 4. for `overwrite` of an existing database, take a safety backup of it first;
- * 5. restore into a *new* database with `psql -v ON_ERROR_STOP=1 --single-transaction`;
- * 6. compare its schema objects and row counts with the manifest;
+ * 5. restore into a *new* database with `psql -v ON_ERROR_STOP=1`, statement by statement
+ *    (restore-session.ts: one transaction would exhaust the lock table on thousands of tables);
+ * 6. prove it against the manifest (counts, schema objects, contents);
  * 7. for `overwrite`, swap the new database in under the old name (one transaction) and drop the old.
  * A new database is dropped again on any failure; an existing one is never touched before step 7.
  */
@@ -188,7 +189,7 @@ export async function restoreBackup(
       { ...server, database: restoreInto },
       options,
       psqlPath,
-      triggerSafety.pgOptions,
+      triggerSafety,
       signal,
       (bytes, sqlBytes) =>
         progress({

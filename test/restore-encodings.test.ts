@@ -18,7 +18,7 @@ import { createLogger } from '@warden/logging';
 import { type BackupStorage, createLocalStorage } from '@warden/storage';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dropDatabase, pgUrl, withClient } from './helpers/pg-fixtures.js';
+import { dropDatabase, pgUrl, targetSpecFor, withClient } from './helpers/pg-fixtures.js';
 
 const logger = createLogger({ service: 'restore-encodings-test', level: 'silent' });
 const suffix = randomBytes(4).toString('hex');
@@ -214,14 +214,7 @@ async function sharedNamesConvert(database: string): Promise<boolean> {
 }
 
 function targetFor(database: string): BackupTargetSpec {
-  return {
-    name: database.replaceAll('_', '-'),
-    environment: 'test',
-    databaseUrl: pgUrl(database),
-    database,
-    retentionDays: 30,
-    keepLast: 10,
-  };
+  return targetSpecFor({ name: database, url: pgUrl(database) }, { name: database.replaceAll('_', '-') });
 }
 
 describe('a database in an encoding Node cannot decode exactly', () => {

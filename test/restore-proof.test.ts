@@ -19,7 +19,14 @@ import { type BackupStorage, createLocalStorage } from '@warden/storage';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { doctorBackup, restoreFailure as failedRestore } from './helpers/doctored-backup.js';
-import { createDatabase, dropDatabase, pgUrl, tableFingerprints, withClient } from './helpers/pg-fixtures.js';
+import {
+  createDatabase,
+  dropDatabase,
+  pgUrl,
+  tableFingerprints,
+  targetSpecFor,
+  withClient,
+} from './helpers/pg-fixtures.js';
 
 const logger = createLogger({ service: 'restore-proof-test', level: 'silent' });
 const suffix = randomBytes(4).toString('hex');
@@ -112,14 +119,10 @@ beforeAll(async () => {
     await client.query(`COMMENT ON DATABASE ${quoteIdent(sourceName)} IS 'hostile ''proof'' database'`);
   });
   await withClient(sourceName, (client) => client.query(HOSTILE_SCHEMA));
-  target = {
-    name: databaseNameSlug(sourceName),
-    environment: 'test',
-    databaseUrl: pgUrl(sourceName),
-    database: sourceName,
-    retentionDays: 30,
-    keepLast: 10,
-  };
+  target = targetSpecFor(
+    { name: sourceName, url: pgUrl(sourceName) },
+    { name: databaseNameSlug(sourceName) },
+  );
   backup = await runBackup({ storage, logger }, { target, ...backupSettings() });
 }, 180_000);
 

@@ -23,6 +23,7 @@ import {
   PG_HOST,
   PG_SUPERUSER,
   pgUrl,
+  targetSpecFor,
   withClient,
 } from './helpers/pg-fixtures.js';
 import { commandAvailable } from './helpers/processes.js';
@@ -126,14 +127,10 @@ beforeAll(async () => {
   await withClient(sourceName, (client) =>
     client.query('CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, $$one$$)'),
   );
-  target = {
-    name: databaseNameSlug(sourceName),
-    environment: 'test',
-    databaseUrl: pgUrl(sourceName),
-    database: sourceName,
-    retentionDays: 30,
-    keepLast: 10,
-  };
+  target = targetSpecFor(
+    { name: sourceName, url: pgUrl(sourceName) },
+    { name: databaseNameSlug(sourceName) },
+  );
   backup = await runBackup({ storage, logger }, { target, ...backupSettings() });
 }, 180_000);
 

@@ -323,7 +323,7 @@ export async function restorePlainDump(file: string, database: string): Promise<
  * environment `test`, 30 days and 10 copies kept, unless `overrides` say otherwise.
  */
 export function targetSpecFor(
-  database: TestDatabase,
+  database: Pick<TestDatabase, 'name' | 'url'>,
   overrides: Partial<BackupTargetSpec> = {},
 ): BackupTargetSpec {
   return {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -132,6 +133,32 @@ describe('restore round trip', () => {
     const restoring = progress.filter((update) => update.phase === 'restore');
     expect(restoring.at(-1)?.bytes).toBe(backup.bytes);
     expect(restoring.at(-1)?.sqlBytes).toBe(backup.sql_bytes);
+  });
+
+  it('loads under an _incoming_ name: only the proven database gets the name asked for', async () => {
+    // psql stand-in recording which database each psql run was given (libpq's PGDATABASE).
+    const record = join(work, 'psql-databases.txt');
+    const psqlPath = join(work, 'psql-recording');
+    writeFileSync(record, '');
+    writeFileSync(
+      psqlPath,
+      `#!/bin/sh\n[ "$1" = "--version" ] || echo "$PGDATABASE" >> '${record}'\nexec psql "$@"\n`,
+    );
+    chmodSync(psqlPath, 0o700);
+    const before = await listDatabases();
+    const result = await restoreBackup(
+      { storage, logger },
+      { target, file: 'latest', spoolDir: join(work, 'restore-spool'), psqlPath },
+    );
+    created.add(result.database);
+    expect(result.status).toBe('success');
+    const loadedInto = [...new Set(readFileSync(record, 'utf8').split('\n').filter(Boolean))];
+    expect(loadedInto).toHaveLength(1);
+    expect(loadedInto[0]).toContain('_incoming_');
+    expect(loadedInto[0]).not.toBe(result.database);
+    const after = await listDatabases();
+    expect(after).toContain(result.database);
+    expect(after.filter((name) => !before.includes(name))).toEqual([result.database]);
   });
 
   it('dry run checks the backup and reports the plan without creating anything', async () => {

@@ -13,8 +13,11 @@ export interface FreshDatabase {
 
 /**
  * Creates the fresh database from template0 (a dump restores into a pristine database, not one
- * carrying template1's extras): the planned one, or for a replace a free `_incoming_` name beside
- * it. `onCreated` hears of it as soon as it exists, so a failure after that point still drops it.
+ * carrying template1's extras) under a free `_incoming_` name beside the planned one: the dump is
+ * loaded statement by statement, so a restore killed mid-way must not leave a half-loaded database
+ * under the name the operator asked for. Only a discarded (test) restore loads into the planned
+ * scratch name itself. `onCreated` hears of it as soon as it exists, so a failure after that point
+ * still drops it.
  */
 export async function createFreshDatabase(
   maintenance: MaintenanceAccess,
@@ -22,13 +25,13 @@ export async function createFreshDatabase(
   at: Date,
   secrets: readonly string[],
   onCreated: (name: string) => void,
+  options: { discard?: boolean | undefined } = {},
 ): Promise<FreshDatabase> {
-  const name =
-    plan.action === 'replace'
-      ? await withMaintenanceClient(maintenance.url, maintenance.where, (client) =>
-          freeDatabaseName(client, plan.database, at, 'incoming'),
-        )
-      : plan.database;
+  const name = options.discard
+    ? plan.database
+    : await withMaintenanceClient(maintenance.url, maintenance.where, (client) =>
+        freeDatabaseName(client, plan.database, at, 'incoming'),
+      );
   const owner = await withMaintenanceClient(maintenance.url, maintenance.where, async (client) => {
     let ownerName: string | undefined;
     if (plan.action === 'replace') {

@@ -64,6 +64,27 @@ export async function freeDatabaseName(
   throw new RestoreError('RESTORE_INVALID_DATABASE', `no free database name like "${base}"`);
 }
 
+/** Gives a restored database the name asked for (`RESTORE_SWAP_FAILED` when that name was taken meanwhile). */
+export async function renameDatabase(
+  maintenanceUrl: string,
+  where: string,
+  incoming: string,
+  name: string,
+  secrets: readonly string[],
+): Promise<void> {
+  await withMaintenanceClient(maintenanceUrl, where, async (client) => {
+    try {
+      await client.query(`ALTER DATABASE ${quoteIdent(incoming)} RENAME TO ${quoteIdent(name)}`);
+    } catch (error) {
+      throw new RestoreError(
+        'RESTORE_SWAP_FAILED',
+        `naming the restored database "${name}" failed: ${scrubSecrets(errorMessage(error), secrets)}`,
+        { cause: scrubError(error, secrets) },
+      );
+    }
+  });
+}
+
 /**
  * Puts `incoming` in place of `existing`: no new connections to the old one, its sessions ended,
  * both renames in one transaction (so the name is never missing), then the old database dropped.

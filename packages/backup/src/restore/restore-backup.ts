@@ -11,7 +11,12 @@ import {
 import { downloadWithIntegrityCheck } from './download.js';
 import { assertKeyOpensBackup } from './encryption-key-check.js';
 import { createFreshDatabase, dropHalfRestoredDatabase } from './fresh-database.js';
-import { dropDatabase, swapDatabases, withMaintenanceClient } from './maintenance-connection.js';
+import {
+  dropDatabase,
+  renameDatabase,
+  swapDatabases,
+  withMaintenanceClient,
+} from './maintenance-connection.js';
 import { assertRestorableDatabaseName, databaseUrlFor } from './naming.js';
 import { checkPsql, runPsql } from './psql-runner.js';
 import { resolveBackup } from './resolve-backup.js';
@@ -31,10 +36,12 @@ const DEFAULT_TIMEOUT_MS = 6 * 60 * 60 * 1000;
  *    SHA-256 here and the stream as it feeds psql, into the scratch database it drops anyway);
  * 3. (dry run stops here)
  * 4. for `overwrite` of an existing database, take a safety backup of it first;
- * 5. restore into a *new* database with `psql -v ON_ERROR_STOP=1`, statement by statement
+ * 5. restore into a *new* database under a free `_incoming_` name (a test restore: its scratch
+ *    name) with `psql -v ON_ERROR_STOP=1`, statement by statement
  *    (restore-session.ts: one transaction would exhaust the lock table on thousands of tables);
  * 6. prove it against the manifest (counts, schema objects, contents);
- * 7. for `overwrite`, swap the new database in under the old name (one transaction) and drop the old.
+ * 7. give it the name asked for: renamed, or for `overwrite` swapped in under the old name (one
+ *    transaction) and the old one dropped.
  * A new database is dropped again on any failure; an existing one is never touched before step 7.
  */
 export async function restoreBackup(
@@ -177,9 +184,16 @@ export async function restoreBackup(
     }
     deadline.throwIfAborted();
 
-    const fresh = await createFreshDatabase(maintenance, plan, now(), secrets, (name) => {
-      createdDatabase = name;
-    });
+    const fresh = await createFreshDatabase(
+      maintenance,
+      plan,
+      now(),
+      secrets,
+      (name) => {
+        createdDatabase = name;
+      },
+      { discard: options.discard },
+    );
     const restoreInto = fresh.name;
     log.info({ database: restoreInto, owner: fresh.owner }, 'database created; restoring');
 
@@ -226,6 +240,11 @@ export async function restoreBackup(
       'restored database checked',
     );
 
+    if (plan.action === 'create' && restoreInto !== plan.database) {
+      // Proven: only now does the new database get the name asked for.
+      await renameDatabase(maintenance.url, maintenance.where, restoreInto, plan.database, secrets);
+      createdDatabase = undefined;
+    }
     if (plan.action === 'replace') {
       progress({ phase: 'swap', percent: 96, bytes: totalBytes, totalBytes });
       await swapDatabases(

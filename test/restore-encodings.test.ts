@@ -81,8 +81,9 @@ interface EncodingCase {
  * decoder would go wrong: EUC_TW and EUC_JIS_2004 have none; the WHATWG decoders of the others
  * map some characters to other code points than the server's conversion to UTF-8 (EUC_CN's
  * `・` and `―`, EUC_JP's `￤` and IBM extensions, EUC_KR's `€` and `®`), do not exist in Node
- * (LATIN10), decode C1 controls as Windows punctuation (LATIN5) or, in Node 20, decode
- * windows-1252 as Latin-1 (WIN1252's `€`).
+ * (LATIN10), decode C1 controls as Windows punctuation (LATIN5), in Node 20 decode
+ * windows-1252 as Latin-1 (WIN1252's `€`), or decode differently in Node 20 and Node 24 (KOI8U's
+ * 0xAE and 0xBE).
  */
 const CASES: EncodingCase[] = [
   {
@@ -143,6 +144,14 @@ const CASES: EncodingCase[] = [
     column: 'Œuvre',
     sequence: 'Séq‰',
     values: ['café € „quoted“'],
+  },
+  {
+    encoding: 'KOI8U',
+    schema: 'Схема',
+    table: 'Таблиця ╝',
+    column: 'стовпець ї',
+    sequence: 'послідовність ґ',
+    values: ['Київ ╬ є'],
   },
   {
     encoding: 'LATIN5',

@@ -44,7 +44,10 @@ export interface DumpContent {
  * exact decoder: the WHATWG gbk maps EUC_CN's `・` and `―` elsewhere), EUC_JP and EUC_KR (the
  * WHATWG decoders lack or remap IBM extensions, `€`, `®`), LATIN5 (windows-1254 reads its C1
  * controls as punctuation), LATIN10 (Node has no iso-8859-16) and WIN1252 (Node 20 decodes
- * windows-1252 as Latin-1). MULE_INTERNAL has no conversion to UTF-8 at all (see preflight.ts).
+ * windows-1252 as Latin-1), and WIN874, WIN1253, WIN1255 and KOI8U, whose decoders changed
+ * between Node 20 and Node 24 (ICU's tables: e.g. KOI8U 0xAE is U+255D in one, U+045E in the
+ * other), so no one of them is exact on every Node Warden runs on. MULE_INTERNAL has no conversion
+ * to UTF-8 at all (see preflight.ts).
  */
 const DECODER_LABELS: Record<string, string> = {
   SQL_ASCII: 'utf-8',
@@ -62,17 +65,13 @@ const DECODER_LABELS: Record<string, string> = {
   ISO_8859_7: 'iso-8859-7',
   ISO_8859_8: 'iso-8859-8',
   WIN866: 'ibm866',
-  WIN874: 'windows-874',
   WIN1250: 'windows-1250',
   WIN1251: 'windows-1251',
-  WIN1253: 'windows-1253',
   WIN1254: 'windows-1254',
-  WIN1255: 'windows-1255',
   WIN1256: 'windows-1256',
   WIN1257: 'windows-1257',
   WIN1258: 'windows-1258',
   KOI8R: 'koi8-r',
-  KOI8U: 'koi8-u',
 };
 
 /** The encodings {@link lineDecoder} reads exactly. */

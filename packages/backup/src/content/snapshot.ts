@@ -76,16 +76,8 @@ export async function openDumpSnapshot(
         schemaObjects: await inRolledBackSavepoint(client, () => schemaObjectCounts(client)),
       };
     },
-    async properties() {
-      await client.query('SAVEPOINT warden_properties');
-      try {
-        const properties = await readDatabaseProperties(client);
-        await client.query('RELEASE SAVEPOINT warden_properties');
-        return properties;
-      } catch (error) {
-        await client.query('ROLLBACK TO SAVEPOINT warden_properties').catch(() => undefined);
-        throw error;
-      }
+    properties() {
+      return inRolledBackSavepoint(client, () => readDatabaseProperties(client));
     },
     async facts() {
       await client.query('SAVEPOINT warden_facts');
@@ -137,23 +129,23 @@ export async function userTables(
 const COUNT_BATCH_TABLES = 200;
 
 /**
- * Runs `work` in a savepoint that is rolled back afterwards, whether `work` succeeded or not. A
- * failed count must not abort the transaction (pg_dump may still be importing its snapshot), and
- * rolling back releases the locks the subtransaction took, while the transaction's REPEATABLE READ
- * snapshot, and so what `work` read, stays the one pg_dump dumps.
+ * Runs the read `work` in a savepoint that is rolled back afterwards, whether `work` succeeded or
+ * not. A failed read must not abort the transaction (pg_dump may still be importing its snapshot),
+ * and rolling back releases the locks the subtransaction took, while the transaction's REPEATABLE
+ * READ snapshot, and so what `work` read, stays the one pg_dump dumps.
  */
 async function inRolledBackSavepoint<T>(client: pg.Client, work: () => Promise<T>): Promise<T> {
-  await client.query('SAVEPOINT warden_counts');
+  await client.query('SAVEPOINT warden_read');
   let result: T;
   try {
     result = await work();
   } catch (error) {
     await client
-      .query('ROLLBACK TO SAVEPOINT warden_counts; RELEASE SAVEPOINT warden_counts')
+      .query('ROLLBACK TO SAVEPOINT warden_read; RELEASE SAVEPOINT warden_read')
       .catch(() => undefined);
     throw error;
   }
-  await client.query('ROLLBACK TO SAVEPOINT warden_counts; RELEASE SAVEPOINT warden_counts');
+  await client.query('ROLLBACK TO SAVEPOINT warden_read; RELEASE SAVEPOINT warden_read');
   return result;
 }
 

@@ -18,7 +18,7 @@ import { createLogger } from '@warden/logging';
 import { type BackupStorage, createLocalStorage } from '@warden/storage';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dropDatabase, pgUrl, targetSpecFor, withClient } from './helpers/pg-fixtures.js';
+import { dropDatabase, pgUrl, targetSpecFor, testBackupSettings, withClient } from './helpers/pg-fixtures.js';
 
 const logger = createLogger({ service: 'restore-encodings-test', level: 'silent' });
 const suffix = randomBytes(4).toString('hex');
@@ -175,13 +175,7 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-const settings = () => ({
-  spoolDir: join(work, 'spool'),
-  minFreeBytes: 0,
-  timeoutMs: 120_000,
-  uploadRetryAttempts: 0,
-  uploadRetryDelayMs: 0,
-});
+const settings = () => testBackupSettings(work);
 
 function sampleRows(sample: EncodingCase): string[] {
   return [

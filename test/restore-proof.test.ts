@@ -25,6 +25,7 @@ import {
   pgUrl,
   tableFingerprints,
   targetSpecFor,
+  testBackupSettings,
   withClient,
 } from './helpers/pg-fixtures.js';
 
@@ -88,13 +89,7 @@ let target: BackupTargetSpec;
 let backup: BackupManifest;
 const databases = new Set<string>([sourceName]);
 
-const backupSettings = () => ({
-  spoolDir: join(work, 'spool'),
-  minFreeBytes: 0,
-  timeoutMs: 120_000,
-  uploadRetryAttempts: 0,
-  uploadRetryDelayMs: 0,
-});
+const backupSettings = () => testBackupSettings(work);
 const restoreSettings = () => ({ spoolDir: join(work, 'restore-spool') });
 
 function quoteIdent(name: string): string {

@@ -24,6 +24,7 @@ import {
   PG_SUPERUSER,
   pgUrl,
   targetSpecFor,
+  testBackupSettings,
   withClient,
 } from './helpers/pg-fixtures.js';
 import { commandAvailable } from './helpers/processes.js';
@@ -50,13 +51,7 @@ let target: BackupTargetSpec;
 let backup: BackupManifest;
 const databases = new Set<string>([sourceName]);
 
-const backupSettings = () => ({
-  spoolDir: join(work, 'spool'),
-  minFreeBytes: 0,
-  timeoutMs: 120_000,
-  uploadRetryAttempts: 0,
-  uploadRetryDelayMs: 0,
-});
+const backupSettings = () => testBackupSettings(work);
 const restoreSettings = () => ({ spoolDir: join(work, 'restore-spool') });
 
 function quoteIdent(name: string): string {

@@ -24,6 +24,7 @@ import {
   type TestDatabase,
   tableFingerprints,
   targetSpecFor,
+  testBackupSettings,
   withClient,
 } from './helpers/pg-fixtures.js';
 import { type CliRun, runWardenCli, testEnv } from './helpers/processes.js';
@@ -39,13 +40,7 @@ let target: BackupTargetSpec;
 let backup: BackupManifest;
 const created = new Set<string>();
 
-const backupSettings = () => ({
-  spoolDir: join(work, 'spool'),
-  minFreeBytes: 0,
-  timeoutMs: 120_000,
-  uploadRetryAttempts: 0,
-  uploadRetryDelayMs: 0,
-});
+const backupSettings = () => testBackupSettings(work);
 
 function runCli(args: string[]): Promise<CliRun> {
   return runWardenCli(

@@ -24,6 +24,7 @@ import {
   manifestRowCounts,
   type TestDatabase,
   targetSpecFor,
+  testBackupSettings,
 } from './helpers/pg-fixtures.js';
 
 const logger = createLogger({ service: 'restore-test-job-test', level: 'silent' });
@@ -42,13 +43,7 @@ let metrics: WardenMetrics;
 let queue: Queue;
 let worker: Worker;
 
-const backupSettings = () => ({
-  spoolDir: join(work, 'spool'),
-  minFreeBytes: 0,
-  timeoutMs: 60_000,
-  uploadRetryAttempts: 0,
-  uploadRetryDelayMs: 0,
-});
+const backupSettings = () => testBackupSettings(work, 60_000);
 
 async function finished(job: Job): Promise<Job> {
   const deadline = Date.now() + 60_000;

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 /**
  * PostgreSQL fixtures for integration tests: uniquely named scratch databases, a realistic seed
  * (several schemas, >= 100k rows of text/numeric/timestamp/json data, indexes, constraints,
@@ -334,6 +335,20 @@ export function targetSpecFor(
     retentionDays: 30,
     keepLast: 10,
     ...overrides,
+  };
+}
+
+/**
+ * In-process backup settings for tests: spool under `work`, no free-space floor, no upload
+ * retries (a failure shows at once), `timeoutMs` for the whole backup.
+ */
+export function testBackupSettings(work: string, timeoutMs = 120_000) {
+  return {
+    spoolDir: join(work, 'spool'),
+    minFreeBytes: 0,
+    timeoutMs,
+    uploadRetryAttempts: 0,
+    uploadRetryDelayMs: 0,
   };
 }
 

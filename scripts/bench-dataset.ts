@@ -391,17 +391,34 @@ export async function cpuMs(): Promise<number> {
   return (own.user + own.system) / 1000 + ticks * 10;
 }
 
+/**
+ * CPU milliseconds every process on the machine has used so far (/proc/stat: all but idle and
+ * iowait), the database server's included; other load on the machine counts too.
+ */
+export async function machineCpuMs(): Promise<number> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) * 10;
+}
+
 export interface Measured {
   ms: number;
   cpuMs: number;
+  /** The whole machine's CPU time meanwhile (see {@link machineCpuMs}). */
+  machineCpuMs: number;
 }
 
 export async function measure(fn: () => Promise<unknown>): Promise<Measured> {
   const cpuBefore = await cpuMs();
+  const machineBefore = await machineCpuMs();
   const started = performance.now();
   await fn();
   const ms = performance.now() - started;
-  return { ms, cpuMs: (await cpuMs()) - cpuBefore };
+  return {
+    ms,
+    cpuMs: (await cpuMs()) - cpuBefore,
+    machineCpuMs: (await machineCpuMs()) - machineBefore,
+  };
 }
 
 export function median(values: number[]): number {

@@ -25,7 +25,7 @@ export {
   type ContentCheck,
   type ContentCheckOptions,
   checkRestoredContent,
-} from './content/content-proof.js';
+} from './content/content-check.js';
 export { EXACTLY_DECODED_ENCODINGS, lineDecoder } from './content/dump-content.js';
 export { compareWithManifest, qualifiedName, type RestoreCheck } from './content/restore-check.js';
 export {

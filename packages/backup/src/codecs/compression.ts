@@ -302,6 +302,22 @@ export function createDecompressor(
   return inProcessCodec('zlib gunzip', gunzip, () => gunzip.bytesWritten);
 }
 
+/**
+ * A decompressor for a stream whose bytes are already known good (their SHA-256 matched the
+ * manifest's): igzip (ISA-L) where it is installed, which decompresses gzip in about a quarter of
+ * zlib's CPU time (300 MB of SQL: 0.33 against 1.2-1.7 CPU-seconds). It skips whatever follows the
+ * last gzip member without a word, so it cannot tell trailing garbage from the end the way
+ * {@link createDecompressor} does (that check belongs to the backup, which read the same bytes).
+ */
+export async function createKnownGoodDecompressor(
+  compression: Compression,
+  signal?: AbortSignal,
+  zstdPath = 'zstd',
+): Promise<CodecStage> {
+  if (compression === 'gzip' && (await detectIgzip())) return spawnCodec('igzip', ['-d', '-c'], signal);
+  return createDecompressor(compression, signal, zstdPath);
+}
+
 function inProcessCodec(
   description: string,
   stream: import('node:stream').Transform,

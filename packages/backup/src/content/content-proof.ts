@@ -1,7 +1,11 @@
-import type { BackupManifest, ContentProof, SequenceValue, TableRowCount } from '@warden/catalog';
-import { pgClientConfig } from '@warden/names';
-import pg from 'pg';
-import type { ConnectionParams } from '../postgres/connection.js';
+import type {
+  BackupManifest,
+  ContentProof,
+  SequenceValue,
+  TableDigest,
+  TableRowCount,
+} from '@warden/catalog';
+import type pg from 'pg';
 import { readLargeObjects } from './database-facts.js';
 import {
   applyDatabaseProperties,
@@ -9,30 +13,30 @@ import {
   readDatabaseProperties,
 } from './database-properties.js';
 import { decodesExactly, tableKey } from './dump-content.js';
-import { readBackTables } from './read-back.js';
+import { READ_BACK_SESSIONS, type ReadBack, type ReadBackPool, type TableToRead } from './read-back.js';
 import { compareWithManifest, qualifiedName, type RestoreCheck } from './restore-check.js';
 import { ROW_DIGEST_ALGORITHM } from './row-digest.js';
 import { countRows, schemaObjectCounts, userTables } from './snapshot.js';
 
-export interface ContentCheckOptions {
-  manifest: BackupManifest;
-  /** The restored database's connection (same server as the restore). */
-  url: string;
-  params: ConnectionParams;
-  psqlPath: string;
-  signal: AbortSignal;
-  /** Scrubbed from error output. @defaultValue none */
-  secrets?: readonly string[];
+export interface ServerFacts {
+  major: number;
+  /** TID range scans (PostgreSQL 14+). */
+  tidRanges: boolean;
 }
 
-export type ContentCheck = RestoreCheck;
+/** The read-back as it stands after the load: the digest of each recorded table by its index. */
+type TableReads = Map<number, { rows: number; digest: string }>;
 
-function majorOf(version: string): number {
+function differsFromDump(table: TableDigest, read: { rows: number; digest: string } | undefined): boolean {
+  return read === undefined || read.rows !== table.rows || read.digest !== table.digest;
+}
+
+export function majorOf(version: string): number {
   return Number.parseInt(version, 10);
 }
 
 /** Why the tables are not read back and digested (`undefined`: they are). */
-function contentSkipped(
+export function contentSkipped(
   manifest: BackupManifest,
   restoredMajor: number,
 ): Pick<RestoreCheck, 'content' | 'contentNote'> | undefined {
@@ -61,131 +65,142 @@ function contentSkipped(
   };
 }
 
+/** Read-back sessions while psql is still loading: the load is what the restore waits for. */
+export interface ReadPlan {
+  /** The pool that read tables during the load, when its reads count. */
+  early: ReadBackPool | undefined;
+  /** The tables it was given. */
+  readEarly: ReadonlySet<number>;
+  readAll(tables: readonly TableToRead[], tidRanges: boolean): Promise<ReadBack>;
+}
+
 /**
- * Proves a restored database against the manifest: schema object counts and every table's row
- * count; then, when they agree, the recorded database properties (applied first when the dump does
- * not carry them), every table's data digest, every sequence and the large objects. The tables are
- * read back with `COPY … TO STDOUT` in pg_dump's session and digested like the dump was; that
- * read-back counts their rows too, so only tables the dump holds no data for are counted
- * separately. Returns the differences, each naming the table or object.
+ * Reads back the recorded tables present that the early pool has not read yet, with every session;
+ * a table read early that differs from the dump is read once more, and all of them are when the
+ * early pool failed.
  */
-export async function checkRestoredContent(
-  options: ContentCheckOptions,
+async function readBack(
+  toRead: readonly TableToRead[],
+  recorded: readonly TableDigest[],
+  tidRanges: boolean,
+  plan: ReadPlan,
+): Promise<ReadBack> {
+  if (plan.early === undefined) return plan.readAll(toRead, tidRanges);
+  plan.early.add(toRead.filter((table) => !plan.readEarly.has(table.index)));
+  plan.early.widen(READ_BACK_SESSIONS);
+  const read = await plan.early.finish();
+  if (!read.ok) return plan.readAll(toRead, tidRanges);
+  const again = toRead.filter(
+    (table) =>
+      plan.readEarly.has(table.index) &&
+      differsFromDump(recorded[table.index] as TableDigest, read.tables.get(table.index)),
+  );
+  if (again.length === 0) return read;
+  const reread = await plan.readAll(again, tidRanges);
+  if (!reread.ok) return reread;
+  for (const [index, table] of reread.tables) read.tables.set(index, table);
+  return read;
+}
+
+export async function proveContent(
+  client: pg.Client,
+  server: ServerFacts,
+  manifest: BackupManifest,
+  plan: ReadPlan,
 ): Promise<{ problems: string[]; check: RestoreCheck }> {
-  const { manifest } = options;
-  const client = new pg.Client({
-    ...pgClientConfig(options.url),
-    connectionTimeoutMillis: 10_000,
-    application_name: 'warden-restore-check',
-  });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    // The restored database's own settings apply to this session now (its dump gave them): a
-    // timeout meant for the application must not cut the proof short.
-    await client.query('SET statement_timeout = 0; SET lock_timeout = 0');
-    const { rows } = await client.query<{ version: string; number: string }>(
-      "SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS number",
-    );
-    const skipped = contentSkipped(manifest, majorOf(rows[0]?.version ?? ''));
-    const listed = await userTables(client);
-    const pages = new Map(listed.map((table) => [tableKey(table.schema, table.name), table.pages]));
-    const present = new Set(pages.keys());
-    // A recorded table missing after restore is named by the counts below, not by a failed COPY.
-    const readable =
-      skipped === undefined
-        ? (manifest.content as ContentProof).tables.filter((table) =>
-            present.has(tableKey(table.schema, table.name)),
-          )
-        : [];
-    const readingBack = readBackTables(
-      readable.map((table) => ({ ...table, pages: pages.get(tableKey(table.schema, table.name)) ?? 0 })),
-      {
-        params: options.params,
-        psqlPath: options.psqlPath,
-        signal: options.signal,
-        secrets: options.secrets ?? [],
-        tidRanges: Number(rows[0]?.number ?? 0) >= 140000,
-        ...(manifest.content?.encoding === undefined ? {} : { encoding: manifest.content.encoding }),
-      },
-    );
-    // Awaited below; meanwhile the counts run on this connection.
-    readingBack.catch(() => undefined);
-    const covered = new Set(readable.map((table) => tableKey(table.schema, table.name)));
-    const schemaObjects = await schemaObjectCounts(client);
-    const counted = await countRows(
-      client,
-      listed.filter((table) => !covered.has(tableKey(table.schema, table.name))),
-    );
-    const readBack = await readingBack;
-    if (!readBack.ok) {
-      return {
-        problems: [readBack.problem],
-        check: { rowCounts: 'skipped', schemaObjects: 'skipped', tables: listed.length, rows: 0 },
-      };
-    }
-    const rowsOf = new Map<string, number>(
-      counted.map((table) => [tableKey(table.schema, table.name), table.rows]),
-    );
-    readable.forEach((table, index) => {
-      rowsOf.set(tableKey(table.schema, table.name), readBack.tables[index]?.rows ?? 0);
-    });
-    const tables: TableRowCount[] = listed.map(({ schema, name }) => ({
-      schema,
-      name,
-      rows: rowsOf.get(tableKey(schema, name)) ?? 0,
-    }));
-    const { problems, check } = compareWithManifest(manifest, {
-      tables,
-      rowCountsSource: 'snapshot',
-      schemaObjects,
-    });
-    // Content differences only mean something once the counts agree.
-    if (problems.length > 0) return { problems, check };
-
-    if (manifest.database_properties) {
-      // A dump that carries them gave them as psql replayed it: what its section lacks, or what
-      // failed there (a WARNING), shows up below as missing, named. An older one's come from here.
-      if (manifest.database_properties_in_dump !== true) {
-        await applyDatabaseProperties(client, manifest.database_properties);
-      }
-      const restored = await readDatabaseProperties(client);
-      const differences = compareDatabaseProperties(manifest.database_properties, restored);
-      problems.push(...differences);
-      check.properties = differences.length === 0 ? 'matched' : 'skipped';
-    } else {
-      check.properties = 'skipped';
-    }
-    if (skipped !== undefined) return { problems, check: { ...check, ...skipped } };
-
-    const content = manifest.content as ContentProof;
-    const before = problems.length;
-    problems.push(...compareDigests(content, readable, readBack.tables, present));
-    problems.push(...(await compareSequences(client, content.sequences)));
-    if (content.large_objects) {
-      const restored = await readLargeObjects(client);
-      if (restored.count !== content.large_objects.count) {
-        problems.push(
-          `large objects: ${content.large_objects.count} in the backup, ${restored.count} after restore`,
-        );
-      } else if (restored.digest !== content.large_objects.digest) {
-        problems.push(
-          `large objects: contents differ from the backup (${await differingLargeObjects(client, content)})`,
-        );
-      }
-    }
-    check.content = problems.length === before ? 'matched' : 'skipped';
-    return { problems, check };
-  } finally {
-    await client.end().catch(() => undefined);
+  const skipped = contentSkipped(manifest, server.major);
+  const listed = await userTables(client);
+  const pages = new Map(listed.map((table) => [tableKey(table.schema, table.name), table.pages]));
+  const present = new Set(pages.keys());
+  const recorded = manifest.content?.tables ?? [];
+  // A recorded table missing after restore is named by the counts below, not by a failed COPY.
+  const readable: TableToRead[] =
+    skipped === undefined
+      ? recorded.flatMap((table, index) => {
+          const key = tableKey(table.schema, table.name);
+          return present.has(key) ? [{ index, pages: pages.get(key) ?? 0 }] : [];
+        })
+      : [];
+  const readingBack = readBack(readable, recorded, server.tidRanges, plan);
+  // Awaited below; meanwhile the counts run on this connection.
+  readingBack.catch(() => undefined);
+  const covered = new Set(
+    readable.map(({ index }) =>
+      tableKey((recorded[index] as TableDigest).schema, (recorded[index] as TableDigest).name),
+    ),
+  );
+  const schemaObjects = await schemaObjectCounts(client);
+  const counted = await countRows(
+    client,
+    listed.filter((table) => !covered.has(tableKey(table.schema, table.name))),
+  );
+  const read = await readingBack;
+  if (!read.ok) {
+    return {
+      problems: [read.problem],
+      check: { rowCounts: 'skipped', schemaObjects: 'skipped', tables: listed.length, rows: 0 },
+    };
   }
+  const rowsOf = new Map<string, number>(
+    counted.map((table) => [tableKey(table.schema, table.name), table.rows]),
+  );
+  for (const { index } of readable) {
+    const table = recorded[index] as TableDigest;
+    rowsOf.set(tableKey(table.schema, table.name), read.tables.get(index)?.rows ?? 0);
+  }
+  const tables: TableRowCount[] = listed.map(({ schema, name }) => ({
+    schema,
+    name,
+    rows: rowsOf.get(tableKey(schema, name)) ?? 0,
+  }));
+  const { problems, check } = compareWithManifest(manifest, {
+    tables,
+    rowCountsSource: 'snapshot',
+    schemaObjects,
+  });
+  // Content differences only mean something once the counts agree.
+  if (problems.length > 0) return { problems, check };
+
+  if (manifest.database_properties) {
+    // A dump that carries them gave them as psql replayed it: what its section lacks, or what
+    // failed there (a WARNING), shows up below as missing, named. An older one's come from here.
+    if (manifest.database_properties_in_dump !== true) {
+      await applyDatabaseProperties(client, manifest.database_properties);
+    }
+    const restored = await readDatabaseProperties(client);
+    const differences = compareDatabaseProperties(manifest.database_properties, restored);
+    problems.push(...differences);
+    check.properties = differences.length === 0 ? 'matched' : 'skipped';
+  } else {
+    check.properties = 'skipped';
+  }
+  if (skipped !== undefined) return { problems, check: { ...check, ...skipped } };
+
+  const content = manifest.content as ContentProof;
+  const before = problems.length;
+  problems.push(...compareDigests(content, readable, read.tables, present));
+  problems.push(...(await compareSequences(client, content.sequences)));
+  if (content.large_objects) {
+    const restored = await readLargeObjects(client);
+    if (restored.count !== content.large_objects.count) {
+      problems.push(
+        `large objects: ${content.large_objects.count} in the backup, ${restored.count} after restore`,
+      );
+    } else if (restored.digest !== content.large_objects.digest) {
+      problems.push(
+        `large objects: contents differ from the backup (${await differingLargeObjects(client, content)})`,
+      );
+    }
+  }
+  check.content = problems.length === before ? 'matched' : 'skipped';
+  return { problems, check };
 }
 
 /** Each recorded table's digest against its read-back (rows too: the manifest may lack exact counts). */
 function compareDigests(
   content: ContentProof,
-  readable: ContentProof['tables'],
-  readBack: readonly { rows: number; digest: string }[],
+  readable: readonly TableToRead[],
+  read: TableReads,
   present: ReadonlySet<string>,
 ): string[] {
   const problems: string[] = [];
@@ -194,8 +209,9 @@ function compareDigests(
       problems.push(`table ${qualifiedName(table)} is missing after restore`);
     }
   }
-  readable.forEach((table, index) => {
-    const after = readBack[index] as { rows: number; digest: string };
+  for (const { index } of readable) {
+    const table = content.tables[index] as TableDigest;
+    const after = read.get(index) ?? { rows: 0, digest: '' };
     if (after.rows !== table.rows) {
       problems.push(
         `table ${qualifiedName(table)}: ${table.rows} rows in the backup, ${after.rows} after restore`,
@@ -205,7 +221,7 @@ function compareDigests(
         `table ${qualifiedName(table)}: data differs from the backup (same ${table.rows} rows, digest ${after.digest} instead of ${table.digest})`,
       );
     }
-  });
+  }
   return problems;
 }
 

@@ -221,29 +221,31 @@ export function createDumpContentScanner(): DumpContentScanner {
 }
 
 /**
- * Reads the output of a restore's read-back (see `content-proof.ts`): a marker line
- * `\.warden <index>` before each table's COPY text. No COPY text line starts with `\.` (COPY
+ * Reads the output of a restore's read-back session (see `read-back-session.ts`): each COPY's text
+ * stands between the marker lines `\.warden begin` and `\.warden end`, and `onCopy` gets the digest
+ * of the lines between them as each end marker arrives. No COPY text line starts with `\.` (COPY
  * escapes a backslash as `\\`), so a marker cannot be mistaken for a row.
  */
-export function createCopyReadbackScanner(count: number) {
-  const digests = Array.from({ length: count }, () => createRowDigest());
+export function createCopyReadbackScanner(onCopy: (digest: RowDigest) => void) {
   let current: RowDigest | undefined;
   const marker = Buffer.from('\\.warden ');
   const splitter = createLineSplitter((buf, start, end) => {
     // The first byte decides for nearly every line: a native compare per row costs more than the hashing.
     if (buf[start] === BACKSLASH && startsWith(buf, start, end, marker)) {
-      current = digests[Number(buf.toString('latin1', start + marker.length, end))];
+      if (buf.toString('latin1', start + marker.length, end) === 'begin') {
+        current = createRowDigest();
+      } else if (current !== undefined) {
+        onCopy(current);
+        current = undefined;
+      }
       return;
     }
     if (current) addRow(current, buf, start, end);
   });
   return {
     write: (chunk: Buffer) => splitter.write(chunk),
-    /** Per marker index, the digest of the lines after it. */
-    finish(): RowDigest[] {
-      splitter.end();
-      return digests;
-    },
+    /** Call after the last chunk. */
+    finish: () => splitter.end(),
   };
 }
 

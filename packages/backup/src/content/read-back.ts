@@ -1,34 +1,12 @@
 import type { TableDigest } from '@warden/catalog';
-import { scrubSecrets } from '@warden/errors';
-import { execa } from 'execa';
-import { type ConnectionParams, libpqEnv, quoteIdent } from '../postgres/connection.js';
-import { withLargeOutputBuffer } from '../streams/output-buffer.js';
-import { createTailBuffer, STDERR_TAIL_BYTES } from '../streams/tail-buffer.js';
-import { createCopyReadbackScanner } from './dump-content.js';
+import { errorMessage } from '@warden/errors';
+import { quoteIdent } from '../postgres/connection.js';
+import {
+  openReadBackSession,
+  type ReadBackSession,
+  type ReadBackSessionOptions,
+} from './read-back-session.js';
 import { createRowDigest, formatRowDigest, mergeRowDigest, type RowDigest } from './row-digest.js';
-
-/**
- * The session pg_dump reads its data in (pg_backup_db.c / pg_dump.c setup_connection), so COPY
- * writes the same text for the same data. TimeZone is not set by pg_dump either: both inherit
- * the same server default or PGTZ.
- */
-const PG_DUMP_SESSION = [
-  'SET DateStyle = ISO',
-  'SET IntervalStyle = postgres',
-  'SET extra_float_digits = 3',
-  'SET synchronize_seqscans = off',
-  'SET statement_timeout = 0',
-  'SET lock_timeout = 0',
-  'SET row_security = off',
-  "SELECT pg_catalog.set_config('search_path', '', false)",
-];
-
-/** The dump's encoding, or for a manifest that does not record it the database's (pg_dump's default). */
-function encodingStatement(encoding: string | undefined): string {
-  return encoding === undefined
-    ? "SELECT pg_catalog.set_config('client_encoding', pg_catalog.pg_encoding_to_char(encoding), false) FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()"
-    : `SET client_encoding = '${encoding.replace(/[^A-Za-z0-9_]/g, '')}'`;
-}
 
 /**
  * An identifier in ASCII only (`U&"T\00E2ble"` for `Tâble`): the script is then the same bytes in
@@ -49,34 +27,36 @@ export function asciiIdent(name: string): string {
 }
 
 /**
- * psql sessions reading tables back at once. The server turns rows into COPY text (most of the
- * work), psql relays it, this process hashes it: a few sessions keep two cores busy, more only
- * queue behind each other.
+ * psql sessions reading tables back at once after the load. The server turns rows into COPY text
+ * (most of the work), psql relays it, this process hashes it: a few sessions keep two cores busy,
+ * more only queue behind each other.
  */
 export const READ_BACK_SESSIONS = 3;
 
-export interface ReadBackOptions {
-  params: ConnectionParams;
-  psqlPath: string;
+/** A table is read in page ranges only from this size on (8 MiB): a range costs a statement. */
+const MIN_SPLIT_PAGES = 1024;
+
+export interface ReadBackOptions extends Omit<ReadBackSessionOptions, 'signal'> {
   signal: AbortSignal;
-  /** Scrubbed from psql's error output. */
-  secrets: readonly string[];
-  /** The dump's client encoding (the manifest's `content.encoding`). */
-  encoding?: string;
   /**
    * The server reads a range of pages by itself (TID range scans, PostgreSQL 14+): a big table
    * is then read in pieces, by several sessions. @defaultValue false
    */
   tidRanges?: boolean;
+  /** Sessions that read at once until {@link ReadBackPool.widen}. @defaultValue READ_BACK_SESSIONS */
+  sessions?: number;
 }
 
-export interface ReadBackTable extends Pick<TableDigest, 'schema' | 'name' | 'columns'> {
-  /** Size in pages (0 when unknown): how the work is shared out. */
+export type ReadBackTable = Pick<TableDigest, 'schema' | 'name' | 'columns'>;
+
+/** A table to read: its position in the pool's list and its size in pages (0 when unknown). */
+export interface TableToRead {
+  index: number;
   pages: number;
 }
 
 export type ReadBack =
-  | { ok: true; tables: { rows: number; digest: string }[] }
+  | { ok: true; tables: Map<number, { rows: number; digest: string }> }
   | { ok: false; problem: string };
 
 /** One COPY: a whole table, or the pages `[from, to)` of it (`to` undefined: to its end). */
@@ -88,46 +68,31 @@ export interface Piece {
 }
 
 /**
- * The COPYs to run: whole tables, and tables bigger than a share of the total in page ranges, so
- * no session is left reading one big table while the others are done.
+ * The COPYs to read these tables with: whole tables, and tables bigger than a share of their total
+ * in page ranges, so no session is left reading one big table while the others are done.
  */
-export function piecesOf(tables: readonly ReadBackTable[], sessions: number, tidRanges: boolean): Piece[] {
+export function piecesOf(tables: readonly TableToRead[], sessions: number, tidRanges: boolean): Piece[] {
   const totalPages = tables.reduce((sum, table) => sum + table.pages, 0);
-  const share = Math.ceil(totalPages / (sessions * 2));
+  const share = Math.max(MIN_SPLIT_PAGES, Math.ceil(totalPages / (sessions * 2)));
   const pieces: Piece[] = [];
-  tables.forEach((table, index) => {
-    if (!tidRanges || share < 64 || table.pages <= share) {
+  for (const table of tables) {
+    if (!tidRanges || table.pages <= share) {
       // A table costs a statement even when empty.
-      pieces.push({ table: index, weight: table.pages + 1 });
-      return;
+      pieces.push({ table: table.index, weight: table.pages + 1 });
+      continue;
     }
     const count = Math.ceil(table.pages / share);
     for (let part = 0; part < count; part++) {
       const from = part * share;
       pieces.push({
-        table: index,
+        table: table.index,
         ...(part === 0 ? {} : { from }),
         ...(part === count - 1 ? {} : { to: from + share }),
         weight: Math.min(share, table.pages - from) + 1,
       });
     }
-  });
-  return pieces;
-}
-
-/** Shares the pieces out into `count` groups of about equal weight, heaviest first. */
-function balance(pieces: Piece[], count: number): Piece[][] {
-  const groups = Array.from({ length: Math.min(count, pieces.length) }, () => ({
-    weight: 0,
-    members: [] as Piece[],
-  }));
-  for (const piece of [...pieces].sort((a, b) => b.weight - a.weight)) {
-    let lightest = groups[0] as (typeof groups)[number];
-    for (const group of groups) if (group.weight < lightest.weight) lightest = group;
-    lightest.members.push(piece);
-    lightest.weight += piece.weight;
   }
-  return groups.map((group) => group.members);
+  return pieces;
 }
 
 /**
@@ -155,66 +120,103 @@ function copyStatement(table: ReadBackTable, piece: Piece, ident: (name: string)
 }
 
 /**
- * Reads the tables back with `COPY … TO STDOUT` in pg_dump's session, over a few psql sessions at
- * once, and digests each table's lines like the dump's were digested (the digest is a sum, so a
- * table read in pieces adds up to the same). Results are in the order of `tables`.
+ * Reads tables back with `COPY … TO STDOUT` in pg_dump's session as they are handed to it, so a
+ * restore can have each table read while psql goes on loading the next. Each table's lines are
+ * digested like the dump's were (the digest is a sum, so a table read in pieces adds up to the
+ * same).
  */
-export async function readBackTables(
-  tables: readonly ReadBackTable[],
-  options: ReadBackOptions,
-): Promise<ReadBack> {
-  if (tables.length === 0) return { ok: true, tables: [] };
-  const digests = tables.map(() => createRowDigest());
-  const groups = balance(
-    piecesOf(tables, READ_BACK_SESSIONS, options.tidRanges ?? false),
-    READ_BACK_SESSIONS,
-  );
+export interface ReadBackPool {
+  /** Reads these tables of the pool's list (each once), as sessions come free. */
+  add(tables: readonly TableToRead[]): void;
+  /** From now on up to `sessions` sessions read at once. */
+  widen(sessions: number): void;
+  /** Nothing more to add: resolves once every table added is read, or with the first failure. */
+  finish(): Promise<ReadBack>;
+  /** Stops every session; {@link finish} then resolves with a problem. */
+  cancel(): void;
+}
+
+export function createReadBackPool(tables: readonly ReadBackTable[], options: ReadBackOptions): ReadBackPool {
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(options.signal.reason);
+  options.signal.addEventListener('abort', onAbort, { once: true });
+  const digests = new Map<number, RowDigest>();
+  const queue: Piece[] = [];
+  const workers: Promise<void>[] = [];
+  const wakeUp: (() => void)[] = [];
+  let limit = options.sessions ?? READ_BACK_SESSIONS;
+  let piecesAdded = 0;
+  let closed = false;
+  let problem: string | undefined;
   const ident = identQuoter(options.encoding);
-  const sessions = await Promise.all(
-    groups.map(async (members) => {
-      const script = [
-        '\\set ON_ERROR_STOP 1',
-        ...[...PG_DUMP_SESSION, encodingStatement(options.encoding)].map((statement) => `${statement};`),
-        ...members.flatMap((piece, position) => [
-          `SELECT '\\.warden ${position}';`,
-          copyStatement(tables[piece.table] as ReadBackTable, piece, ident),
-        ]),
-      ].join('\n');
-      const scanner = createCopyReadbackScanner(members.length);
-      const stderr = createTailBuffer(STDERR_TAIL_BYTES);
-      const command = await withLargeOutputBuffer(options.psqlPath, [
-        '-X',
-        '-q',
-        '-A',
-        '-t',
-        '--no-password',
-      ]);
-      const psql = execa(command.file, command.args, {
-        env: libpqEnv(options.params, 'warden-restore-check'),
-        input: script,
-        buffer: false,
-        stdout: 'pipe',
-        stderr: 'pipe',
-        reject: false,
-        cancelSignal: options.signal,
-      });
-      psql.stdout.on('data', (chunk: Buffer) => scanner.write(chunk));
-      psql.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-      const result = await psql;
-      if (result.failed) {
-        const detail = scrubSecrets(stderr.text().trim(), options.secrets);
-        return `reading the restored tables back failed (psql ${result.exitCode ?? result.signal}): ${detail}`;
+  const wake = () => {
+    for (const resume of wakeUp.splice(0)) resume();
+  };
+  const fail = (reason: string) => {
+    problem ??= reason;
+    stop.abort();
+    wake();
+  };
+  const next = async (): Promise<Piece | undefined> => {
+    for (;;) {
+      if (problem !== undefined) return undefined;
+      const piece = queue.shift();
+      if (piece !== undefined || closed) return piece;
+      await new Promise<void>((resume) => wakeUp.push(resume));
+    }
+  };
+  const work = async () => {
+    let session: ReadBackSession | undefined;
+    try {
+      for (let piece = await next(); piece !== undefined; piece = await next()) {
+        session ??= await openReadBackSession({ ...options, signal: stop.signal });
+        const table = tables[piece.table] as ReadBackTable;
+        console.error('T', (Date.now() / 1000).toFixed(2), 'read start', piece.table, piece.from, piece.to);
+        mergeRowDigest(
+          digests.get(piece.table) as RowDigest,
+          await session.read(copyStatement(table, piece, ident)),
+        );
+        console.error('T', (Date.now() / 1000).toFixed(2), 'read end', piece.table, piece.from, piece.to);
       }
-      scanner.finish().forEach((digest, position) => {
-        mergeRowDigest(digests[(members[position] as Piece).table] as RowDigest, digest);
-      });
-      return undefined;
-    }),
-  );
-  const problem = sessions.find((failure) => failure !== undefined);
-  if (problem !== undefined) return { ok: false, problem };
+    } catch (error) {
+      fail(errorMessage(error));
+    } finally {
+      const failure = await session?.close();
+      if (failure !== undefined) fail(failure);
+    }
+  };
+  const staff = () => {
+    while (workers.length < Math.min(limit, piecesAdded)) workers.push(work());
+    wake();
+  };
   return {
-    ok: true,
-    tables: digests.map((digest) => ({ rows: digest.rows, digest: formatRowDigest(digest) })),
+    add(toRead) {
+      const fresh = toRead.filter((table) => !digests.has(table.index));
+      for (const table of fresh) digests.set(table.index, createRowDigest());
+      const pieces = piecesOf(fresh, READ_BACK_SESSIONS, options.tidRanges ?? false);
+      // The heaviest first: the last piece to finish is then a small one.
+      queue.push(...pieces.sort((a, b) => b.weight - a.weight));
+      piecesAdded += pieces.length;
+      staff();
+    },
+    widen(sessions) {
+      limit = Math.max(limit, sessions);
+      staff();
+    },
+    async finish() {
+      closed = true;
+      wake();
+      await Promise.all(workers);
+      options.signal.removeEventListener('abort', onAbort);
+      if (problem !== undefined) return { ok: false, problem };
+      const read = new Map<number, { rows: number; digest: string }>();
+      for (const [index, digest] of digests) {
+        read.set(index, { rows: digest.rows, digest: formatRowDigest(digest) });
+      }
+      return { ok: true, tables: read };
+    },
+    cancel() {
+      fail('reading the restored tables back was stopped');
+    },
   };
 }

@@ -24,11 +24,6 @@ export async function downloadWithIntegrityCheck(
   options: Pick<RestoreBackupOptions, 'spoolDir' | 'minFreeBytes' | 'encryptionKey' | 'zstdPath'>,
   signal: AbortSignal,
   onBytes: (bytes: number) => void,
-  /**
-   * `false`: only size and SHA-256 here; the stream is checked as psql is fed (restore tests,
-   * whose scratch database is dropped whatever happens). @defaultValue true
-   */
-  streamCheck = true,
 ): Promise<void> {
   try {
     await checkSpoolSpace(options.spoolDir, (options.minFreeBytes ?? 0) + manifest.bytes);
@@ -40,16 +35,16 @@ export async function downloadWithIntegrityCheck(
     );
   }
   const encryptionKey = manifest.encryption ? options.encryptionKey : undefined;
-  const check = streamCheck
-    ? createIntegrityCheck({
-        compression: manifest.compression,
-        signal,
-        ...(encryptionKey === undefined ? {} : { encryptionKey }),
-        ...(options.zstdPath === undefined ? {} : { zstdPath: options.zstdPath }),
-      })
-    : undefined;
+  const check = createIntegrityCheck({
+    compression: manifest.compression,
+    // Size and SHA-256 are compared with the manifest's first, in this same pass.
+    knownGoodBytes: true,
+    signal,
+    ...(encryptionKey === undefined ? {} : { encryptionKey }),
+    ...(options.zstdPath === undefined ? {} : { zstdPath: options.zstdPath }),
+  });
   // The check's verdict is read after the download; until then a rejection is only held.
-  const verdict = check?.done.then(
+  const verdict = check.done.then(
     (result) => ({ ok: true as const, result }),
     (error: unknown) => ({ ok: false as const, error }),
   );
@@ -63,7 +58,7 @@ export async function downloadWithIntegrityCheck(
       hash.update(chunk);
       onBytes(bytes);
       // Once the check has given up (it already has its verdict), the download still completes.
-      if (check?.input.writable && !encryptedWithoutKey) {
+      if (check.input.writable && !encryptedWithoutKey) {
         if (!check.input.write(chunk)) {
           // Wait for the check to catch up, or for it to end early (its verdict is then known).
           const resume = () => {
@@ -79,30 +74,19 @@ export async function downloadWithIntegrityCheck(
       callback(null, chunk);
     },
     flush(callback) {
-      check?.input.end();
+      check.input.end();
       callback();
     },
   });
-  check?.input.on('error', () => undefined);
+  check.input.on('error', () => undefined);
   try {
     const body = await storage.read(manifest.key);
     // 0600: the dump holds the whole database.
     await pipeline(body, tee, createWriteStream(localPath, { flags: 'wx', mode: 0o600 }), { signal });
   } catch (error) {
-    check?.input.destroy();
+    check.input.destroy();
     await verdict;
-    if (error instanceof StorageError && error.code === 'STORAGE_NOT_FOUND') {
-      throw new RestoreError(
-        'RESTORE_BACKUP_NOT_FOUND',
-        `backup ${manifest.key} has a manifest but its dump is missing from ${storage.location}`,
-        { cause: error },
-      );
-    }
-    throw new RestoreError(
-      'RESTORE_DOWNLOAD_FAILED',
-      `downloading ${manifest.key} from ${storage.location} failed: ${errorMessage(error)}`,
-      { cause: error },
-    );
+    throw readFailure(storage, manifest, error);
   }
   const fail = (reason: string, cause?: unknown): never => {
     throw new RestoreError(
@@ -113,18 +97,44 @@ export async function downloadWithIntegrityCheck(
       },
     );
   };
-  if (bytes !== manifest.bytes) fail(`${bytes} bytes downloaded, the manifest records ${manifest.bytes}`);
-  const sha256 = hash.digest('hex');
-  if (sha256 !== manifest.sha256) fail(`SHA-256 ${sha256} differs from the manifest's ${manifest.sha256}`);
+  const stored = storedBytesProblem(manifest, bytes, hash.digest('hex'));
+  if (stored !== undefined) fail(stored);
   if (encryptedWithoutKey) {
     fail('the file is encrypted (.enc); checking it needs the encryption key (BACKUP_ENCRYPTION_KEY)');
   }
   const checked = await verdict;
-  if (checked === undefined) return;
   const problem = checked.ok
     ? streamCheckProblem(manifest, checked.result)
     : streamFailureReason(checked.error);
   if (problem !== undefined) fail(problem, checked.ok ? undefined : causeOf(checked.error));
+}
+
+/** What is wrong with the file's bytes as read from storage (the cheap checks, the plainest message). */
+export function storedBytesProblem(
+  manifest: Pick<BackupManifest, 'bytes' | 'sha256'>,
+  bytes: number,
+  sha256: string,
+): string | undefined {
+  if (bytes !== manifest.bytes)
+    return `${bytes} bytes read from storage, the manifest records ${manifest.bytes}`;
+  if (sha256 !== manifest.sha256) return `SHA-256 ${sha256} differs from the manifest's ${manifest.sha256}`;
+  return undefined;
+}
+
+/** A failure to read a backup's file from storage, as the restore reports it. */
+export function readFailure(storage: BackupStorage, manifest: BackupManifest, error: unknown): RestoreError {
+  if (error instanceof StorageError && error.code === 'STORAGE_NOT_FOUND') {
+    return new RestoreError(
+      'RESTORE_BACKUP_NOT_FOUND',
+      `backup ${manifest.key} has a manifest but its dump is missing from ${storage.location}`,
+      { cause: error },
+    );
+  }
+  return new RestoreError(
+    'RESTORE_DOWNLOAD_FAILED',
+    `downloading ${manifest.key} from ${storage.location} failed: ${errorMessage(error)}`,
+    { cause: error },
+  );
 }
 
 /** Why the integrity check of a restore's stream failed, in the words of `RESTORE_INTEGRITY_FAILED`. */

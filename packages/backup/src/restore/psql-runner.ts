@@ -1,5 +1,5 @@
-import { createReadStream } from 'node:fs';
-import { Transform } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BackupManifest } from '@warden/catalog';
 import { RestoreError, scrubSecrets } from '@warden/errors';
@@ -8,7 +8,7 @@ import { createIntegrityCheck } from '../pipeline/integrity-check.js';
 import { type ConnectionParams, connectionSecrets, libpqEnv } from '../postgres/connection.js';
 import type { TriggerSafety } from '../postgres/event-trigger-safety.js';
 import { createTailBuffer, STDERR_TAIL_BYTES } from '../streams/tail-buffer.js';
-import { causeOf, streamCheckProblem, streamFailureReason } from './download.js';
+import { causeOf, storedBytesProblem, streamCheckProblem, streamFailureReason } from './download.js';
 import type { RestoreBackupOptions } from './restore-options.js';
 import { DURABLE_END, restoreSessionEnv } from './restore-session.js';
 
@@ -25,6 +25,26 @@ export async function checkPsql(psqlPath: string): Promise<string> {
   return match[1];
 }
 
+/** Where psql's SQL comes from: the downloaded file, or the stored object read as psql is fed. */
+export interface RestoreSource {
+  open(): Promise<Readable>;
+  /**
+   * The bytes have not been checked yet: their size and SHA-256 are compared with the manifest's
+   * once read whole, before psql is let finish (a restore test's scratch database is dropped
+   * whatever happens, so it need not be downloaded and checked first).
+   */
+  unchecked: boolean;
+  /** Turns a failure to read the source into the restore's error. */
+  readFailure(error: unknown): RestoreError;
+}
+
+export interface PsqlEvents {
+  /** Compressed bytes read and SQL bytes given to psql so far (at most 4 times a second). */
+  onBytes: (bytes: number, sqlBytes: number) => void;
+  /** psql committed the dump's next `COPY … FROM stdin` (its `COPY n` command tag came back). */
+  onCopyCommitted?: () => void;
+}
+
 /**
  * psql reads the SQL from stdin, decompressed by the integrity check, which checks the stream again
  * on the way (so a restore test need not decompress it once more beforehand). psql runs each
@@ -35,33 +55,36 @@ export async function checkPsql(psqlPath: string): Promise<string> {
  * `RESTORE_INTEGRITY_FAILED` for a bad stream, `RESTORE_PSQL_FAILED` for psql's errors.
  */
 export async function runPsql(
-  localPath: string,
+  source: RestoreSource,
   manifest: BackupManifest,
   params: ConnectionParams,
   options: RestoreBackupOptions,
   psqlPath: string,
   triggerSafety: TriggerSafety,
   signal: AbortSignal,
-  onBytes: (bytes: number, sqlBytes: number) => void,
+  events: PsqlEvents,
 ): Promise<void> {
+  const { onBytes } = events;
   const secrets = connectionSecrets(options.target.databaseUrl);
   const kill = new AbortController();
   const onAbort = () => kill.abort(signal.reason);
   signal.addEventListener('abort', onAbort, { once: true });
   // Connection settings, database included, travel in libpq's environment: argv is visible to every
   // local user, and a `-d` value containing "=" would be read as a connection string.
-  const psql = execa(psqlPath, ['-X', '-q', '--no-password', '-v', 'ON_ERROR_STOP=1'], {
+  // Not quiet: the command tags say which COPY has committed. psql flushes its output after each
+  // statement, so each tag arrives as its statement ends.
+  const psql = execa(psqlPath, ['-X', '--no-password', '-v', 'ON_ERROR_STOP=1'], {
     env: restoreSessionEnv(libpqEnv(params, 'warden-restore'), triggerSafety),
     buffer: false,
     stdin: 'pipe',
-    // The dump's `SELECT set_config(...)` lines print result tables nobody needs.
-    stdout: 'ignore',
+    stdout: 'pipe',
     stderr: 'pipe',
     reject: false,
     cancelSignal: kill.signal,
   });
   const stderr = createTailBuffer(STDERR_TAIL_BYTES);
   psql.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+  psql.stdout.on('data', commandTagReader(events.onCopyCommitted));
   const stdin = psql.stdin;
   stdin.on('error', () => undefined);
   let psqlEnded = false;
@@ -85,6 +108,8 @@ export async function runPsql(
   };
   const integrityCheck = createIntegrityCheck({
     compression: manifest.compression,
+    // Size and SHA-256 are compared with the manifest's (before the load, or in this same pass).
+    knownGoodBytes: true,
     signal: kill.signal,
     ...(manifest.encryption ? { encryptionKey: options.encryptionKey ?? '' } : {}),
     ...(options.zstdPath === undefined ? {} : { zstdPath: options.zstdPath }),
@@ -98,29 +123,75 @@ export async function runPsql(
         ? undefined
         : Promise.race([new Promise<void>((resolve) => stdin.once('drain', resolve)), psqlGone]),
   });
-  const storedCounter = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
+  const hash = source.unchecked ? createHash('sha256') : undefined;
+  const checkInput = integrityCheck.input;
+  // Bytes not checked before are read to the end even when the check gives up early: their size
+  // and SHA-256 then name the damage more plainly than the stream's failure does.
+  const feed = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
       bytes += chunk.length;
+      hash?.update(chunk);
       report();
-      callback(null, chunk);
+      if (!checkInput.writable) {
+        callback(hash === undefined ? new Error('the integrity check has ended') : null);
+        return;
+      }
+      if (checkInput.write(chunk)) {
+        callback();
+        return;
+      }
+      const resume = () => {
+        checkInput.off('drain', resume);
+        checkInput.off('close', resume);
+        callback();
+      };
+      checkInput.once('drain', resume);
+      checkInput.once('close', resume);
+    },
+    final(callback) {
+      checkInput.end();
+      callback();
     },
   });
-  const reading = pipeline(createReadStream(localPath), storedCounter, integrityCheck.input);
-  reading.catch(() => undefined);
+  let readFailure: RestoreError | undefined;
+  let checkEnded = false;
+  const reading = source
+    .open()
+    .then((stream) => pipeline(stream, feed, { signal: kill.signal }))
+    .catch((error: unknown) => {
+      // The check then fails for want of input: the reading is what to report.
+      if (!kill.signal.aborted && !checkEnded) readFailure = source.readFailure(error);
+      checkInput.destroy();
+    });
   // The stream's problem when it is the reason psql was stopped.
   let streamProblem: { reason: string; cause?: unknown } | undefined;
   try {
-    const checked = await integrityCheck.done.then(
+    let checked = await integrityCheck.done.then(
       (result) => {
         const reason = streamCheckProblem(manifest, result);
         return reason === undefined ? undefined : { reason };
       },
       (error: unknown) => ({ reason: streamFailureReason(error), cause: causeOf(error) }),
     );
+    // Had psql failed first, writing to it would have failed the check: psql's error is the one.
+    const psqlFailedFirst = psqlEnded;
+    if (checked !== undefined) {
+      checkEnded = true;
+      checkInput.destroy();
+      if (!psqlEnded) psql.kill('SIGKILL');
+    }
+    await reading;
+    if (readFailure !== undefined) {
+      if (!psqlEnded) psql.kill('SIGKILL');
+      await exited;
+      throw readFailure;
+    }
+    const stored = hash === undefined ? undefined : storedBytesProblem(manifest, bytes, hash.digest('hex'));
+    if (stored !== undefined) checked = { reason: stored };
     if (checked === undefined) {
       stdin.end(DURABLE_END);
-    } else if (!psqlEnded) {
-      // psql still running: the stream failed first (had psql failed, writing to it would have).
+    } else if (!psqlFailedFirst || stored !== undefined) {
+      // Damaged bytes are the cause whatever psql made of them.
       streamProblem = checked;
       psql.kill('SIGKILL');
     }
@@ -156,4 +227,19 @@ export async function runPsql(
     signal.removeEventListener('abort', onAbort);
     kill.abort();
   }
+}
+
+/**
+ * Calls `onCopy` for each `COPY n` line of psql's output. The other lines are other statements'
+ * tags and the result tables of the dump's `SELECT`s (set_config, setval, lo_*), whose values psql
+ * indents with a space, so none of them reads `COPY n`.
+ */
+function commandTagReader(onCopy: (() => void) | undefined): (chunk: Buffer) => void {
+  let partial = '';
+  return (chunk) => {
+    if (onCopy === undefined) return;
+    const lines = (partial + chunk.toString('latin1')).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) if (/^COPY \d+$/.test(line)) onCopy();
+  };
 }

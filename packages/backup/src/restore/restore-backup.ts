@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage, RestoreError } from '@warden/errors';
@@ -8,7 +9,7 @@ import {
   describeConnection,
   parseDatabaseUrl,
 } from '../postgres/connection.js';
-import { downloadWithIntegrityCheck } from './download.js';
+import { downloadWithIntegrityCheck, readFailure } from './download.js';
 import { assertKeyOpensBackup } from './encryption-key-check.js';
 import { createFreshDatabase, dropHalfRestoredDatabase } from './fresh-database.js';
 import {
@@ -18,12 +19,12 @@ import {
   withMaintenanceClient,
 } from './maintenance-connection.js';
 import { assertRestorableDatabaseName, databaseUrlFor } from './naming.js';
-import { checkPsql, runPsql } from './psql-runner.js';
+import { checkPsql, type RestoreSource, runPsql } from './psql-runner.js';
 import { resolveBackup } from './resolve-backup.js';
 import { createRestoreDeadline } from './restore-deadline.js';
 import type { RestoreBackupOptions, RestoreDeps, RestoreProgress, RestoreResult } from './restore-options.js';
 import { type MaintenanceAccess, planDestination, planEventTriggers } from './restore-plan.js';
-import { proveRestoredDatabase } from './restored-database-proof.js';
+import { startRestoredDatabaseProof } from './restored-database-proof.js';
 import { takeSafetyBackup } from './safety-backup.js';
 
 const DEFAULT_TIMEOUT_MS = 6 * 60 * 60 * 1000;
@@ -32,8 +33,9 @@ const DEFAULT_TIMEOUT_MS = 6 * 60 * 60 * 1000;
  * Restores a backup (docs/architecture.md#restore). Order matters for safety:
  * 1. resolve the backup and the database to write, refuse an existing one without `overwrite`;
  * 2. download it and check size, SHA-256, the whole stream (integrity check) and the completion trailer — before any
- *    SQL runs, so a corrupt backup leaves every database untouched (a restore test checks size and
- *    SHA-256 here and the stream as it feeds psql, into the scratch database it drops anyway);
+ *    SQL runs, so a corrupt backup leaves every database untouched (a restore test reads it
+ *    straight from storage into psql and checks all of that on the way, into the scratch database
+ *    it drops anyway);
  * 3. (dry run stops here)
  * 4. for `overwrite` of an existing database, take a safety backup of it first;
  * 5. restore into a *new* database under a free `_incoming_` name (a test restore: its scratch
@@ -116,32 +118,45 @@ export async function restoreBackup(
   let createdDatabase: string | undefined;
   try {
     deadline.throwIfAborted();
-    await downloadWithIntegrityCheck(
-      storage,
-      manifest,
-      localPath,
-      options,
-      signal,
-      (bytes) =>
+    // A restore test's scratch database is dropped whatever happens: psql is fed straight from
+    // storage, and size, SHA-256 and stream are checked on the way. A dry run or a real restore
+    // downloads the file and checks it whole before any SQL runs.
+    if (!options.discard) {
+      await downloadWithIntegrityCheck(storage, manifest, localPath, options, signal, (bytes) =>
         progress({
           phase: 'download',
           percent: Math.floor((bytes / Math.max(1, totalBytes)) * 29),
           bytes,
           totalBytes,
         }),
-      // A restore test's scratch database is dropped whatever happens: its stream is checked once,
-      // as psql is fed, instead of once more beforehand. A dry run or a real restore checks it
-      // before any SQL runs.
-      !options.discard,
-    ).catch((error: unknown) => {
-      throw deadline.orAbort(error);
-    });
-    // The integrity check ran during the download; its phase ends with it.
-    progress({ phase: 'verify', percent: 30, bytes: totalBytes, totalBytes });
-    log.info(
-      { file: manifest.filename, sha256: manifest.sha256 },
-      'backup downloaded, integrity check passed',
-    );
+      ).catch((error: unknown) => {
+        throw deadline.orAbort(error);
+      });
+      // The integrity check ran during the download; its phase ends with it.
+      progress({ phase: 'verify', percent: 30, bytes: totalBytes, totalBytes });
+      log.info(
+        { file: manifest.filename, sha256: manifest.sha256 },
+        'backup downloaded, integrity check passed',
+      );
+    }
+    const source: RestoreSource = options.discard
+      ? {
+          open: () => storage.read(manifest.key),
+          unchecked: true,
+          readFailure: (error) => readFailure(storage, manifest, error),
+        }
+      : {
+          open: async () => createReadStream(localPath),
+          unchecked: false,
+          readFailure: (error) =>
+            new RestoreError(
+              'RESTORE_DOWNLOAD_FAILED',
+              `reading the downloaded backup failed: ${errorMessage(error)}`,
+              {
+                cause: error,
+              },
+            ),
+        };
 
     const base = {
       target: target.name,
@@ -197,29 +212,7 @@ export async function restoreBackup(
     const restoreInto = fresh.name;
     log.info({ database: restoreInto, owner: fresh.owner }, 'database created; restoring');
 
-    await runPsql(
-      localPath,
-      manifest,
-      { ...server, database: restoreInto },
-      options,
-      psqlPath,
-      triggerSafety,
-      signal,
-      (bytes, sqlBytes) =>
-        progress({
-          phase: 'restore',
-          percent: restoreFrom + Math.floor((bytes / Math.max(1, totalBytes)) * (90 - restoreFrom)),
-          bytes,
-          totalBytes,
-          sqlBytes,
-        }),
-    ).catch((error: unknown) => {
-      throw deadline.orAbort(error);
-    });
-    deadline.throwIfAborted();
-
-    progress({ phase: 'check', percent: 92, bytes: totalBytes, totalBytes });
-    const check = await proveRestoredDatabase(
+    const proof = startRestoredDatabaseProof(
       manifest,
       {
         url: databaseUrlFor(target.databaseUrl, restoreInto),
@@ -229,6 +222,34 @@ export async function restoreBackup(
       deadline,
       secrets,
     );
+    await runPsql(
+      source,
+      manifest,
+      { ...server, database: restoreInto },
+      options,
+      psqlPath,
+      triggerSafety,
+      signal,
+      {
+        onBytes: (bytes, sqlBytes) =>
+          progress({
+            phase: 'restore',
+            percent: restoreFrom + Math.floor((bytes / Math.max(1, totalBytes)) * (90 - restoreFrom)),
+            bytes,
+            totalBytes,
+            sqlBytes,
+          }),
+        onCopyCommitted: () => proof.copyCommitted(),
+      },
+    ).catch((error: unknown) => {
+      proof.cancel();
+      throw deadline.orAbort(error);
+    });
+    if (signal.aborted) proof.cancel();
+    deadline.throwIfAborted();
+
+    progress({ phase: 'check', percent: 92, bytes: totalBytes, totalBytes });
+    const check = await proof.finish();
     log.info(
       {
         database: restoreInto,

@@ -1,6 +1,6 @@
 import type { BackupManifest } from '@warden/catalog';
 import { errorMessage, RestoreError, scrubError, scrubSecrets } from '@warden/errors';
-import { checkRestoredContent } from '../content/content-proof.js';
+import { startContentCheck } from '../content/content-check.js';
 import type { RestoreCheck } from '../content/restore-check.js';
 import type { ConnectionParams } from '../postgres/connection.js';
 import type { RestoreDeadline } from './restore-deadline.js';
@@ -12,40 +12,56 @@ export interface RestoredDatabase {
   params: ConnectionParams;
 }
 
-/**
- * Proves a restored database against the backup's manifest (content/content-proof.ts): schema
- * objects and row counts, and when they agree its content. Returns the totals, or throws
- * `RESTORE_CHECK_FAILED` with every difference in `problems`.
- */
-export async function proveRestoredDatabase(
+/** The proof of a database being restored (content/content-check.ts). */
+export interface RestoredDatabaseProof {
+  /** psql committed the dump's next COPY: its table may be read back while the load goes on. */
+  copyCommitted(): void;
+  /**
+   * After the load: schema objects and row counts, and when they agree its content. Returns the
+   * totals, or throws `RESTORE_CHECK_FAILED` with every difference in `problems`.
+   */
+  finish(): Promise<RestoreCheck>;
+  /** The load failed: stops the reading. */
+  cancel(): void;
+}
+
+/** Starts proving a database about to be loaded from the backup of `manifest`. */
+export function startRestoredDatabaseProof(
   manifest: BackupManifest,
   restored: RestoredDatabase,
   psqlPath: string,
   deadline: RestoreDeadline,
   secrets: readonly string[],
-): Promise<RestoreCheck> {
-  const { problems, check } = await checkRestoredContent({
+): RestoredDatabaseProof {
+  const run = startContentCheck({
     manifest,
     url: restored.url,
     params: restored.params,
     psqlPath,
     signal: deadline.signal,
     secrets,
-  }).catch((error: unknown) => {
-    throw deadline.signal.aborted
-      ? deadline.abortError()
-      : new RestoreError(
-          'RESTORE_CONNECT_FAILED',
-          `checking the restored database failed: ${scrubSecrets(errorMessage(error), secrets)}`,
-          { cause: scrubError(error, secrets) },
-        );
   });
-  if (problems.length > 0) {
-    throw new RestoreError(
-      'RESTORE_CHECK_FAILED',
-      `the restored database differs from backup ${manifest.filename}: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? `; … ${problems.length - 5} more` : ''}`,
-      { problems },
-    );
-  }
-  return check;
+  return {
+    copyCommitted: () => run.copyCommitted(),
+    cancel: () => run.cancel(),
+    async finish() {
+      const { problems, check } = await run.finish().catch((error: unknown) => {
+        throw deadline.signal.aborted
+          ? deadline.abortError()
+          : new RestoreError(
+              'RESTORE_CONNECT_FAILED',
+              `checking the restored database failed: ${scrubSecrets(errorMessage(error), secrets)}`,
+              { cause: scrubError(error, secrets) },
+            );
+      });
+      if (problems.length > 0) {
+        throw new RestoreError(
+          'RESTORE_CHECK_FAILED',
+          `the restored database differs from backup ${manifest.filename}: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? `; … ${problems.length - 5} more` : ''}`,
+          { problems },
+        );
+      }
+      return check;
+    },
+  };
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { type BackupTargetSpec, restoreBackup, runBackup, safetyBackupWithRunBackup } from '@warden/backup';
 import { type BackupManifest, dumpKeyFor, listBackups, writeManifest } from '@warden/catalog';
@@ -197,6 +198,28 @@ describe('a damaged backup is rejected before any SQL runs', () => {
     );
     expect(result).toMatchObject({ status: 'success', discarded: true, check: { rowCounts: 'matched' } });
     expect(await listDatabases()).not.toContain(result.database);
+  });
+});
+
+describe('a restore test reading straight from storage', () => {
+  it('fails as a download, not as the backup, when the storage read breaks off half-way', async () => {
+    const breaking: BackupStorage = Object.assign(Object.create(null), storage, {
+      read: async () =>
+        Readable.from(
+          (async function* () {
+            yield goodBytes.subarray(0, Math.floor(goodBytes.length / 2));
+            throw new Error('connection reset by peer');
+          })(),
+        ),
+    });
+    const before = await listDatabases();
+    const error = await restoreBackup(
+      { storage: breaking, logger },
+      { target, file: good.filename, psqlPath, spoolDir: join(work, 'spool'), discard: true },
+    ).catch((caught: unknown) => caught);
+    expect(isRestoreError(error, 'RESTORE_DOWNLOAD_FAILED'), String(error)).toBe(true);
+    expect((error as Error).message).toMatch(/connection reset by peer/);
+    expect(await ownDatabases()).toEqual(before.filter(isOwn));
   });
 });
 

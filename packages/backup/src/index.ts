@@ -24,7 +24,9 @@ export {
 export {
   type ContentCheck,
   type ContentCheckOptions,
+  type ContentCheckRun,
   checkRestoredContent,
+  startContentCheck,
 } from './content/content-check.js';
 export { EXACTLY_DECODED_ENCODINGS, lineDecoder } from './content/dump-content.js';
 export { compareWithManifest, qualifiedName, type RestoreCheck } from './content/restore-check.js';

@@ -6,6 +6,7 @@ import {
   type Compression,
   type CompressorOptions,
   createCompressor,
+  createKnownGoodDecompressor,
   pipeThroughCodec,
   standaloneStream,
 } from '../codecs/compression.js';
@@ -60,12 +61,18 @@ async function compressed(compression: Compression, options: CompressorOptions, 
 }
 
 /** What Warden's integrity check makes of a stream: its SQL, or the error. */
-async function checked(stream: Buffer, compression: Compression, encryptionKey?: string): Promise<Buffer> {
+async function checked(
+  stream: Buffer,
+  compression: Compression,
+  encryptionKey?: string,
+  knownGoodBytes = false,
+): Promise<Buffer> {
   const sql: Buffer[] = [];
   const check = createIntegrityCheck({
     compression,
     onSql: (chunk) => sql.push(Buffer.from(chunk)),
     ...(encryptionKey ? { encryptionKey } : {}),
+    knownGoodBytes,
   });
   await Promise.all([pipeline(Readable.from([stream]), check.input), check.done]);
   return Buffer.concat(sql);
@@ -130,4 +137,33 @@ describe('standaloneStream', () => {
     expect(execFileSync('zstd', ['-dcq'], { input: frame }).equals(section)).toBe(true);
     expect((await checked(frame, 'zstd')).equals(section)).toBe(true);
   });
+});
+
+describe('bytes whose SHA-256 is known good', () => {
+  it.skipIf(!programRuns('igzip'))(
+    'are decompressed by igzip: the whole stream of several members, a damaged one still fails',
+    async () => {
+      expect((await createKnownGoodDecompressor('gzip')).description).toBe('igzip -d -c');
+      expect((await createKnownGoodDecompressor('zstd')).description).toMatch(/^zstd /);
+      const section = Buffer.from('--\n-- a section of its own\n--\n');
+      const dump = sqlText(3 * 1024 * 1024);
+      const options: CompressorOptions = { gzipEngine: 'zlib', gzipLevel: 3 };
+      const stream = Buffer.concat([
+        standaloneStream('gzip', section, options),
+        await compressed('gzip', options, dump),
+      ]);
+      expect((await checked(stream, 'gzip', undefined, true)).equals(Buffer.concat([section, dump]))).toBe(
+        true,
+      );
+      const flipped = Buffer.from(stream);
+      const at = Math.floor(flipped.length / 2);
+      flipped[at] = (flipped[at] ?? 0) ^ 0x01;
+      await expect(checked(flipped, 'gzip', undefined, true)).rejects.toThrow(
+        /integrity check failed: the gzip stream does not decompress: igzip -d -c exited with code 1/,
+      );
+      await expect(checked(stream.subarray(0, stream.length - 100), 'gzip', undefined, true)).rejects.toThrow(
+        /does not decompress/,
+      );
+    },
+  );
 });

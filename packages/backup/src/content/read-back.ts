@@ -171,12 +171,10 @@ export function createReadBackPool(tables: readonly ReadBackTable[], options: Re
       for (let piece = await next(); piece !== undefined; piece = await next()) {
         session ??= await openReadBackSession({ ...options, signal: stop.signal });
         const table = tables[piece.table] as ReadBackTable;
-        console.error('T', (Date.now() / 1000).toFixed(2), 'read start', piece.table, piece.from, piece.to);
         mergeRowDigest(
           digests.get(piece.table) as RowDigest,
           await session.read(copyStatement(table, piece, ident)),
         );
-        console.error('T', (Date.now() / 1000).toFixed(2), 'read end', piece.table, piece.from, piece.to);
       }
     } catch (error) {
       fail(errorMessage(error));

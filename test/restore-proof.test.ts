@@ -80,6 +80,15 @@ CREATE TABLE big (id int PRIMARY KEY, payload text);
 INSERT INTO big SELECT i, repeat(md5(i::text), 3) FROM generate_series(1, 60000) i;
 -- pg_dump refreshes this after creating the event trigger: the DDL the trigger would record.
 CREATE MATERIALIZED VIEW dotted_count AS SELECT count(*) AS n FROM dot."ted.name";
+-- Lines inside a literal and a function body that read like a dump's own statements.
+COMMENT ON TABLE parent IS E'looks like data:\nCOPY dot."ted.name" (id, v) FROM stdin;\n9\tfake\n\\.\nSELECT pg_catalog.setval(''public."Séq"'', 99, true);\nend';
+CREATE FUNCTION dump_lookalike() RETURNS text LANGUAGE sql AS $body$
+SELECT $q$
+COPY "dot.ted".name (id, v) FROM stdin;
+8	fake
+.
+$q$
+$body$;
 `;
 
 let work: string;

@@ -12,6 +12,7 @@ import {
   ROW_DIGEST_ALGORITHM,
   type RowDigest,
 } from './row-digest.js';
+import { createTopLevelTracker } from './sql-top-level.js';
 
 /**
  * Reads pg_dump's plain SQL as it streams past (the integrity check already decompresses it) and
@@ -165,6 +166,7 @@ export function createDumpContentScanner(): DumpContentScanner {
   let open: OpenTable | undefined;
   let encoding: string | undefined;
   let decode = lineDecoder('UTF8');
+  const statements = createTopLevelTracker();
   const splitter = createLineSplitter((buf, start, end) => {
     if (open !== undefined) {
       if (isEndOfData(buf, start, end)) {
@@ -189,6 +191,11 @@ export function createDumpContentScanner(): DumpContentScanner {
       }
       return;
     }
+    // A line inside a string literal, quoted identifier or dollar-quoted body (a comment of several
+    // lines, a function) may read like a statement: only one at the top level is one.
+    const topLevel = statements.atTopLevel;
+    statements.line(buf.toString('latin1', start, end));
+    if (!topLevel) return;
     if (startsWith(buf, start, end, COPY_PREFIX)) {
       const copy = parseCopyStatement(decode(buf, start, end));
       if (copy) open = { ...copy, digest: createRowDigest() };

@@ -22,10 +22,10 @@ describe('read-back pieces', () => {
     expect(ranges(pieces, 1)).toEqual([[-1, Number.POSITIVE_INFINITY]]);
   });
 
-  it('whole tables only without TID range scans, or when all tables are small (under 8 MiB)', () => {
+  it('whole tables only without TID range scans, or when all tables are small (under 1 MiB)', () => {
     for (const pieces of [
       piecesOf([table(0, 10_000), table(1, 10)], 3, false),
-      piecesOf([table(0, 900), table(1, 20)], 3, true),
+      piecesOf([table(0, 120), table(1, 20)], 3, true),
     ]) {
       expect(pieces.map((piece) => [piece.from, piece.to])).toEqual([
         [undefined, undefined],

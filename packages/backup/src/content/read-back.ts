@@ -33,8 +33,8 @@ export function asciiIdent(name: string): string {
  */
 export const READ_BACK_SESSIONS = 3;
 
-/** A table is read in page ranges only from this size on (8 MiB): a range costs a statement. */
-const MIN_SPLIT_PAGES = 1024;
+/** A table is read in page ranges only from this size on (1 MiB): a range costs a statement. */
+const MIN_SPLIT_PAGES = 128;
 
 export interface ReadBackOptions extends Omit<ReadBackSessionOptions, 'signal'> {
   signal: AbortSignal;

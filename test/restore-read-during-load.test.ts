@@ -79,6 +79,7 @@ async function readBackWaitsFor(database: string, table: string): Promise<void> 
 /** An open transaction holding `table` locked; `release` runs `sql` in it and commits. */
 async function lockTable(database: string, table: string) {
   const client = new pg.Client({ connectionString: pgUrl(database) });
+  client.on('error', () => undefined);
   await client.connect();
   await client.query(`BEGIN; LOCK TABLE public.${table} IN ACCESS EXCLUSIVE MODE`);
   return {
@@ -130,9 +131,9 @@ describe('the proof reads tables back while the load goes on', () => {
     await withClient(database, (client) => client.query('DELETE FROM b WHERE id = 7'));
     const lock = await lockTable(database, 'c');
     const proof = proofOf(database);
-    proof.copyCommitted();
-    proof.copyCommitted();
-    proof.copyCommitted();
+    proof.copyCommitted(0);
+    proof.copyCommitted(1);
+    proof.copyCommitted(2);
     // One session reads in the order the COPYs came: a and b are read once it waits for c.
     await readBackWaitsFor(database, 'c');
     await withClient(database, (client) => client.query("INSERT INTO b VALUES (7, 'b7')"));
@@ -147,7 +148,7 @@ describe('the proof reads tables back while the load goes on', () => {
     await withClient(database, (client) => client.query('DELETE FROM b WHERE id = 7'));
     for (const commits of [3, 0]) {
       const proof = proofOf(database);
-      for (let at = 0; at < commits; at++) proof.copyCommitted();
+      for (let at = 0; at < commits; at++) proof.copyCommitted(at);
       const { problems } = await proof.finish();
       expect(problems, `${commits} COPYs reported`).toEqual([
         `table "public"."b": 300 rows in the backup's snapshot, 299 after restore`,
@@ -155,13 +156,17 @@ describe('the proof reads tables back while the load goes on', () => {
     }
   }, 120_000);
 
-  it('reads everything after the load when psql reported another number of COPYs than recorded', async () => {
+  it('reads everything after the load when a COPY was reported twice', async () => {
     const database = await loaded('miscounted');
     await withClient(database, (client) => client.query('DELETE FROM a WHERE id = 1'));
     const lock = await lockTable(database, 'b');
     const proof = proofOf(database);
-    for (let at = 0; at < 4; at++) proof.copyCommitted();
+    proof.copyCommitted(0);
+    proof.copyCommitted(1);
     await readBackWaitsFor(database, 'b');
+    // a was read short; the COPY reported twice makes every early read count for nothing.
+    proof.copyCommitted(1);
+    proof.copyCommitted(2);
     await lock.release("INSERT INTO a VALUES (1, 'a1')");
     const { problems, check } = await proof.finish();
     expect(problems).toEqual([]);

@@ -97,6 +97,7 @@ export {
   parseDatabaseUrl,
 } from './postgres/connection.js';
 export { assertRestorableDatabaseName, databaseUrlFor, restoreDatabaseName } from './restore/naming.js';
+export { DATA_SESSIONS, type ParallelLoad, startParallelLoad } from './restore/parallel-load.js';
 export { checkPsql } from './restore/psql-runner.js';
 export { resolveBackup } from './restore/resolve-backup.js';
 export { restoreBackup } from './restore/restore-backup.js';

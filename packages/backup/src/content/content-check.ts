@@ -33,8 +33,8 @@ const SIZED_TABLE_ROWS = 20_000;
 
 /** A proof under way: tables are read back as psql commits them, the rest after the load. */
 export interface ContentCheckRun {
-  /** psql committed the dump's next `COPY … FROM stdin` (its command tag came back). */
-  copyCommitted(): void;
+  /** The load committed all rows of the dump's `ordinal`-th `COPY … FROM stdin` (from 0). */
+  copyCommitted(ordinal: number): void;
   /** The load is over: proves the database. */
   finish(): Promise<{ problems: string[]; check: RestoreCheck }>;
   /** The load failed: stops reading. */
@@ -49,13 +49,14 @@ export interface ContentCheckRun {
  * read-back counts their rows too, so only tables the dump holds no data for are counted
  * separately. Returns the differences, each naming the table or object.
  *
- * Each table may be read as soon as psql reports its COPY committed ({@link ContentCheckRun.copyCommitted}),
- * while the load goes on: nothing later in a pg_dump file writes to a table (its triggers and
- * rules are created after its data, event triggers do not fire in the restore's session), so what
- * is read then is what the finished database holds. That early read is a head start only: it is
- * used when psql reported exactly one COPY per recorded table (the k-th tag is then the k-th
- * table's), and a table whose early read differs from the dump is read again after the load, as
- * is everything when the early read failed.
+ * Each table may be read as soon as the load reports its COPY committed
+ * ({@link ContentCheckRun.copyCommitted}), while the load goes on: nothing later in a pg_dump file
+ * writes to a table (its triggers and rules are created after its data, event triggers do not fire
+ * in the restore's session), so what is read then is what the finished database holds. The k-th
+ * COPY of the dump is the k-th recorded table (both in the dump's order). That early read is a
+ * head start only: it is used when the load reported every COPY of the dump once and no more than
+ * were recorded, a table whose early read differs from the dump is read again after the load, and
+ * everything is when the early read failed.
  */
 export function startContentCheck(options: ContentCheckOptions): ContentCheckRun {
   const { manifest } = options;
@@ -80,6 +81,7 @@ export function startContentCheck(options: ContentCheckOptions): ContentCheckRun
     return connecting;
   };
   let commits = 0;
+  const reported = new Set<number>();
   let early: ReadBackPool | undefined;
   let earlyOff = recorded.length === 0;
   const readEarly = new Set<number>();
@@ -105,9 +107,13 @@ export function startContentCheck(options: ContentCheckOptions): ContentCheckRun
     await connected?.client.end().catch(() => undefined);
   };
   return {
-    copyCommitted() {
-      const index = commits++;
-      if (earlyOff || index >= recorded.length) return;
+    copyCommitted(index) {
+      commits += 1;
+      if (earlyOff || index >= recorded.length || reported.has(index)) {
+        earlyOff = true;
+        return;
+      }
+      reported.add(index);
       earlyWork = earlyWork
         .then(() => (earlyOff ? undefined : startEarly(index)))
         .catch(() => {

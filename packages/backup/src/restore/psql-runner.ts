@@ -7,8 +7,8 @@ import { execa } from 'execa';
 import { createIntegrityCheck } from '../pipeline/integrity-check.js';
 import { type ConnectionParams, connectionSecrets, libpqEnv } from '../postgres/connection.js';
 import type { TriggerSafety } from '../postgres/event-trigger-safety.js';
-import { createTailBuffer, STDERR_TAIL_BYTES } from '../streams/tail-buffer.js';
 import { causeOf, storedBytesProblem, streamCheckProblem, streamFailureReason } from './download.js';
+import { startParallelLoad } from './parallel-load.js';
 import type { RestoreBackupOptions } from './restore-options.js';
 import { DURABLE_END, restoreSessionEnv } from './restore-session.js';
 
@@ -41,18 +41,18 @@ export interface RestoreSource {
 export interface PsqlEvents {
   /** Compressed bytes read and SQL bytes given to psql so far (at most 4 times a second). */
   onBytes: (bytes: number, sqlBytes: number) => void;
-  /** psql committed the dump's next `COPY … FROM stdin` (its `COPY n` command tag came back). */
-  onCopyCommitted?: () => void;
+  /** The load committed every row of the dump's `ordinal`-th `COPY … FROM stdin` (from 0). */
+  onCopyCommitted?: (ordinal: number) => void;
 }
 
 /**
- * psql reads the SQL from stdin, decompressed by the integrity check, which checks the stream again
- * on the way (so a restore test need not decompress it once more beforehand). psql runs each
- * statement in its own transaction (restore-session.ts says why), so what it has replayed is
- * committed in the new database as it goes: a stream that fails its check kills psql, this throws,
- * and the caller drops the new database, which is never swapped in. Only after the whole stream
- * checked good does psql get {@link DURABLE_END} and the end of its input. Throws
- * `RESTORE_INTEGRITY_FAILED` for a bad stream, `RESTORE_PSQL_FAILED` for psql's errors.
+ * The psql sessions of the load (parallel-load.ts) get the SQL decompressed by the integrity check,
+ * which checks the stream again on the way. Each statement runs in its own transaction
+ * (restore-session.ts says why), so what has been replayed is committed in the new database as it
+ * goes: a stream that fails its check kills every session, this throws, and the caller drops the
+ * new database, which is never swapped in. Only after the whole stream checked good, and every
+ * COPY committed, does the main session get {@link DURABLE_END} and the end of its input. Throws
+ * `RESTORE_INTEGRITY_FAILED` for a bad stream, `RESTORE_PSQL_FAILED` for a session's psql error.
  */
 export async function runPsql(
   source: RestoreSource,
@@ -69,30 +69,13 @@ export async function runPsql(
   const kill = new AbortController();
   const onAbort = () => kill.abort(signal.reason);
   signal.addEventListener('abort', onAbort, { once: true });
-  // Connection settings, database included, travel in libpq's environment: argv is visible to every
-  // local user, and a `-d` value containing "=" would be read as a connection string.
-  // Not quiet: the command tags say which COPY has committed. psql flushes its output after each
-  // statement, so each tag arrives as its statement ends.
-  const psql = execa(psqlPath, ['-X', '--no-password', '-v', 'ON_ERROR_STOP=1'], {
+  const load = startParallelLoad({
+    psqlPath,
     env: restoreSessionEnv(libpqEnv(params, 'warden-restore'), triggerSafety),
-    buffer: false,
-    stdin: 'pipe',
-    stdout: 'pipe',
-    stderr: 'pipe',
-    reject: false,
-    cancelSignal: kill.signal,
+    signal: kill.signal,
+    ...(events.onCopyCommitted === undefined ? {} : { onCopyCommitted: events.onCopyCommitted }),
   });
-  const stderr = createTailBuffer(STDERR_TAIL_BYTES);
-  psql.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-  psql.stdout.on('data', commandTagReader(events.onCopyCommitted));
-  const stdin = psql.stdin;
-  stdin.on('error', () => undefined);
-  let psqlEnded = false;
-  const exited = psql.then((result) => {
-    psqlEnded = true;
-    return result;
-  });
-  const psqlGone = exited.then(() => {
+  const psqlGone = load.failure.then((): never => {
     throw new Error('psql exited');
   });
   psqlGone.catch(() => undefined);
@@ -118,10 +101,7 @@ export async function runPsql(
     },
     // Not `once(stdin, 'drain')`: it rejects on stdin's error, and the EPIPE of a psql that stopped
     // at an error would then fail the stream before psql's exit is seen, blaming the backup.
-    forwardSql: (chunk) =>
-      stdin.write(chunk)
-        ? undefined
-        : Promise.race([new Promise<void>((resolve) => stdin.once('drain', resolve)), psqlGone]),
+    forwardSql: (chunk) => Promise.race([load.write(chunk), psqlGone]),
   });
   const hash = source.unchecked ? createHash('sha256') : undefined;
   const checkInput = integrityCheck.input;
@@ -174,28 +154,33 @@ export async function runPsql(
       (error: unknown) => ({ reason: streamFailureReason(error), cause: causeOf(error) }),
     );
     // Had psql failed first, writing to it would have failed the check: psql's error is the one.
-    const psqlFailedFirst = psqlEnded;
+    const psqlFailedFirst = load.failed !== undefined;
     if (checked !== undefined) {
       checkEnded = true;
       checkInput.destroy();
-      if (!psqlEnded) psql.kill('SIGKILL');
+      load.kill();
     }
     await reading;
     if (readFailure !== undefined) {
-      if (!psqlEnded) psql.kill('SIGKILL');
-      await exited;
+      load.kill();
+      await load.main.exited;
       throw readFailure;
     }
     const stored = hash === undefined ? undefined : storedBytesProblem(manifest, bytes, hash.digest('hex'));
     if (stored !== undefined) checked = { reason: stored };
     if (checked === undefined) {
-      stdin.end(DURABLE_END);
+      // Every COPY committed, the data sessions ended: the main session ends the load.
+      await load.finishData().catch(() => undefined);
+      if (load.failed === undefined) load.main.end(DURABLE_END);
+      else load.kill();
     } else if (!psqlFailedFirst || stored !== undefined) {
       // Damaged bytes are the cause whatever psql made of them.
       streamProblem = checked;
-      psql.kill('SIGKILL');
+      load.kill();
     }
-    const result = await exited;
+    await load.main.exited;
+    const failedSession = load.failed ?? load.main;
+    const result = await failedSession.exited;
     onBytes(bytes, sqlBytes);
     if (streamProblem) {
       throw new RestoreError(
@@ -204,7 +189,7 @@ export async function runPsql(
         { cause: streamProblem.cause },
       );
     }
-    const detail = scrubSecrets(stderr.text().trim(), secrets);
+    const detail = scrubSecrets(failedSession.stderr.text().trim(), secrets);
     if ((result as { code?: string }).code === 'ENOENT') {
       throw new RestoreError('RESTORE_PSQL_NOT_FOUND', `psql not found at "${psqlPath}"`);
     }
@@ -227,19 +212,4 @@ export async function runPsql(
     signal.removeEventListener('abort', onAbort);
     kill.abort();
   }
-}
-
-/**
- * Calls `onCopy` for each `COPY n` line of psql's output. The other lines are other statements'
- * tags and the result tables of the dump's `SELECT`s (set_config, setval, lo_*), whose values psql
- * indents with a space, so none of them reads `COPY n`.
- */
-function commandTagReader(onCopy: (() => void) | undefined): (chunk: Buffer) => void {
-  let partial = '';
-  return (chunk) => {
-    if (onCopy === undefined) return;
-    const lines = (partial + chunk.toString('latin1')).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) if (/^COPY \d+$/.test(line)) onCopy();
-  };
 }

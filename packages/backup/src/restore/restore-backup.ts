@@ -239,7 +239,7 @@ export async function restoreBackup(
             totalBytes,
             sqlBytes,
           }),
-        onCopyCommitted: () => proof.copyCommitted(),
+        onCopyCommitted: (ordinal) => proof.copyCommitted(ordinal),
       },
     ).catch((error: unknown) => {
       proof.cancel();

@@ -17,9 +17,10 @@ const ASYNC_COMMIT = '-c synchronous_commit=off';
 const REPLICA_ROLE = '-c session_replication_role=replica';
 
 /**
- * Statements psql runs after the whole dump, once the stream checked good: a transaction that is
- * given a transaction ID writes a commit record, and committing it synchronously flushes the WAL up
- * to that record, so every earlier (asynchronous) commit of the load is durable once psql exits.
+ * Statements the main psql session runs after the whole dump, once the stream checked good and
+ * every data session's COPYs committed: a transaction that is given a transaction ID writes a
+ * commit record, and committing it synchronously flushes the WAL up to that record, so every
+ * earlier (asynchronous) commit of the load, in any session, is durable once psql exits.
  */
 export const DURABLE_END = 'SET synchronous_commit = on;\nSELECT pg_catalog.txid_current();\n';
 

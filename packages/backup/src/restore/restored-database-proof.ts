@@ -14,8 +14,8 @@ export interface RestoredDatabase {
 
 /** The proof of a database being restored (content/content-check.ts). */
 export interface RestoredDatabaseProof {
-  /** psql committed the dump's next COPY: its table may be read back while the load goes on. */
-  copyCommitted(): void;
+  /** The load committed the dump's `ordinal`-th COPY: its table may be read back while the load goes on. */
+  copyCommitted(ordinal: number): void;
   /**
    * After the load: schema objects and row counts, and when they agree its content. Returns the
    * totals, or throws `RESTORE_CHECK_FAILED` with every difference in `problems`.
@@ -42,7 +42,7 @@ export function startRestoredDatabaseProof(
     secrets,
   });
   return {
-    copyCommitted: () => run.copyCommitted(),
+    copyCommitted: (ordinal) => run.copyCommitted(ordinal),
     cancel: () => run.cancel(),
     async finish() {
       const { problems, check } = await run.finish().catch((error: unknown) => {

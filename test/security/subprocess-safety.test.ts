@@ -231,14 +231,17 @@ describe('subprocesses', () => {
       .filter((name) => name.startsWith('args.'))
       .map((name) => ({ args: readLines(path.join(psql.dir, name)), pid: name.slice('args.'.length) }));
     for (const { args } of psqlRuns) expect(args.join(' ')).not.toContain(password.slice(0, 6));
-    // The replay itself: stop at the first error; its session's settings travel in PGOPTIONS.
-    const replay = psqlRuns.find(
-      ({ args }) => args.join(' ') === ['-X', '-q', '--no-password', '-v', 'ON_ERROR_STOP=1'].join(' '),
+    // The replay itself, a main and two data sessions: each stops at its first error; their
+    // session's settings travel in PGOPTIONS.
+    const replays = psqlRuns.filter(
+      ({ args }) => args.join(' ') === ['-X', '--no-password', '-v', 'ON_ERROR_STOP=1'].join(' '),
     );
-    expect(replay, JSON.stringify(psqlRuns)).toBeDefined();
-    expect(readLines(path.join(psql.dir, `env.${replay?.pid}`))).toContain(
-      'PGOPTIONS=-c synchronous_commit=off -c session_replication_role=replica',
-    );
+    expect(replays.length, JSON.stringify(psqlRuns)).toBe(3);
+    for (const replay of replays) {
+      expect(readLines(path.join(psql.dir, `env.${replay.pid}`))).toContain(
+        'PGOPTIONS=-c synchronous_commit=off -c session_replication_role=replica',
+      );
+    }
     expect(readLines(path.join(psql.dir, 'parent'))[0]).toBe(process.execPath);
     expect(readLines(path.join(psql.dir, 'env'))).toContain(`PGPASSWORD=${password}`);
     expect(existsSync(marker)).toBe(false);

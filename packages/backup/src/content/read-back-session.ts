@@ -1,6 +1,6 @@
 import { scrubSecrets } from '@warden/errors';
-import { execa } from 'execa';
 import { type ConnectionParams, libpqEnv } from '../postgres/connection.js';
+import { spawnPsql } from '../postgres/psql-process.js';
 import { withLargeOutputBuffer } from '../streams/output-buffer.js';
 import { createTailBuffer, STDERR_TAIL_BYTES } from '../streams/tail-buffer.js';
 import { createCopyReadbackScanner } from './dump-content.js';
@@ -55,15 +55,12 @@ export interface ReadBackSession {
  */
 export async function openReadBackSession(options: ReadBackSessionOptions): Promise<ReadBackSession> {
   const command = await withLargeOutputBuffer(options.psqlPath, ['-X', '-q', '-A', '-t', '--no-password']);
-  const psql = execa(command.file, command.args, {
-    env: libpqEnv(options.params, 'warden-restore-check'),
-    buffer: false,
-    stdin: 'pipe',
-    stdout: 'pipe',
-    stderr: 'pipe',
-    reject: false,
-    cancelSignal: options.signal,
-  });
+  const psql = spawnPsql(
+    command.file,
+    command.args,
+    libpqEnv(options.params, 'warden-restore-check'),
+    options.signal,
+  );
   const waiting: { resolve: (digest: RowDigest) => void; reject: (error: Error) => void }[] = [];
   const scanner = createCopyReadbackScanner((digest) => waiting.shift()?.resolve(digest));
   const stderr = createTailBuffer(STDERR_TAIL_BYTES);

@@ -1,4 +1,5 @@
-import { execa, type Result } from 'execa';
+import type { Result } from 'execa';
+import { spawnPsql } from '../postgres/psql-process.js';
 import { createTailBuffer, STDERR_TAIL_BYTES, type TailBuffer } from '../streams/tail-buffer.js';
 
 /** One psql replaying part of a dump: its input, the lines it prints, its exit. */
@@ -30,17 +31,12 @@ export interface LoadSessionOptions {
  * say how far it got. psql flushes its output after each statement.
  */
 export function startLoadSession(options: LoadSessionOptions): LoadSession {
-  // Connection settings, database included, travel in libpq's environment: argv is visible to
-  // every local user, and a `-d` value containing "=" would be read as a connection string.
-  const psql = execa(options.psqlPath, ['-X', '--no-password', '-v', 'ON_ERROR_STOP=1'], {
-    env: options.env,
-    buffer: false,
-    stdin: 'pipe',
-    stdout: 'pipe',
-    stderr: 'pipe',
-    reject: false,
-    cancelSignal: options.signal,
-  });
+  const psql = spawnPsql(
+    options.psqlPath,
+    ['-X', '--no-password', '-v', 'ON_ERROR_STOP=1'],
+    options.env,
+    options.signal,
+  );
   const stderr = createTailBuffer(STDERR_TAIL_BYTES);
   psql.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
   let partial = '';

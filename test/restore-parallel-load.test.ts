@@ -13,7 +13,9 @@ const suffix = randomBytes(4).toString('hex');
 const sourceName = `warden_pl_${suffix}`;
 const databases = new Set<string>([sourceName]);
 let sql: Buffer;
-const expectedRows: Record<string, number> = { awkward: 7, many: 2_000, empty: 0 };
+const expectedRows: Record<string, number> = { awkward: 7, many: 2_000, empty: 0, wide: 2 };
+/** The dump's COPY blocks, in its order. */
+const TABLES = ['awkward', 'empty', 'many', 'wide'];
 
 const env = (database: string) => ({
   PGHOST: '127.0.0.1',
@@ -31,7 +33,7 @@ async function loadInto(database: string, sliceBytes: number, chunkBytes: number
     chunkBytes,
     onCopyCommitted: (ordinal) => {
       // All of the block's rows are visible to another session the moment it is reported.
-      const table = ['awkward', 'empty', 'many'][ordinal] as string;
+      const table = TABLES[ordinal] as string;
       commits.push({
         ordinal,
         rows: withClient(database, (client) =>
@@ -61,6 +63,9 @@ beforeAll(async () => {
       CREATE SEQUENCE counter;
       SELECT setval('counter', 42);
       CREATE INDEX many_v ON many (v);
+      -- A row far longer than a COPY's share: the stream waits for its psql rather than pile up.
+      CREATE TABLE wide (id int, t text);
+      INSERT INTO wide VALUES (1, repeat('w', 1500000)), (2, 'short');
     `),
   );
   const dumped = await execa('pg_dump', ['-h', '127.0.0.1', '-U', 'postgres', sourceName], {
@@ -92,9 +97,9 @@ describe('the parallel load', () => {
         client.query<{ v: string }>('SELECT last_value::text AS v FROM public.counter'),
       );
       expect(counter.rows[0]?.v).toBe('42');
-      expect(commits.map((commit) => commit.ordinal).sort()).toEqual([0, 1, 2]);
+      expect(commits.map((commit) => commit.ordinal).sort()).toEqual([0, 1, 2, 3]);
       expect(await Promise.all(commits.map((commit) => commit.rows))).toEqual(
-        commits.map((commit) => expectedRows[['awkward', 'empty', 'many'][commit.ordinal] as string]),
+        commits.map((commit) => expectedRows[TABLES[commit.ordinal] as string]),
       );
     }, 120_000);
   }

@@ -285,8 +285,12 @@ export function startParallelLoad(options: ParallelLoadOptions): ParallelLoad {
         at = newline + 1;
       }
       flushMain();
-      // The data sessions' input is bounded when a COPY starts; the main session's here.
+      // What waits in this process for a psql is bounded: a COPY starts on a session with less
+      // than a chunk waiting, and a long row, or a psql slower than the stream, holds the stream.
       if (main.backlog > chunkBytes) await race(main.drained());
+      if (current !== undefined && current.entry.session.backlog > chunkBytes) {
+        await race(current.entry.session.drained());
+      }
     },
     async finishData() {
       if (carry !== undefined) {

@@ -245,6 +245,24 @@ describe('a dump whose SQL fails part-way', () => {
     }
   });
 
+  it('fails as psql with its message when a data session cannot load a row', async () => {
+    const sql = gunzipSync(goodBytes).toString('utf8');
+    const copy = /^COPY [^\n]* FROM stdin;\n(\d+)\t/m.exec(sql);
+    expect(copy).not.toBeNull();
+    const at = (copy?.index ?? 0) + (copy?.[0].length ?? 0) - (copy?.[1]?.length ?? 0) - 1;
+    const broken = Buffer.from(`${sql.slice(0, at)}not a number${sql.slice(at + (copy?.[1]?.length ?? 0))}`);
+    const manifest = await storeBackup(gzipSync(broken), broken.length, true);
+    const before = await listDatabases();
+    const error = await restoreBackup(
+      { storage, logger },
+      { target, file: manifest.filename, psqlPath, spoolDir: join(work, 'spool'), discard: true },
+    ).catch((caught: unknown) => caught);
+    expect(isRestoreError(error, 'RESTORE_PSQL_FAILED'), String(error)).toBe(true);
+    expect((error as Error).message).toMatch(/invalid input syntax for type \w+: "not a number"/);
+    expect((error as { permanent: boolean }).permanent).toBe(true);
+    expect(await ownDatabases()).toEqual(before.filter(isOwn));
+  });
+
   it('fails as psql, not as the stream, when psql stops at the first statement', async () => {
     // psql exits at once, with most of the stream still to come: writing it fails (EPIPE), which
     // is psql having gone, not a bad backup (a restore test would record the backup as failed).

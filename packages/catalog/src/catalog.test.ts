@@ -122,6 +122,31 @@ describe('catalog', () => {
     );
   });
 
+  it('accepts a database_locale a restore can quote into CREATE DATABASE, nothing else', () => {
+    const good = manifest('app', '2025-10-01T03:00:00.000Z');
+    const locale = {
+      encoding: 'UTF8',
+      collate: "it's \\ odd",
+      ctype: 'C.UTF-8',
+      provider: 'icu',
+      locale: 'sv-SE',
+      icu_rules: null,
+    };
+    expect(parseManifest({ ...good, database_locale: locale })).toEqual({ ...good, database_locale: locale });
+    const bad: [Record<string, unknown>, RegExp][] = [
+      [{ ...locale, encoding: "UTF8'; DROP" }, /encoding" must be an encoding name/],
+      [{ ...locale, collate: 7 }, /collate" must be a string/],
+      [{ ...locale, ctype: 'C\0' }, /ctype" must be a string/],
+      [{ ...locale, provider: 'glibc' }, /provider" must be libc, icu or builtin/],
+      [{ ...locale, locale: undefined }, /locale" must be a string or null/],
+      [{ ...locale, icu_rules: 'x'.repeat(1001) }, /icu_rules" must be a string or null/],
+    ];
+    for (const [value, message] of bad) {
+      expect(() => parseManifest({ ...good, database_locale: value })).toThrow(message);
+    }
+    expect(() => parseManifest({ ...good, database_locale: 'UTF8' })).toThrow(/must be an object/);
+  });
+
   it('maps a manifest to the docs/architecture.md#backup-result result', () => {
     const result = toBackupResult(manifest('app', '2025-10-01T03:00:00.000Z', { trigger: 'schedule' }));
     expect(result).toMatchObject({

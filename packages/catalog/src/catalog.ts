@@ -78,7 +78,25 @@ export function parseManifest(value: unknown): BackupManifest {
   if (inDump === true && !isRecord(value.database_properties)) {
     fail('"database_properties_in_dump" needs "database_properties"');
   }
+  if (value.database_locale !== undefined) checkDatabaseLocale(value.database_locale);
   return value as unknown as BackupManifest;
+}
+
+/** A restore quotes these into `CREATE DATABASE`: text of a sane length, no NUL, a known provider. */
+function checkDatabaseLocale(locale: unknown): void {
+  if (!isRecord(locale)) fail('"database_locale" must be an object');
+  const isText = (text: unknown) => typeof text === 'string' && text.length <= 1000 && !text.includes('\0');
+  if (typeof locale.encoding !== 'string' || !/^[A-Za-z0-9_]{1,40}$/.test(locale.encoding))
+    fail('"database_locale.encoding" must be an encoding name');
+  for (const field of ['collate', 'ctype'] as const) {
+    if (!isText(locale[field])) fail(`"database_locale.${field}" must be a string`);
+  }
+  if (locale.provider !== 'libc' && locale.provider !== 'icu' && locale.provider !== 'builtin')
+    fail('"database_locale.provider" must be libc, icu or builtin');
+  for (const field of ['locale', 'icu_rules'] as const) {
+    if (locale[field] !== null && !isText(locale[field]))
+      fail(`"database_locale.${field}" must be a string or null`);
+  }
 }
 
 export function parseManifestBytes(bytes: Buffer | string): BackupManifest {

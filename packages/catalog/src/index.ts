@@ -31,6 +31,7 @@ export {
   backupFileName,
   CONTENT_PROOF_VERSION,
   type ContentProof,
+  type DatabaseLocale,
   type DatabaseProperties,
   dumpKeyFor,
   type EventTriggerRecord,

@@ -69,6 +69,25 @@ export interface BackupManifest {
   database_properties_in_dump?: boolean;
   /** Event triggers of the database (they would fire while a restore replays the dump). */
   event_triggers?: EventTriggerRecord[];
+  /**
+   * The database's encoding and locale: a plain dump does not hold them, so a restore creates its
+   * database with them (sort order, `upper()`, pattern matching and what text may hold depend on it).
+   */
+  database_locale?: DatabaseLocale;
+}
+
+/** `pg_database`'s encoding, `datcollate`, `datctype` and locale provider of one database. */
+export interface DatabaseLocale {
+  /** `pg_encoding_to_char(encoding)`, e.g. `UTF8`, `LATIN1`. */
+  encoding: string;
+  collate: string;
+  ctype: string;
+  /** `datlocprovider` (PostgreSQL 15+; `libc` before). */
+  provider: 'libc' | 'icu' | 'builtin';
+  /** The ICU locale (15, 16: `daticulocale`) or the provider's locale (17+: `datlocale`); null for libc. */
+  locale: string | null;
+  /** ICU tailoring rules (`daticurules`, 16+); null when none. */
+  icu_rules: string | null;
 }
 
 export interface TableRowCount {

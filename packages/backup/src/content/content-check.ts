@@ -22,6 +22,11 @@ export interface ContentCheckOptions {
   signal: AbortSignal;
   /** Scrubbed from error output. @defaultValue none */
   secrets?: readonly string[];
+  /**
+   * The restore could not give the database the backup's encoding and locale, and why: the proof
+   * reports it instead of comparing them. @defaultValue they are compared
+   */
+  localeNote?: string;
 }
 
 export type ContentCheck = RestoreCheck;
@@ -136,12 +141,18 @@ export function startContentCheck(options: ContentCheckOptions): ContentCheckRun
           early.cancel();
           await early.finish();
         }
-        return await proveContent(client, server, options.manifest, {
-          early: usable,
-          readEarly,
-          readAll: (tables, tidRanges) =>
-            readTables(recorded, tables, { ...readOptions(READ_BACK_SESSIONS), tidRanges }),
-        });
+        return await proveContent(
+          client,
+          server,
+          options.manifest,
+          {
+            early: usable,
+            readEarly,
+            readAll: (tables, tidRanges) =>
+              readTables(recorded, tables, { ...readOptions(READ_BACK_SESSIONS), tidRanges }),
+          },
+          options.localeNote,
+        );
       } finally {
         await endConnection();
       }
@@ -179,7 +190,8 @@ async function serverFacts(client: pg.Client): Promise<ServerFacts> {
   const { rows } = await client.query<{ version: string; number: string }>(
     "SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS number",
   );
-  return { major: majorOf(rows[0]?.version ?? ''), tidRanges: Number(rows[0]?.number ?? 0) >= 140000 };
+  const versionNum = Number(rows[0]?.number ?? 0);
+  return { major: majorOf(rows[0]?.version ?? ''), versionNum, tidRanges: versionNum >= 140000 };
 }
 
 /** A table's size in pages now (its statistics are not updated by a load). */

@@ -6,6 +6,7 @@ import type {
   TableRowCount,
 } from '@warden/catalog';
 import type pg from 'pg';
+import { compareDatabaseLocale, readDatabaseLocale } from '../postgres/database-locale.js';
 import { readLargeObjects } from './database-facts.js';
 import {
   applyDatabaseProperties,
@@ -20,6 +21,8 @@ import { countRows, schemaObjectCounts, userTables } from './snapshot.js';
 
 export interface ServerFacts {
   major: number;
+  /** `server_version_num`. */
+  versionNum: number;
   /** TID range scans (PostgreSQL 14+). */
   tidRanges: boolean;
 }
@@ -107,6 +110,7 @@ export async function proveContent(
   server: ServerFacts,
   manifest: BackupManifest,
   plan: ReadPlan,
+  localeNote: string | undefined,
 ): Promise<{ problems: string[]; check: RestoreCheck }> {
   const skipped = contentSkipped(manifest, server.major);
   const listed = await userTables(client);
@@ -173,6 +177,19 @@ export async function proveContent(
     check.properties = differences.length === 0 ? 'matched' : 'skipped';
   } else {
     check.properties = 'skipped';
+  }
+  if (manifest.database_locale === undefined) {
+    check.locale = 'skipped';
+  } else if (localeNote !== undefined) {
+    check.locale = 'server-default';
+    check.localeNote = localeNote;
+  } else {
+    const differences = compareDatabaseLocale(
+      manifest.database_locale,
+      await readDatabaseLocale(client, server.versionNum),
+    );
+    problems.push(...differences);
+    check.locale = differences.length === 0 ? 'matched' : 'skipped';
   }
   if (skipped !== undefined) return { problems, check: { ...check, ...skipped } };
 

@@ -16,6 +16,12 @@ export interface RestoreCheck {
   contentNote?: string;
   /** The database's comment and settings were re-applied and read back equal. */
   properties?: 'matched' | 'skipped';
+  /**
+   * `matched`: the database has the backup's encoding and locale; `server-default`: the server could
+   * not create it with them (see `localeNote`); `skipped`: the backup did not record them.
+   */
+  locale?: 'matched' | 'server-default' | 'skipped';
+  localeNote?: string;
   tables: number;
   rows: number;
 }

@@ -132,6 +132,7 @@ export async function createSpooledBackup(
         ? { database_properties: dumped.properties, database_properties_in_dump: true }
         : {}),
       ...(dumped.facts ? { event_triggers: dumped.facts.eventTriggers } : {}),
+      database_locale: preflight.databaseLocale,
     };
     log.info(
       { filename, bytes: manifest.bytes, sqlBytes: manifest.sql_bytes, sha256: manifest.sha256 },

@@ -1,10 +1,12 @@
 import { mkdir, statfs } from 'node:fs/promises';
+import type { DatabaseLocale } from '@warden/catalog';
 import { BackupError, errorMessage, scrubError, scrubSecrets } from '@warden/errors';
 import { pgClientConfig } from '@warden/names';
 import { execa } from 'execa';
 import pg from 'pg';
 import { dumpEncodingFor } from '../content/dump-content.js';
 import { connectionSecrets, describeConnection, parseDatabaseUrl } from '../postgres/connection.js';
+import { readDatabaseLocale } from '../postgres/database-locale.js';
 import type { BackupTargetSpec } from './target.js';
 
 export interface PreflightOptions {
@@ -32,6 +34,8 @@ export interface PreflightResult {
   databaseSizeBytes: number;
   /** The database's encoding (`pg_database.encoding`), e.g. `EUC_TW`. */
   databaseEncoding: string;
+  /** Its encoding and locale, which its restores are created with. */
+  databaseLocale: DatabaseLocale;
   /** The client encoding pg_dump writes the dump in: the database's, or UTF8 (see `dumpEncodingFor`). */
   dumpEncoding: string;
   /** Why the dump is in an encoding its names are not read exactly in (its restores count rows only). */
@@ -137,6 +141,7 @@ async function readServerInfo(
     | 'serverMajor'
     | 'databaseSizeBytes'
     | 'databaseEncoding'
+    | 'databaseLocale'
     | 'dumpEncoding'
     | 'dumpEncodingProblem'
   >
@@ -173,6 +178,7 @@ async function readServerInfo(
       serverMajor: majorFromVersionNum(serverVersionNum),
       databaseSizeBytes: Number(row.size),
       databaseEncoding: row.encoding,
+      databaseLocale: await readDatabaseLocale(client, serverVersionNum),
       ...(await chooseDumpEncoding(client, row.encoding)),
     };
   } catch (error) {

@@ -207,8 +207,9 @@ export async function restoreBackup(
       (name) => {
         createdDatabase = name;
       },
-      { discard: options.discard },
+      { discard: options.discard, locale: manifest.database_locale },
     );
+    if (fresh.localeNote) log.warn({ database: fresh.name }, fresh.localeNote);
     const restoreInto = fresh.name;
     log.info({ database: restoreInto, owner: fresh.owner }, 'database created; restoring');
 
@@ -221,6 +222,7 @@ export async function restoreBackup(
       psqlPath,
       deadline,
       secrets,
+      fresh.localeNote,
     );
     await runPsql(
       source,
@@ -257,6 +259,7 @@ export async function restoreBackup(
         rows: check.rows,
         content: check.content,
         note: check.contentNote,
+        locale: check.locale,
       },
       'restored database checked',
     );

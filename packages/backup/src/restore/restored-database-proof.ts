@@ -32,9 +32,11 @@ export function startRestoredDatabaseProof(
   psqlPath: string,
   deadline: RestoreDeadline,
   secrets: readonly string[],
+  localeNote: string | undefined,
 ): RestoredDatabaseProof {
   const run = startContentCheck({
     manifest,
+    ...(localeNote === undefined ? {} : { localeNote }),
     url: restored.url,
     params: restored.params,
     psqlPath,

@@ -166,7 +166,12 @@ describe('restore.verify job', () => {
     const job = await queue.add(JOB_NAMES.restoreVerify, { target: target.name, trigger: 'schedule' });
     const done = await finished(job);
     expect(done.failedReason).toBeUndefined();
-    expect(done.returnvalue).toMatchObject({ status: 'passed', file: good.filename, tables: 5 });
+    expect(done.returnvalue).toMatchObject({
+      status: 'passed',
+      file: good.filename,
+      tables: 5,
+      check: { rowCounts: 'matched', content: 'matched', locale: 'matched', tables: 5 },
+    });
 
     const manifest = await readManifest(storage, target.name, good.filename);
     expect(manifest?.verification).toMatchObject({ status: 'passed' });

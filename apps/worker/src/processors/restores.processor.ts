@@ -253,7 +253,11 @@ export function createRestoreProcessor(deps: RestoreProcessorDeps) {
       file: outcome.file,
       at: outcome.record.at,
       duration_ms: outcome.record.duration_ms,
-      ...(outcome.check ? { tables: outcome.check.tables, rows: outcome.check.rows } : {}),
+      // The whole proof too: its notes (counts only across majors, the server's default locale) say
+      // what "passed" rests on.
+      ...(outcome.check
+        ? { tables: outcome.check.tables, rows: outcome.check.rows, check: outcome.check }
+        : {}),
     };
   }
 

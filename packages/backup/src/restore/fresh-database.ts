@@ -60,10 +60,13 @@ export async function createFreshDatabase(
       );
       ownerName = rows[0]?.owner;
     }
+    const create = async (localeOptions: string | undefined) => {
+      await client.query(createDatabaseStatement(name, ownerName, localeOptions));
+      onCreated(name);
+    };
     const locale = options.locale;
     if (locale === undefined) {
-      await client.query(createDatabaseStatement(name, ownerName, undefined));
-      onCreated(name);
+      await create(undefined);
       return { owner: ownerName };
     }
     const { rows } = await client.query<{ num: string }>(
@@ -74,8 +77,7 @@ export async function createFreshDatabase(
     let refusal = 'this server version cannot create it';
     if (localeOptions !== undefined) {
       try {
-        await client.query(createDatabaseStatement(name, ownerName, localeOptions));
-        onCreated(name);
+        await create(localeOptions);
         return { owner: ownerName };
       } catch (error) {
         const sqlstate = (error as { code?: string }).code;
@@ -83,8 +85,7 @@ export async function createFreshDatabase(
         refusal = `the server refused it: ${scrubSecrets(errorMessage(error), secrets)}`;
       }
     }
-    await client.query(createDatabaseStatement(name, ownerName, undefined));
-    onCreated(name);
+    await create(undefined);
     const given = await readDatabaseLocale(client, versionNum, name);
     return {
       owner: ownerName,

@@ -16,13 +16,15 @@ import { createTargetLock } from '../apps/worker/src/target-lock.js';
 import { createDatabase, dropDatabase, pgUrl, withClient } from './helpers/pg-fixtures.js';
 import { runWardenCli, testEnv } from './helpers/processes.js';
 import { createTestQueue } from './helpers/queues.js';
+import { uniquePrefix } from './helpers/test-run.js';
 
 /*
  * Databases named as PostgreSQL allows but a URL or file name does not like, each through
  * backup:create, the scheduled backup job, backup:restore --latest and the restore test.
  */
 const hex = randomBytes(3).toString('hex');
-const prefix = `warden-names-${hex}`;
+// Under the run's prefix: the run's teardown deletes the queues this file leaves.
+const prefix = uniquePrefix('names');
 const testQueue = createTestQueue({ prefix });
 const logger = createLogger({ service: 'database-names-test', level: 'silent' });
 const CASES = [

@@ -32,12 +32,14 @@ import {
   withClient,
 } from './helpers/pg-fixtures.js';
 import { createTestQueue } from './helpers/queues.js';
+import { uniquePrefix } from './helpers/test-run.js';
 
 /*
  * The backup and restore processors' decisions, in this process against the real Redis, Postgres and pg_dump:
  * jobs are taken by hand (`getNextJob`) so each test sees exactly what the processor did to its job.
  */
-const prefix = `warden-proc-${randomBytes(4).toString('hex')}`;
+// Under the run's prefix: the run's teardown deletes the queues and locks this file leaves.
+const prefix = uniquePrefix('proc');
 const testQueue = createTestQueue({ prefix });
 const { queue, redis } = testQueue;
 const restoreQueue = createTestQueue({ prefix, name: QUEUE_NAMES.restores });

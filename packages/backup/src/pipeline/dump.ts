@@ -63,7 +63,7 @@ export async function createSpooledBackup(
     'backup preflight passed',
   );
   if (preflight.dumpEncodingProblem)
-    log.warn({ encoding: preflight.databaseEncoding }, preflight.dumpEncodingProblem);
+    log.warn({ encoding: preflight.databaseLocale.encoding }, preflight.dumpEncodingProblem);
 
   const filename = `${backupFileName(target.database, target.environment, startedAt, compression)}${encryption ? ENCRYPTED_FILE_SUFFIX : ''}`;
   const key = dumpKeyFor(target.name, filename);

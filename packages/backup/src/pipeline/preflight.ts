@@ -32,9 +32,7 @@ export interface PreflightResult {
   pgDumpMajor: number;
   /** `pg_database_size` of the target database in bytes. */
   databaseSizeBytes: number;
-  /** The database's encoding (`pg_database.encoding`), e.g. `EUC_TW`. */
-  databaseEncoding: string;
-  /** Its encoding and locale, which its restores are created with. */
+  /** The database's encoding (e.g. `EUC_TW`) and locale, which its restores are created with. */
   databaseLocale: DatabaseLocale;
   /** The client encoding pg_dump writes the dump in: the database's, or UTF8 (see `dumpEncodingFor`). */
   dumpEncoding: string;
@@ -140,7 +138,6 @@ async function readServerInfo(
     | 'serverVersionNum'
     | 'serverMajor'
     | 'databaseSizeBytes'
-    | 'databaseEncoding'
     | 'databaseLocale'
     | 'dumpEncoding'
     | 'dumpEncodingProblem'
@@ -162,24 +159,22 @@ async function readServerInfo(
   client.on('error', () => undefined);
   try {
     await client.connect();
-    const { rows } = await client.query<{ num: string; version: string; size: string; encoding: string }>(
+    const { rows } = await client.query<{ num: string; version: string; size: string }>(
       `SELECT current_setting('server_version_num') AS num,
               current_setting('server_version') AS version,
-              pg_database_size(d.oid)::text AS size,
-              pg_encoding_to_char(d.encoding) AS encoding
-         FROM pg_database d WHERE d.datname = current_database()`,
+              pg_database_size(current_database())::text AS size`,
     );
     const row = rows[0];
     if (!row) throw new Error('no answer to the version query');
     const serverVersionNum = Number(row.num);
+    const databaseLocale = await readDatabaseLocale(client, serverVersionNum);
     return {
       serverVersion: row.version,
       serverVersionNum,
       serverMajor: majorFromVersionNum(serverVersionNum),
       databaseSizeBytes: Number(row.size),
-      databaseEncoding: row.encoding,
-      databaseLocale: await readDatabaseLocale(client, serverVersionNum),
-      ...(await chooseDumpEncoding(client, row.encoding)),
+      databaseLocale,
+      ...(await chooseDumpEncoding(client, databaseLocale.encoding)),
     };
   } catch (error) {
     const sqlstate = (error as { code?: string }).code;
